@@ -1,0 +1,594 @@
+"""Compare what the student built with what the reference built, check by check.
+
+Every check reads two fact dicts (see capture.py), the student's and the
+reference's, and returns a Verdict. Nothing about the expected network is
+written here: expected values come from the reference's facts. Messages are
+read by beginners: each says what was expected, what was found, and where.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .rubric import CHECK_IDS, Rubric
+
+STATUSES = ("pass", "partial", "fail", "error", "skipped")
+
+
+@dataclass
+class Verdict:
+    status: str
+    expected: str
+    found: str
+    message: str
+    hint: str = ""
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    id: str
+    title: str
+    status: str
+    points: float
+    max_points: float
+    expected: str
+    found: str
+    message: str
+    hint: str
+    lesson: str
+    details: list[str]
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def percent(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def _skip_without_model(s: dict) -> Verdict | None:
+    if s["model"] is None:
+        return Verdict("skipped", "a model to check", "no model",
+                       "Skipped: there is no model to check (see “A Keras model was built”).")
+    return None
+
+
+# ---------------------------------------------------------------- the notebook
+
+KNOWN_SLIPS = (
+    # (exception name, text in the error or cell, what to tell the student)
+    ("SyntaxError", "MaxPooling2D()))",
+     "The lesson's first MaxPooling2D line, model.add(MaxPooling2D())), has one ')' too many. "
+     "Write model.add(MaxPooling2D(pool_size=(2,2)))."),
+    ("NameError", "test_acc",
+     "The lesson prints test_acc, but never creates it. model.evaluate returns [loss, accuracy] in scores, "
+     "so use scores[1] (a fraction; multiply by 100 for a percentage)."),
+)
+IMPORT_NAMES = {"Sequential": "tensorflow.keras.models", "Conv2D": "tensorflow.keras.layers",
+                "MaxPooling2D": "tensorflow.keras.layers", "Dropout": "tensorflow.keras.layers",
+                "Flatten": "tensorflow.keras.layers", "Dense": "tensorflow.keras.layers"}
+
+
+def explain_error(ename: str, evalue: str, source: str) -> str:
+    """A hint for errors beginners meet in this lesson; '' when there is none."""
+    for name, marker, advice in KNOWN_SLIPS:
+        if ename == name and (marker in evalue or marker in source):
+            return advice
+    if ename == "NameError":
+        for name, module in IMPORT_NAMES.items():
+            if f"'{name}'" in evalue:
+                return f"Python does not know {name} yet: add  from {module} import {name}  in an earlier cell."
+        return "A name is used before it is created: run the cells from the top, in order."
+    if ename == "CellTimeout":
+        return "This cell ran too long and was stopped. Look for a loop that never ends."
+    if ename == "DeadKernelError":
+        return "The Python kernel crashed (often from running out of memory) and nothing after it ran."
+    return ""
+
+
+def check_notebook_runs(s: dict, r: dict) -> Verdict:
+    ex = s["execution"]
+    errors = ex["errors"]
+    total = ex["code_cells"]
+    expected = "every code cell runs without an error"
+    if not s["harness_installed"]:
+        return Verdict("fail", expected, "the notebook could not be started",
+                       "The grader could not start your notebook: " + (ex.get("harness_error") or "unknown reason"))
+    if total == 0:
+        return Verdict("fail", expected, "no code cells", "Your notebook has no code in it.")
+    details = []
+    hints = []
+    for e in errors:
+        first_line = next((line for line in e["source"].splitlines() if line.strip()), "")
+        what = "ran too long and was stopped" if e["kind"] == "timeout" else f"{e['ename']}: {e['evalue']}"
+        details.append(f"Cell {e['cell']} ({first_line.strip()[:60]}): {what}")
+        hint = explain_error(e["ename"], e["evalue"], e["source"])
+        if hint and hint not in hints:
+            hints.append(hint)
+    if ex["kernel_died"] or ex["kernel_stuck"]:
+        stopped = "crashed" if ex["kernel_died"] else "stopped answering"
+        return Verdict("fail", expected, f"the kernel {stopped}",
+                       f"Python {stopped} while running your notebook, so the cells after that did not run.",
+                       " ".join(hints), details)
+    if ex["notebook_timed_out"]:
+        details.append("The whole notebook ran out of time before its last cells ran.")
+    if not errors and not ex["notebook_timed_out"]:
+        return Verdict("pass", expected, f"all {total} code cells ran", f"All {total} code cells ran without an error.")
+    bad = len(errors)
+    status = "fail" if bad >= total else "partial"
+    found = f"{bad} of {total} code cells stopped with an error" if bad else "the notebook ran out of time"
+    return Verdict(status, expected, found,
+                   f"{found[0].upper()}{found[1:]}. The grader kept going and checked everything it could.",
+                   " ".join(hints), details)
+
+
+def _images_and_labels(s: dict):
+    """What the student trained on: the arrays passed to fit, else the usual variable names."""
+    if s["fit"] and s["fit"].get("x"):
+        return s["fit"]["x"], s["fit"].get("y"), "the arrays you passed to model.fit"
+    ns = s["namespace"]
+    return ns.get("train_images"), ns.get("train_labels"), "train_images and train_labels"
+
+
+def check_data_prepared(s: dict, r: dict) -> Verdict:
+    x, y, where = _images_and_labels(s)
+    rx, ry, _ = _images_and_labels(r)
+    expected = (f"images of shape (N, {', '.join(map(str, rx['shape'][1:]))}), {rx['dtype']}, "
+                f"pixels from 0 to 1; labels one-hot with {ry['shape'][1]} columns")
+    if not x or x.get("kind") != "array":
+        return Verdict("fail", expected, "no prepared training data",
+                       "The grader could not find your prepared training data (model.fit never ran and there "
+                       "is no train_images variable).")
+    problems = []
+    if x["shape"][1:] != rx["shape"][1:]:
+        problems.append(f"Images have shape {tuple(x['shape'])}; expected (N, {', '.join(map(str, rx['shape'][1:]))}). "
+                        "Reshape them with the extra 1 at the end for the single colour channel.")
+    if not x["dtype"].startswith("float"):
+        problems.append(f"Images are {x['dtype']}; expected {rx['dtype']} (use .astype('float32')).")
+    if x.get("max", 0) > 1.0 + 1e-6:
+        problems.append(f"Pixels go up to {x['max']:.0f}; expected at most 1 (divide by 255).")
+    if not y or not y.get("one_hot") or y.get("shape", [0, 0])[-1] != ry["shape"][1]:
+        shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
+        problems.append(f"Labels have shape {shape} and are not one-hot; expected (N, {ry['shape'][1]}) "
+                        "from keras.utils.to_categorical(labels, num_classes).")
+    if not problems:
+        return Verdict("pass", expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
+                       f"{x.get('max', 0):g}, one-hot labels", "Your data is prepared the way the lesson does it.")
+    status = "partial" if len(problems) <= 2 else "fail"
+    return Verdict(status, expected, f"{len(problems)} problem(s) in {where}",
+                   f"Some of the data preparation is not done the lesson's way ({where}).", "", problems)
+
+
+# ---------------------------------------------------------------- the model
+
+def check_model_found(s: dict, r: dict) -> Verdict:
+    expected = "a Keras model in the variable model"
+    found = s["model_found"]
+    if found is None:
+        several = [p["error"] for p in s["problems"] if p["where"] == "model"]
+        extra = (" " + several[0][0].upper() + several[0][1:] + ".") if several else ""
+        return Verdict("fail", expected, "no model",
+                       "No Keras model was found after your notebook ran. The grader looks for a variable "
+                       "called model, then for the model you called fit or compile on." + extra)
+    if s["model"] is None:
+        return Verdict("fail", expected, f"{found['how']}, which could not be checked",
+                       f"Found {found['how']}, but it could not be saved and reloaded safely: {s['model_error']}",
+                       "Build the model only from Keras layers (no Lambda layers or custom code).")
+    layers = len(s["model"]["layers"])
+    return Verdict("pass", expected, f"{found['how']}: a {s['model']['class']} with {layers} layers",
+                   f"Found {found['how']}: a {s['model']['class']} with {layers} layers.")
+
+
+def check_model_sequential(s: dict, r: dict) -> Verdict:
+    skipped = _skip_without_model(s)
+    if skipped:
+        return skipped
+    want, got = r["model"]["class"], s["model"]["class"]
+    if want == got:
+        return Verdict("pass", want, got, f"Your model is a {got}, as in the lesson.")
+    return Verdict("fail", want, got, f"Your model is a {got} model; the lesson builds a {want} with model = {want}().")
+
+
+def _classes(model: dict) -> list[str]:
+    return [layer["class"] for layer in model["layers"]]
+
+
+def align_layers(ref: dict, stu: dict) -> list[dict]:
+    """Rows pairing reference and student layers: same, changed, missing, extra or moved."""
+    a, b = _classes(ref), _classes(stu)
+    rows = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+            op = "same" if tag == "equal" else "changed"
+            rows += [{"op": op, "ref": i, "stu": j} for i, j in zip(range(i1, i2), range(j1, j2))]
+        else:
+            rows += [{"op": "missing", "ref": i, "stu": None} for i in range(i1, i2)]
+            rows += [{"op": "extra", "ref": None, "stu": j} for j in range(j1, j2)]
+    # A layer missing in one place and extra in another is a layer out of place.
+    for miss in [row for row in rows if row["op"] == "missing"]:
+        for extra in rows:
+            if extra["op"] == "extra" and b[extra["stu"]] == a[miss["ref"]]:
+                miss.update(op="moved", stu=extra["stu"])
+                extra.update(op="moved", ref=miss["ref"])
+                break
+    return rows
+
+
+def _position(classes: list[str], i: int) -> str:
+    """'layer 2, right after the 1st Conv2D' style description of where layer i sits."""
+    if i == 0:
+        return "layer 1, the first layer"
+    before = classes[i - 1]
+    nth = classes[:i].count(before)
+    return f"layer {i + 1}, right after the {ordinal(nth)} {before}"
+
+
+def _swapped_description(a: list[str], b: list[str]) -> str | None:
+    """Two neighbouring layers swapped: describe the rarer one (MaxPooling2D rather than Conv2D)."""
+    diff = [i for i in range(len(a)) if a[i] != b[i]] if len(a) == len(b) else []
+    if len(diff) != 2 or diff[1] != diff[0] + 1 or a[diff[0]] != b[diff[1]] or a[diff[1]] != b[diff[0]]:
+        return None
+    counts = Counter(a)
+    i = min(diff, key=lambda k: counts[a[k]])
+    j = diff[1] if i == diff[0] else diff[0]
+    return (f"{a[i]} is in the wrong place: the lesson has it as {_position(a, i)}; "
+            f"yours is {_position(b, j)}.")
+
+
+def check_layers_order(s: dict, r: dict) -> Verdict:
+    skipped = _skip_without_model(s)
+    if skipped:
+        return skipped
+    a, b = _classes(r["model"]), _classes(s["model"])
+    expected, found = " → ".join(a), " → ".join(b) or "(no layers)"
+    if a == b:
+        return Verdict("pass", expected, found, f"All {len(a)} layers are in the lesson's order.")
+    details = []
+    swapped = _swapped_description(a, b)
+    if swapped:
+        details.append(swapped)
+    else:
+        seen_moved = set()
+        for row in align_layers(r["model"], s["model"]):
+            if row["op"] == "missing":
+                details.append(f"Missing: {a[row['ref']]} (the lesson's {_position(a, row['ref'])}).")
+            elif row["op"] == "extra":
+                details.append(f"Extra: {b[row['stu']]} at your layer {row['stu'] + 1}; the lesson has no layer like it there.")
+            elif row["op"] == "changed":
+                details.append(f"Layer {row['stu'] + 1}: the lesson has {a[row['ref']]} here; yours is {b[row['stu']]}.")
+            elif row["op"] == "moved" and row["ref"] not in seen_moved:
+                seen_moved.add(row["ref"])
+                details.append(f"{a[row['ref']]} is in the wrong place: the lesson has it as "
+                               f"{_position(a, row['ref'])}; yours is {_position(b, row['stu'])}.")
+    status = "partial" if len(details) <= 2 else "fail"
+    hint = ""
+    if any(d.startswith("MaxPooling2D is in the wrong place") for d in details):
+        hint = ("The lesson says “below the second Conv2D layer”, but at that point there is only one: "
+                "the pooling layer goes right after the first Conv2D.")
+    return Verdict(status, expected, found, "Your layers are not in the lesson's order.", hint, details)
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return "(" + ", ".join(map(str, value)) + ")"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_layers_config(s: dict, r: dict) -> Verdict:
+    skipped = _skip_without_model(s)
+    if skipped:
+        return skipped
+    rows = [row for row in align_layers(r["model"], s["model"]) if row["op"] in ("same", "moved")]
+    if not rows:
+        return Verdict("skipped", "", "", "Skipped: none of your layers lines up with the lesson's.")
+    details, hint = [], ""
+    last = len(r["model"]["layers"]) - 1
+    for row in rows:
+        ref_layer, stu_layer = r["model"]["layers"][row["ref"]], s["model"]["layers"][row["stu"]]
+        for key, want in ref_layer["settings"].items():
+            got = stu_layer["settings"].get(key)
+            if got != want:
+                details.append(f"Layer {row['stu'] + 1} ({stu_layer['class']}): {key} should be {_show(want)}, "
+                               f"yours is {_show(got)}.")
+                if row["ref"] == last and key == "activation":
+                    hint = ("The output layer needs activation='softmax' so that its 10 outputs are "
+                            "probabilities; without it, categorical cross-entropy cannot train the network.")
+    checked = sum(len(r["model"]["layers"][row["ref"]]["settings"]) for row in rows)
+    expected = f"the lesson's settings on {len(rows)} matching layers"
+    if not details:
+        return Verdict("pass", expected, f"all {checked} settings match",
+                       f"All {checked} settings of your {len(rows)} matching layers are the lesson's.")
+    status = "partial" if len(details) <= 2 else "fail"
+    return Verdict(status, expected, f"{len(details)} setting(s) differ",
+                   "Some layers have different settings from the lesson.", hint, details)
+
+
+def check_layers_shapes(s: dict, r: dict) -> Verdict:
+    skipped = _skip_without_model(s)
+    if skipped:
+        return skipped
+    rm, sm = r["model"], s["model"]
+    expected = f"input {_show(rm['input_shape'])}, output {_show(rm['layers'][-1]['output_shape'][1:])}, " \
+               f"{rm['total_params']:,} parameters"
+    found = (f"input {_show(sm['input_shape'])}, output "
+             f"{_show((sm['layers'][-1]['output_shape'] or [None])[1:]) if sm['layers'] else '(none)'}, "
+             f"{sm['total_params']:,} parameters")
+    details = []
+    if sm["input_shape"] != rm["input_shape"]:
+        details.append(f"Input shape is {_show(sm['input_shape'])}; expected {_show(rm['input_shape'])} "
+                       "(input_shape=input_shape on the first Conv2D).")
+    for row in align_layers(rm, sm):
+        if row["op"] not in ("same", "moved"):
+            continue
+        want, got = rm["layers"][row["ref"]], sm["layers"][row["stu"]]
+        if want["output_shape"] != got["output_shape"] or want["params"] != got["params"]:
+            details.append(f"Layer {row['stu'] + 1} ({got['class']}): output {_show(got['output_shape'])} with "
+                           f"{got['params']:,} parameters; the lesson's gives {_show(want['output_shape'])} with "
+                           f"{want['params']:,}.")
+    if sm["total_params"] != rm["total_params"]:
+        details.append(f"Total parameters: {sm['total_params']:,}; the lesson's network has {rm['total_params']:,}.")
+    if not details:
+        return Verdict("pass", expected, found, "Every layer's output shape and number of parameters match the lesson's.")
+    final_ok = sm["layers"] and sm["layers"][-1]["output_shape"] == rm["layers"][-1]["output_shape"] \
+        and sm["input_shape"] == rm["input_shape"]
+    return Verdict("partial" if final_ok else "fail", expected, found,
+                   "Some shapes or parameter counts differ from the lesson's model.summary().",
+                   "A different number of filters or units, or a missing layer, changes the shapes of every "
+                   "layer after it: fix the first difference first.", details[:6])
+
+
+# ---------------------------------------------------------------- compile
+
+def _compile_missing(s: dict) -> Verdict | None:
+    if s["compile"] is None:
+        ran = "model.compile was never called"
+        return Verdict("fail", "", "not compiled", f"{ran[0].upper()}{ran[1:]} (or its cell stopped with an error).")
+    return None
+
+
+def _setting_verdict(what: str, want: dict | None, got: dict | None) -> Verdict:
+    expected = want["written"] if want else "(none)"
+    if got is None:
+        return Verdict("fail", expected, "none", f"No {what} was given to model.compile; the lesson uses {expected}.")
+    if got["name"] != want["name"]:
+        return Verdict("fail", expected, got["written"],
+                       f"Your {what} is {got['written']}; the lesson uses {expected}.")
+    if got["changed"] != want["changed"]:
+        changes = ", ".join(f"{k}={v!r}" for k, v in got["changed"].items()) or "the default settings"
+        return Verdict("partial", expected, got["written"],
+                       f"The {what} is the right one, but with {changes}; the lesson uses {expected} "
+                       "with its default settings.")
+    same = "" if got["written"] == want["written"] else f" (you wrote {got['written']}, which Keras treats the same)"
+    return Verdict("pass", expected, got["written"], f"The {what} is {expected}{same}.")
+
+
+def check_compile_loss(s: dict, r: dict) -> Verdict:
+    missing = _compile_missing(s)
+    if missing:
+        return missing
+    verdict = _setting_verdict("loss", r["compile"]["loss"], s["compile"]["loss"])
+    if verdict.status != "pass" and s["compile"]["loss"] and s["compile"]["loss"]["changed"].get("from_logits"):
+        verdict.hint = "from_logits=True is for outputs without softmax; the lesson's output layer has softmax."
+    return verdict
+
+
+def check_compile_optimizer(s: dict, r: dict) -> Verdict:
+    missing = _compile_missing(s)
+    if missing:
+        return missing
+    return _setting_verdict("optimizer", r["compile"]["optimizer"], s["compile"]["optimizer"])
+
+
+def check_compile_metrics(s: dict, r: dict) -> Verdict:
+    missing = _compile_missing(s)
+    if missing:
+        return missing
+    want = r["compile"]["metrics"]
+    got = s["compile"]["metrics"]
+    expected = "[" + ", ".join(r["compile"]["metrics_written"]) + "]"
+    found = "[" + ", ".join(s["compile"]["metrics_written"]) + "]"
+    absent = [m for m in want if m not in got]
+    if not absent:
+        return Verdict("pass", expected, found, f"Metrics {found} include what the lesson asks for.")
+    return Verdict("fail", expected, found, f"Your metrics are {found}; the lesson asks for {expected}, so Keras "
+                   "reports how many images the network gets right.")
+
+
+# ---------------------------------------------------------------- fit and evaluate
+
+def _fit_missing(s: dict) -> Verdict | None:
+    if s["fit"] is None:
+        return Verdict("fail", "", "model.fit never ran",
+                       "model.fit never ran, so there is nothing to check here (is the cell there, and did an "
+                       "earlier cell stop with an error?).")
+    return None
+
+
+def check_fit_batch_size(s: dict, r: dict) -> Verdict:
+    missing = _fit_missing(s)
+    if missing:
+        return missing
+    want, got = r["fit"]["batch_size"], s["fit"]["batch_size"]
+    if got == want:
+        return Verdict("pass", str(want), str(got), f"batch_size is {got}.")
+    if got is None:
+        return Verdict("fail", str(want), "not set (Keras uses 32)",
+                       f"You did not set batch_size, so Keras uses 32; the lesson uses batch_size={want}.")
+    return Verdict("fail", str(want), str(got), f"Your batch_size is {got}; the lesson uses {want}.")
+
+
+def check_fit_epochs(s: dict, r: dict) -> Verdict:
+    missing = _fit_missing(s)
+    if missing:
+        return missing
+    want, got = r["fit"]["epochs"], s["fit"]["epochs"]
+    variable = s["namespace"].get("epochs")
+    if got == want:
+        return Verdict("pass", str(want), str(got), f"model.fit trains for {got} epochs.")
+    note = ""
+    if variable == want and "epochs" not in s["fit"]["given"]:
+        note = f" You set epochs = {variable}, but did not pass it: add epochs=epochs to model.fit."
+    elif variable == want:
+        note = f" Your variable epochs is {variable}, but model.fit got {got}."
+    return Verdict("fail", str(want), str(got), f"model.fit trains for {got} epoch(s); the lesson uses {want}.{note}")
+
+
+def _split_label(d: dict | None) -> str:
+    if not d or d.get("kind") != "array":
+        return "something else"
+    split = {"test": "the test", "train": "the training"}.get(d.get("split"), "other")
+    what = "images" if len(d["shape"]) > 2 or (len(d["shape"]) == 2 and d["shape"][1] == 784) else "labels"
+    return f"{split} {what}"
+
+
+def _pair(d: dict | None) -> tuple[dict | None, dict | None]:
+    if d and d.get("kind") == "tuple" and len(d["items"]) >= 2:
+        return d["items"][0], d["items"][1]
+    return None, None
+
+
+def check_fit_validation_data(s: dict, r: dict) -> Verdict:
+    missing = _fit_missing(s)
+    if missing:
+        return missing
+    rx, ry = _pair(r["fit"]["validation_data"])
+    expected = f"validation_data=({_split_label(rx)}, {_split_label(ry)})"
+    v = s["fit"]["validation_data"]
+    if v is None:
+        split = s["fit"].get("validation_split") or 0
+        if split:
+            return Verdict("fail", expected, f"validation_split={split}",
+                           f"You validate on {split:.0%} of the training images (validation_split); the lesson "
+                           "validates on the test images with validation_data=(test_images, test_labels).")
+        return Verdict("fail", expected, "no validation data",
+                       "model.fit has no validation_data, so you cannot see how well the network does on new "
+                       "images during training.")
+    x, y = _pair(v)
+    found = f"validation_data=({_split_label(x)}, {_split_label(y)})"
+    ok = [d and d.get("split") == want.get("split") for d, want in ((x, rx), (y, ry))]
+    if all(ok):
+        return Verdict("pass", expected, found, "model.fit validates on the test images and labels.")
+    return Verdict("partial" if any(ok) else "fail", expected, found,
+                   f"Your validation data is ({_split_label(x)}, {_split_label(y)}); the lesson uses "
+                   "(test_images, test_labels): images the network never trains on.")
+
+
+def check_fit_shuffle(s: dict, r: dict) -> Verdict:
+    missing = _fit_missing(s)
+    if missing:
+        return missing
+    want, got = r["fit"]["shuffle"], s["fit"]["shuffle"]
+    if got == want and "shuffle" in s["fit"]["given"]:
+        return Verdict("pass", f"shuffle={want}", f"shuffle={got}", f"model.fit has shuffle={got}.")
+    if got == want:
+        return Verdict("pass", f"shuffle={want}", "not written (Keras shuffles by default)",
+                       "You did not write shuffle=True, but Keras shuffles by default, so it does the same. "
+                       "The lesson writes it to make it visible.")
+    return Verdict("fail", f"shuffle={want}", f"shuffle={got}",
+                   f"model.fit has shuffle={got}; the lesson shuffles the images every epoch (shuffle={want}).")
+
+
+def check_evaluate_test_data(s: dict, r: dict) -> Verdict:
+    expected = f"model.evaluate({_split_label(r['evaluate']['x'])}, {_split_label(r['evaluate']['y'])})"
+    e = s["evaluate"]
+    if e is None:
+        return Verdict("fail", expected, "model.evaluate never ran",
+                       "model.evaluate never ran, so the notebook never measures the accuracy on the test images.")
+    found = f"model.evaluate({_split_label(e['x'])}, {_split_label(e['y'])})"
+    ok = [(e.get(k) or {}).get("split") == r["evaluate"][k].get("split") for k in ("x", "y")]
+    if all(ok):
+        return Verdict("pass", expected, found, "model.evaluate measures the network on the test images.")
+    return Verdict("fail", expected, found, f"Your notebook calls {found}; the lesson evaluates on the test "
+                   "images and labels, which the network never trained on.")
+
+
+# ---------------------------------------------------------------- brief training
+
+def _training_words(q: dict) -> str:
+    return (f"{q['train_images']:,} training images, {q['epochs']} epoch{'s' if q['epochs'] != 1 else ''}, "
+            f"batch {q['batch_size']}")
+
+
+def check_train_learns(s: dict, r: dict, rubric: Rubric) -> Verdict:
+    skipped = _skip_without_model(s)
+    if skipped:
+        return skipped
+    q, rq = s["quick_train"], r["quick_train"]
+    expected = f"close to the lesson's network: {percent(rq['heldout_accuracy'])} of {rq['heldout_images']:,} new images"
+    if not q or "heldout_accuracy" not in q:
+        reason = (q or {}).get("skipped") or (q or {}).get("error") or "the notebook did not get that far"
+        return Verdict("fail", expected, "not trained", f"The grader could not train a copy of your network: {reason}.")
+    got, want = q["heldout_accuracy"], rq["heldout_accuracy"]
+    found = f"{percent(got)} of {q['heldout_images']:,} new images"
+    message = (f"After the same brief training ({_training_words(q)}), a fresh copy of your network got {percent(got)} "
+               f"of {q['heldout_images']:,} new images right; the lesson's network got {percent(want)}.")
+    gap = want - got
+    t = rubric.training
+    if gap <= t["pass_within"]:
+        return Verdict("pass", expected, found, message)
+    hint = ""
+    if got < 0.2:
+        hint = ("About 10% is what guessing gets. Check the output layer (10 units, softmax), the loss "
+                "(categorical_crossentropy) and the optimizer's learning rate.")
+    return Verdict("partial" if gap <= t["partial_within"] else "fail", expected, found, message, hint)
+
+
+def check_predict_digit3(s: dict, r: dict) -> Verdict:
+    skipped = _skip_without_model(s)
+    if skipped:
+        return skipped
+    d, rd = s["digit3"], r["digit3"]
+    expected = "3"
+    if not d:
+        return Verdict("fail", expected, "no answer", "The grader could not show your network the handwritten 3.")
+    outputs = d["outputs"]
+    sure = f" ({percent(outputs[d['guess']])} sure)" if d["probabilities"] else ""
+    note = "" if d["probabilities"] else " Its outputs are not probabilities (they do not add up to 1): the output layer has no softmax."
+    ref = f" The lesson's network, trained the same way, says {rd['guess']}." if rd else ""
+    status = "pass" if d["guess"] == 3 else "fail"
+    return Verdict(status, expected, str(d["guess"]),
+                   f"After brief training, your network thinks the handwritten 3 is a {d['guess']}{sure}.{ref}{note}")
+
+
+CHECKS = {
+    "notebook.runs": check_notebook_runs,
+    "data.prepared": check_data_prepared,
+    "model.found": check_model_found,
+    "model.sequential": check_model_sequential,
+    "layers.order": check_layers_order,
+    "layers.config": check_layers_config,
+    "layers.shapes": check_layers_shapes,
+    "compile.loss": check_compile_loss,
+    "compile.optimizer": check_compile_optimizer,
+    "compile.metrics": check_compile_metrics,
+    "fit.batch_size": check_fit_batch_size,
+    "fit.epochs": check_fit_epochs,
+    "fit.validation_data": check_fit_validation_data,
+    "fit.shuffle": check_fit_shuffle,
+    "evaluate.test_data": check_evaluate_test_data,
+    "train.learns": check_train_learns,
+    "predict.digit3": check_predict_digit3,
+}
+assert tuple(CHECKS) == CHECK_IDS
+
+
+def run_checks(student: dict, reference: dict, rubric: Rubric) -> list[CheckResult]:
+    results = []
+    for check_id, check in CHECKS.items():
+        rule = rubric.checks[check_id]
+        try:
+            verdict = check(student, reference, rubric) if check_id == "train.learns" else check(student, reference)
+        except Exception as exc:  # a bug in one check must not cost the others
+            verdict = Verdict("error", "", "", f"The grader hit a problem in this check ({type(exc).__name__}: "
+                              f"{exc}). This is not your fault: tell your teacher.")
+        share = {"pass": 1.0, "partial": rule.partial}.get(verdict.status, 0.0)
+        results.append(CheckResult(
+            id=check_id, title=rule.title, status=verdict.status, points=round(rule.points * share, 2),
+            max_points=rule.points, expected=verdict.expected, found=verdict.found, message=verdict.message,
+            hint=verdict.hint, lesson=rule.lesson, details=verdict.details))
+    return results

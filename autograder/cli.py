@@ -1,0 +1,108 @@
+"""The `autograder` command: a thin layer over pipeline.grade and the report writers.
+
+Exit status: 0 graded (whatever the score); 1 the submission could not be graded
+(a JSON result with status "error" is still written) or, for `reference`, the
+reference did not get full marks; 3 the grader's own setup is wrong.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__, locations, report
+from .errors import SetupError
+from .pipeline import GradeResult, Options, grade
+
+console = Console(highlight=False)
+ICONS = {"pass": "[green]✓[/]", "partial": "[yellow]½[/]", "fail": "[red]✗[/]", "error": "[magenta]![/]",
+         "skipped": "[dim]–[/]"}
+
+
+def grading_options(func):
+    """Options shared by every command that grades."""
+    func = click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
+                        help="MNIST .npz (x_train, y_train, x_test, y_test) to use when the Keras cache has no mnist.npz.")(func)
+    func = click.option("--rubric", type=click.Path(dir_okay=False, path_type=Path), default=locations.RUBRIC,
+                        show_default=True, help="Points and limits.")(func)
+    func = click.option("--reference", "reference_nb", type=click.Path(dir_okay=False, path_type=Path),
+                        default=locations.REFERENCE, show_default=True, help="The solution notebook.")(func)
+    func = click.option("--cell-timeout", type=float, help="Seconds one cell may run (default: the rubric's).")(func)
+    func = click.option("--notebook-timeout", type=float, help="Seconds the whole notebook may run (default: the rubric's).")(func)
+    return func
+
+
+def _options(data, rubric, reference_nb, cell_timeout, notebook_timeout) -> Options:
+    return Options(data=data, rubric=rubric, reference=reference_nb, cell_timeout=cell_timeout,
+                   notebook_timeout=notebook_timeout)
+
+
+def print_summary(result: GradeResult) -> None:
+    name = result.submission["name"]
+    if result.status != "graded":
+        console.print(f"[red]✗ {name}: not graded:[/] {result.reason}")
+        return
+    table = Table(title=f"{name}: {result.score:g} / {result.max_score:g} points ({result.percent:g}%)",
+                  show_lines=False, title_justify="left")
+    table.add_column("")
+    table.add_column("check")
+    table.add_column("points", justify="right")
+    table.add_column("what was found")
+    for c in result.checks:
+        table.add_row(ICONS[c.status], c.id, f"{c.points:g}/{c.max_points:g}", c.message if c.status != "pass" else "")
+    console.print(table)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="cnn-autograder")
+def main() -> None:
+    """Grade the beginner CNN.ipynb assignment (Keras on MNIST)."""
+
+
+@main.command("grade")
+@click.argument("notebooks", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the reports (default: next to each notebook).")
+@grading_options
+def grade_command(notebooks, output, **kwargs) -> None:
+    """Grade NOTEBOOKS and write NAME.report.html and NAME.result.json for each."""
+    options = _options(**kwargs)
+    failed = False
+    for path in notebooks:
+        try:
+            result = grade(path, options)
+        except SetupError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            sys.exit(3)
+        html, js = report.write(result, output or path.parent, path.stem)
+        print_summary(result)
+        console.print(f"  report: {html}\n  result: {js}")
+        failed |= result.status != "graded"
+    sys.exit(1 if failed else 0)
+
+
+@main.command("reference")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the reference's report and result into this folder.")
+@grading_options
+def reference_command(output, **kwargs) -> None:
+    """Grade the reference notebook; exit 1 unless it earns full marks (for CI)."""
+    options = _options(**kwargs)
+    try:
+        result = grade(options.reference, options)
+    except SetupError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(3)
+    if output:
+        html, _ = report.write(result, output, "reference")
+        console.print(f"report: {html}")
+    print_summary(result)
+    if not result.full_marks:
+        console.print("[red]The reference does not earn full marks: the rubric, the reference or the grader "
+                      "needs attention (see the checks above).[/]")
+        sys.exit(1)
+    console.print("[green]The reference earns full marks.[/]")

@@ -1,0 +1,149 @@
+"""The one place that knows the order of the stages.
+
+    submission.read → execute.run_notebook (harness inside) → capture.collect
+    → checks.run_checks (against the reference's facts, cached) → GradeResult
+
+`grade()` never raises for a bad submission: it returns a result with
+status "error" and the reason. It raises SetupError only when the grader's
+own inputs (rubric, data file, reference notebook) are wrong.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+
+from . import __version__, capture, checks, data, execute, locations, reference, spec, submission
+from . import rubric as rubric_mod
+from .errors import SetupError, SubmissionError
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to grade. Paths default to the repository's assignment/ and reference/."""
+
+    data: Path | None = None  # an .npz with x_train, y_train, x_test, y_test
+    reference: Path = locations.REFERENCE
+    rubric: Path = locations.RUBRIC
+    cell_timeout: float | None = None  # seconds; None: the rubric's
+    notebook_timeout: float | None = None
+
+
+@dataclass
+class GradeResult:
+    status: str  # "graded" or "error"
+    reason: str | None
+    submission: dict
+    score: float = 0.0
+    max_score: float = 0.0
+    checks: list[checks.CheckResult] = field(default_factory=list)
+    facts: dict | None = None  # the student's facts, as the checks saw them
+    reference: dict | None = None  # the reference's facts
+    data_source: dict | None = None
+    isolation: dict | None = None
+    timings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    graded_at: str = ""
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.score / self.max_score, 1) if self.max_score else 0.0
+
+    @property
+    def full_marks(self) -> bool:
+        return self.status == "graded" and self.score >= self.max_score
+
+
+def _versions() -> dict:
+    return {"grader": __version__, "keras": metadata.version("keras"),
+            "tensorflow": metadata.version("tensorflow"), "python": sys.version.split()[0]}
+
+
+def _warm_up_keras() -> None:
+    """Import Keras in the background: the grader needs it to load the model, and the import
+    (several seconds) then overlaps with the kernel running the notebook."""
+    threading.Thread(target=spec.import_keras_quietly, daemon=True).start()
+
+
+def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, rubric: rubric_mod.Rubric,
+                    options: Options) -> dict:
+    """Execute a notebook copy in a fresh kernel and describe what it built."""
+    scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
+    try:
+        nbformat.write(notebook, scratch / "CNN.ipynb")
+        config = {
+            "scratch": str(scratch), "data_path": str(source.path), "data_source": source.kind,
+            "seed": rubric.harness["seed"], "fit_steps": rubric.harness["fit_steps"],
+            "evaluate_samples": rubric.harness["evaluate_samples"],
+            "digit3_path": str(locations.HANDWRITTEN_3), "training": rubric.training,
+        }
+        execution = execute.run_notebook(
+            notebook, scratch, config,
+            cell_timeout=options.cell_timeout or rubric.limits["cell_timeout_s"],
+            notebook_timeout=options.notebook_timeout or rubric.limits["notebook_timeout_s"])
+        return capture.collect(execution)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options: Options) -> tuple[dict, bool]:
+    """The reference's facts and whether they came from the cache."""
+    key = reference.cache_key(options.reference, rubric.digest, source.sha256)
+    cached = reference.load(key)
+    if cached is not None:
+        return cached, True
+    try:
+        notebook = submission.read(options.reference).notebook
+    except SubmissionError as exc:
+        raise SetupError(options.reference, f"the reference notebook cannot be read: {exc.reason}") from None
+    facts = run_and_capture(notebook, source, rubric, options)
+    problems = [f"cell {e['cell']}: {e['ename']}: {e['evalue']}" for e in facts["execution"]["errors"]]
+    if problems or facts["model"] is None or not facts["fit"] or not (facts["quick_train"] or {}).get("curve"):
+        raise SetupError(options.reference, "the reference notebook must run cleanly and build, fit and evaluate "
+                                            "a model; " + ("; ".join(problems) or facts.get("model_error")
+                                                           or "no model or no training was found"))
+    reference.store(key, facts)
+    return facts, False
+
+
+def _error_result(path: Path, reason: str, started: float) -> GradeResult:
+    return GradeResult(status="error", reason=reason, submission={"path": str(path), "name": Path(path).name},
+                       timings={"total_s": round(time.perf_counter() - started, 2)}, versions=_versions(),
+                       graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def grade(path: Path, options: Options = Options()) -> GradeResult:
+    """Grade one notebook. Bad submissions give a result with status 'error', never an exception."""
+    started = time.perf_counter()
+    _warm_up_keras()
+    rubric = rubric_mod.load(options.rubric)
+    source = data.resolve(options.data)
+    try:
+        sub = submission.read(path)
+    except SubmissionError as exc:
+        return _error_result(path, exc.reason, started)
+    ref, cached = reference_facts(source, rubric, options)
+    t0 = time.perf_counter()
+    facts = run_and_capture(sub.notebook, source, rubric, options)
+    results = checks.run_checks(facts, ref, rubric)
+    return GradeResult(
+        status="graded", reason=None,
+        submission={"path": str(path), "name": Path(path).name, "sha256": sub.sha256},
+        score=round(sum(c.points for c in results), 2), max_score=rubric.max_points, checks=results,
+        facts=facts, reference=ref,
+        data_source={"kind": source.kind, "description": source.description, "sha256": source.sha256},
+        isolation={"active": [], "summary": "none: the notebook ran as the grading user, with that user's "
+                                            "files and network (sandboxing is not built yet)"},
+        timings={"total_s": round(time.perf_counter() - started, 2),
+                 "notebook_s": round(facts["execution"]["seconds"], 2),
+                 "grading_s": round(time.perf_counter() - t0, 2), "reference_cached": cached},
+        versions=_versions(), graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))

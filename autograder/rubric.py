@@ -1,0 +1,70 @@
+"""The rubric: points per check, time limits and the brief-training budget (assignment/rubric.toml)."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import SetupError
+
+CHECK_IDS = (
+    "notebook.runs", "data.prepared", "model.found", "model.sequential",
+    "layers.order", "layers.config", "layers.shapes",
+    "compile.loss", "compile.optimizer", "compile.metrics",
+    "fit.batch_size", "fit.epochs", "fit.validation_data", "fit.shuffle",
+    "evaluate.test_data", "train.learns", "predict.digit3",
+)
+
+
+@dataclass(frozen=True)
+class CheckRule:
+    points: float
+    title: str
+    lesson: str
+    partial: float = 0.5  # share of the points a "partial" verdict earns
+
+
+@dataclass(frozen=True)
+class Rubric:
+    path: Path
+    digest: str
+    limits: dict
+    harness: dict
+    training: dict
+    checks: dict[str, CheckRule]
+
+    @property
+    def max_points(self) -> float:
+        return sum(rule.points for rule in self.checks.values())
+
+
+def load(path: Path) -> Rubric:
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
+    except FileNotFoundError:
+        raise SetupError(path, "rubric file not found; pass --rubric with the path to rubric.toml") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SetupError(path, f"the rubric is not valid TOML ({exc}); fix the line it names") from None
+    checks = {}
+    for check_id, entry in data.get("checks", {}).items():
+        try:
+            checks[check_id] = CheckRule(points=float(entry["points"]), title=entry["title"],
+                                         lesson=entry.get("lesson", ""), partial=float(entry.get("partial", 0.5)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SetupError(path, f"[checks.\"{check_id}\"] needs points and title ({exc})") from None
+    missing = [c for c in CHECK_IDS if c not in checks]
+    if missing:
+        raise SetupError(path, "no entry for the checks " + ", ".join(missing) + "; add a [checks.\"ID\"] table for each")
+    for section in ("limits", "harness", "training"):
+        if section not in data:
+            raise SetupError(path, f"the [{section}] table is missing")
+    return Rubric(path=path, digest=hashlib.sha256(raw).hexdigest(), limits=data["limits"],
+                  harness=data["harness"], training=data["training"], checks=checks)
