@@ -84,6 +84,9 @@ def explain_error(ename: str, evalue: str, source: str) -> str:
             if f"'{name}'" in evalue:
                 return f"Python does not know {name} yet: add  from {module} import {name}  in an earlier cell."
         return "A name is used before it is created: run the cells from the top, in order."
+    if ename == "TypeError" and "not subscriptable" in evalue and "scores" in source:
+        return ("scores[1] needs model.evaluate to return a list [loss, accuracy], which it does only when "
+                "compile has metrics=['accuracy']; without metrics it returns the loss alone, a single number.")
     if ename == "CellTimeout":
         return "This cell ran too long and was stopped. Look for a loop that never ends."
     if ename == "DeadKernelError":
@@ -198,24 +201,36 @@ def _classes(model: dict) -> list[str]:
     return [layer["class"] for layer in model["layers"]]
 
 
+def _in_order(pairs: list[tuple[int, int]]) -> set[int]:
+    """Student indices of the longest run of pairs whose reference indices also go up (the rest moved)."""
+    best: list[list[int]] = []  # best[k]: a longest chain ending at pair k
+    for k, (_, i) in enumerate(pairs):
+        chains = [best[m] for m in range(k) if pairs[m][1] < i]
+        best.append(max(chains, key=len, default=[]) + [k])
+    chain = max(best, key=len, default=[])
+    return {pairs[k][0] for k in chain}
+
+
 def align_layers(ref: dict, stu: dict) -> list[dict]:
-    """Rows pairing reference and student layers: same, changed, missing, extra or moved."""
+    """Rows pairing the k-th layer of each class in the reference with the k-th of that class in the
+    student's network: same (in order), moved (out of order), missing or extra."""
     a, b = _classes(ref), _classes(stu)
+    unused = {cls: [i for i, c in enumerate(a) if c == cls] for cls in set(a)}
+    pairs = []
+    for j, cls in enumerate(b):
+        if unused.get(cls):
+            pairs.append((j, unused[cls].pop(0)))
+    in_order = _in_order(pairs)
+    partner = dict(pairs)
+    missing = sorted(set(range(len(a))) - set(partner.values()))
     rows = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
-            op = "same" if tag == "equal" else "changed"
-            rows += [{"op": op, "ref": i, "stu": j} for i, j in zip(range(i1, i2), range(j1, j2))]
-        else:
-            rows += [{"op": "missing", "ref": i, "stu": None} for i in range(i1, i2)]
-            rows += [{"op": "extra", "ref": None, "stu": j} for j in range(j1, j2)]
-    # A layer missing in one place and extra in another is a layer out of place.
-    for miss in [row for row in rows if row["op"] == "missing"]:
-        for extra in rows:
-            if extra["op"] == "extra" and b[extra["stu"]] == a[miss["ref"]]:
-                miss.update(op="moved", stu=extra["stu"])
-                extra.update(op="moved", ref=miss["ref"])
-                break
+    for j in range(len(b)):
+        i = partner.get(j)
+        while i is not None and missing and missing[0] < i:
+            rows.append({"op": "missing", "ref": missing.pop(0), "stu": None})
+        op = "extra" if i is None else ("same" if j in in_order else "moved")
+        rows.append({"op": op, "ref": i, "stu": j})
+    rows += [{"op": "missing", "ref": i, "stu": None} for i in missing]
     return rows
 
 
@@ -226,6 +241,14 @@ def _position(classes: list[str], i: int) -> str:
     before = classes[i - 1]
     nth = classes[:i].count(before)
     return f"layer {i + 1}, right after the {ordinal(nth)} {before}"
+
+
+def _layer_name(classes: list[str], i: int) -> str:
+    """'your 2nd Conv2D (layer 3)': how a student finds a layer in model.summary()."""
+    if classes.count(classes[i]) == 1:
+        return f"{classes[i]} (layer {i + 1})"
+    nth = classes[:i + 1].count(classes[i])
+    return f"{ordinal(nth)} {classes[i]} (layer {i + 1})"
 
 
 def _swapped_description(a: list[str], b: list[str]) -> str | None:
@@ -253,19 +276,18 @@ def check_layers_order(s: dict, r: dict) -> Verdict:
     if swapped:
         details.append(swapped)
     else:
-        seen_moved = set()
         for row in align_layers(r["model"], s["model"]):
             if row["op"] == "missing":
                 details.append(f"Missing: {a[row['ref']]} (the lesson's {_position(a, row['ref'])}).")
             elif row["op"] == "extra":
-                details.append(f"Extra: {b[row['stu']]} at your layer {row['stu'] + 1}; the lesson has no layer like it there.")
-            elif row["op"] == "changed":
-                details.append(f"Layer {row['stu'] + 1}: the lesson has {a[row['ref']]} here; yours is {b[row['stu']]}.")
-            elif row["op"] == "moved" and row["ref"] not in seen_moved:
-                seen_moved.add(row["ref"])
+                details.append(f"Extra: {b[row['stu']]} at your {_position(b, row['stu'])}; the lesson has no "
+                               "layer like it there.")
+            elif row["op"] == "moved":
                 details.append(f"{a[row['ref']]} is in the wrong place: the lesson has it as "
                                f"{_position(a, row['ref'])}; yours is {_position(b, row['stu'])}.")
-    status = "partial" if len(details) <= 2 else "fail"
+        if not b:
+            details = [f"Your model has no layers; the lesson's has {len(a)}."]
+    status = "partial" if b and len(details) <= 2 else "fail"
     hint = ""
     if any(d.startswith("MaxPooling2D is in the wrong place") for d in details):
         hint = ("The lesson says “below the second Conv2D layer”, but at that point there is only one: "
@@ -293,8 +315,8 @@ def check_layers_config(s: dict, r: dict) -> Verdict:
         for key, want in ref_layer["settings"].items():
             got = stu_layer["settings"].get(key)
             if got != want:
-                details.append(f"Layer {row['stu'] + 1} ({stu_layer['class']}): {key} should be {_show(want)}, "
-                               f"yours is {_show(got)}.")
+                details.append(f"Your {_layer_name(_classes(s['model']), row['stu'])}: {key} should be "
+                               f"{_show(want)}, yours is {_show(got)}.")
                 if row["ref"] == last and key == "activation":
                     hint = ("The output layer needs activation='softmax' so that its 10 outputs are "
                             "probabilities; without it, categorical cross-entropy cannot train the network.")
@@ -327,14 +349,14 @@ def check_layers_shapes(s: dict, r: dict) -> Verdict:
             continue
         want, got = rm["layers"][row["ref"]], sm["layers"][row["stu"]]
         if want["output_shape"] != got["output_shape"] or want["params"] != got["params"]:
-            details.append(f"Layer {row['stu'] + 1} ({got['class']}): output {_show(got['output_shape'])} with "
+            details.append(f"Your {_layer_name(_classes(sm), row['stu'])}: output {_show(got['output_shape'])} with "
                            f"{got['params']:,} parameters; the lesson's gives {_show(want['output_shape'])} with "
                            f"{want['params']:,}.")
     if sm["total_params"] != rm["total_params"]:
         details.append(f"Total parameters: {sm['total_params']:,}; the lesson's network has {rm['total_params']:,}.")
     if not details:
         return Verdict("pass", expected, found, "Every layer's output shape and number of parameters match the lesson's.")
-    final_ok = sm["layers"] and sm["layers"][-1]["output_shape"] == rm["layers"][-1]["output_shape"] \
+    final_ok = bool(sm["layers"]) and sm["layers"][-1]["output_shape"] == rm["layers"][-1]["output_shape"] \
         and sm["input_shape"] == rm["input_shape"]
     return Verdict("partial" if final_ok else "fail", expected, found,
                    "Some shapes or parameter counts differ from the lesson's model.summary().",
@@ -346,8 +368,8 @@ def check_layers_shapes(s: dict, r: dict) -> Verdict:
 
 def _compile_missing(s: dict) -> Verdict | None:
     if s["compile"] is None:
-        ran = "model.compile was never called"
-        return Verdict("fail", "", "not compiled", f"{ran[0].upper()}{ran[1:]} (or its cell stopped with an error).")
+        return Verdict("fail", "", "not compiled", "The model was never compiled: model.compile did not run "
+                       "(is the cell there, and did an earlier cell stop with an error?).")
     return None
 
 
@@ -551,8 +573,9 @@ def check_predict_digit3(s: dict, r: dict) -> Verdict:
     note = "" if d["probabilities"] else " Its outputs are not probabilities (they do not add up to 1): the output layer has no softmax."
     ref = f" The lesson's network, trained the same way, says {rd['guess']}." if rd else ""
     status = "pass" if d["guess"] == 3 else "fail"
+    article = "an" if d["guess"] == 8 else "a"
     return Verdict(status, expected, str(d["guess"]),
-                   f"After brief training, your network thinks the handwritten 3 is a {d['guess']}{sure}.{ref}{note}")
+                   f"After brief training, your network thinks the handwritten 3 is {article} {d['guess']}{sure}.{ref}{note}")
 
 
 CHECKS = {

@@ -107,47 +107,65 @@ async def _run(nb, scratch: Path, config: dict, cell_timeout: float, notebook_ti
         error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
         resources={"metadata": {"path": str(scratch)}}, on_cell_executed=on_cell_executed)
     log = open(scratch / "kernel.log", "wb")  # TensorFlow's chatter goes here, not to the terminal
-    async with client.async_setup_kernel(env=kernel.kernel_env(scratch), stdout=log, stderr=log):
-        result.harness_error = await _run_harness(client, _install_code(config), timeout=cell_timeout)
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or not cell.source.strip():
-                continue
-            result.code_cells += 1
-            if result.kernel_died or result.kernel_stuck:
-                continue
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                result.notebook_timed_out = True
-                continue
-            client.timeout = max(1, int(min(cell_timeout, remaining)))
-            client.error_on_timeout["evalue"] = f"this cell was stopped after {client.timeout} seconds"
-            errors_before = len(result.errors)
-            t0 = time.perf_counter()
-            try:
-                await client.async_execute_cell(cell, index)
-            except DeadKernelError:
-                result.kernel_died = True
-                result.errors.append(CellError(cell=index + 1, kind="kernel_died", ename="DeadKernelError",
-                                               evalue="the Python kernel stopped while running this cell",
-                                               traceback="", source=cell.source))
-            result.cell_seconds[index + 1] = round(time.perf_counter() - t0, 3)
-            result.cells_run += 1
-            new = result.errors[errors_before:]
-            if any(e.kind == "timeout" for e in new) and not await _answers(client):
-                result.kernel_stuck = True
-        if not (result.kernel_died or result.kernel_stuck):
-            try:
-                result.harness_error = result.harness_error or await _run_harness(client, FINISH_CODE, finish_timeout)
-            except (TimeoutError, asyncio.TimeoutError):
-                result.harness_error = f"the grader's own steps did not finish within {finish_timeout:.0f} s"
-            except DeadKernelError:
-                result.kernel_died = True
-    log.close()
+    try:
+        async with client.async_setup_kernel(env=kernel.kernel_env(scratch), stdout=log, stderr=log):
+            await _run_cells(client, nb, result, config, cell_timeout, deadline, finish_timeout)
+    finally:
+        await _stop(client)  # the client does not own a kernel manager passed in: stop it ourselves
+        log.close()
     result.seconds = time.perf_counter() - started
     record_path = scratch / "record.json"
     if record_path.exists():
         result.record = json.loads(record_path.read_text(encoding="utf-8"))
     return result
+
+
+async def _run_cells(client: NotebookClient, nb, result: Execution, config: dict, cell_timeout: float,
+                     deadline: float, finish_timeout: float) -> None:
+    result.harness_error = await _run_harness(client, _install_code(config), timeout=cell_timeout)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        result.code_cells += 1
+        if result.kernel_died or result.kernel_stuck:
+            continue
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            result.notebook_timed_out = True
+            continue
+        client.timeout = max(1, int(min(cell_timeout, remaining)))
+        client.error_on_timeout["evalue"] = f"this cell was stopped after {client.timeout} seconds"
+        errors_before = len(result.errors)
+        t0 = time.perf_counter()
+        try:
+            await client.async_execute_cell(cell, index)
+        except DeadKernelError:
+            result.kernel_died = True
+            result.errors.append(CellError(cell=index + 1, kind="kernel_died", ename="DeadKernelError",
+                                           evalue="the Python kernel stopped while running this cell",
+                                           traceback="", source=cell.source))
+        result.cell_seconds[index + 1] = round(time.perf_counter() - t0, 3)
+        result.cells_run += 1
+        new = result.errors[errors_before:]
+        if any(e.kind == "timeout" for e in new) and not await _answers(client):
+            result.kernel_stuck = True
+    if not (result.kernel_died or result.kernel_stuck):
+        try:
+            result.harness_error = result.harness_error or await _run_harness(client, FINISH_CODE, finish_timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            result.harness_error = f"the grader's own steps did not finish within {finish_timeout:.0f} s"
+        except DeadKernelError:
+            result.kernel_died = True
+
+
+async def _stop(client: NotebookClient) -> None:
+    try:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        if client.km is not None and client.km.has_kernel:
+            await client.km.shutdown_kernel(now=True)
+    except Exception:  # already gone
+        pass
 
 
 async def _answers(client: NotebookClient) -> bool:
@@ -160,6 +178,6 @@ async def _answers(client: NotebookClient) -> bool:
 
 
 def run_notebook(nb: nbformat.NotebookNode, scratch: Path, config: dict, *, cell_timeout: float,
-                 notebook_timeout: float, finish_timeout: float = 300) -> Execution:
+                 notebook_timeout: float, finish_timeout: float = 120) -> Execution:
     """Execute `nb` (a copy; it is changed) in a fresh kernel working in `scratch`."""
     return asyncio.run(_run(nb, scratch, config, cell_timeout, notebook_timeout, finish_timeout))

@@ -132,6 +132,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = lambda x: f"{x * 100:.0f}%"
     env.filters["shape"] = lambda s: "(" + ", ".join("None" if d is None else str(d) for d in s) + ")" if s else "—"
     env.filters["num"] = lambda n: f"{n:,}"
+    env.filters["setting"] = lambda v: "(" + ", ".join(map(str, v)) + ")" if isinstance(v, list) else repr(v) if isinstance(v, str) else str(v)
     env.globals["curve_points"] = _curve_points
     return env
 

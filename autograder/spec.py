@@ -109,6 +109,8 @@ def describe_model(path: Path) -> dict:
     layers = []
     for layer, shape in zip(model.layers, _output_shapes(model)):
         cls = type(layer).__name__
+        if cls == "InputLayer":  # keras.Input is a shape, not a layer of the network
+            continue
         entry = {"class": cls, "name": layer.name, "settings": _settings(layer), "output_shape": shape,
                  "params": int(layer.count_params()) if layer.built else 0, "note": None}
         if cls in ACTIVATION_LAYERS and layers and layers[-1]["settings"].get("activation") in ("linear", None):
@@ -119,8 +121,8 @@ def describe_model(path: Path) -> dict:
             previous["note"] = f"activation '{activation}' given as a separate {cls} layer"
             continue
         layers.append(entry)
-    return {"class": type(model).__name__, "input_shape": input_shape, "layers": layers,
-            "total_params": int(model.count_params())}
+    total = int(model.count_params()) if model.built else 0  # an empty Sequential is never built
+    return {"class": type(model).__name__, "input_shape": input_shape, "layers": layers, "total_params": total}
 
 
 # ---------------------------------------------------------------- canonical names

@@ -390,6 +390,8 @@ def _quick_train(model):
     import keras
 
     t = CONFIG["training"]
+    if not model.layers:
+        return {"skipped": "the model has no layers"}
     if id(model) not in _COMPILE_ARGS:
         return {"skipped": "model.compile was never called on this model"}
     optimizer, loss = _COMPILE_ARGS[id(model)]

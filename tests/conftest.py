@@ -1,0 +1,63 @@
+"""Shared fixtures: each fixture notebook is graded once per test session, in a real kernel.
+
+The reference's facts are cached in a per-session folder, so the first grade
+pays for running the reference once and every later grade reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CELL_TIMEOUT = 20  # seconds; keeps never_ending_cell affordable
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Never touch the user's ~/.cache or ~/.keras while testing."""
+    saved = {k: os.environ.get(k) for k in ("AUTOGRADER_CACHE", "KERAS_HOME")}
+    os.environ["AUTOGRADER_CACHE"] = str(tmp_path_factory.mktemp("grader-cache"))
+    os.environ["KERAS_HOME"] = str(tmp_path_factory.mktemp("keras-home"))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def fingerprints_before():
+    """Every fixture's hash before anything is graded (grading must never change a submission)."""
+    return {p.name: sha256(p) for p in FIXTURES.glob("*.ipynb")}
+
+
+@pytest.fixture(scope="session")
+def graded(fingerprints_before):
+    """graded(name) -> GradeResult for tests/fixtures/NAME.ipynb, graded once per session."""
+    from autograder import Options, grade
+
+    results = {}
+    options = Options(cell_timeout=CELL_TIMEOUT)
+
+    def get(name):
+        """A fixture's name, or the path of any notebook."""
+        if name not in results:
+            path = name if isinstance(name, Path) else FIXTURES / f"{name}.ipynb"
+            results[name] = grade(path, options)
+        return results[name]
+
+    get.results = results
+    return get
+
+
+def by_id(result) -> dict:
+    return {c.id: c for c in result.checks}

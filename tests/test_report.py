@@ -1,0 +1,71 @@
+"""The HTML report and the JSON result say the same things, self-contained."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from autograder import report
+from autograder.rubric import CHECK_IDS
+
+
+@pytest.fixture(scope="module")
+def pooling_html(graded):
+    return report.render_html(graded("misplaced_pooling"))
+
+
+def test_report_shows_every_check_with_its_verdict(graded, pooling_html):
+    for c in graded("misplaced_pooling").checks:
+        assert f'data-check="{c.id}" data-status="{c.status}"' in pooling_html
+    assert "MaxPooling2D is in the wrong place" in pooling_html
+    assert "Lesson step:" in pooling_html
+
+
+def test_report_is_self_contained(pooling_html):
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", pooling_html)
+    assert "<script" not in pooling_html
+    assert "@media print" in pooling_html
+
+
+def test_layer_table_marks_the_moved_and_different(pooling_html):
+    assert pooling_html.count('data-op="moved"') == 1  # the one layer out of the lesson's order
+    assert "<mark>(None, 24, 24, 64)</mark>" in pooling_html
+
+
+def test_training_curves_and_digit3_bars_are_drawn(pooling_html):
+    curves = re.findall(r'<polyline class="(ref|stu)" points="([^"]+)"', pooling_html)
+    assert {c for c, _ in curves} == {"ref", "stu"}
+    assert all(len(points.split()) > 10 for _, points in curves)
+    assert pooling_html.count('<rect class="stu"') == 10
+    assert "data:image/png;base64," in pooling_html
+
+
+def test_cell_errors_are_listed_with_source(graded):
+    html = report.render_html(graded("lesson_test_acc_slip"))
+    assert "Cell 17: NameError" in html and "test_acc" in html
+
+
+def test_json_result_has_stable_ids_and_the_same_facts(graded, tmp_path):
+    result = graded("no_softmax")
+    path = tmp_path / "r.json"
+    report.write_json(result, path)
+    data = json.loads(path.read_text())
+    assert data["schema"] == "cnn-autograder/result/1"
+    assert [c["id"] for c in data["checks"]] == list(CHECK_IDS)
+    for key in ("status", "score", "max_score", "percent", "submission", "layers", "settings", "training",
+                "digit3", "cell_errors", "data_source", "isolation", "timings", "versions"):
+        assert key in data
+    assert data["submission"]["sha256"] and data["versions"]["keras"].startswith("3.")
+    assert len(data["layers"]) == 8 and data["model"]["reference"]["total_params"] == 120_586
+    assert data["training"]["student"]["heldout_accuracy"] < 0.3
+
+
+def test_error_result_report_says_why(tmp_path):
+    from autograder import Options, grade
+
+    bad = tmp_path / "x.ipynb"
+    bad.write_text("{")
+    html = report.render_html(grade(bad, Options()))
+    assert "Not graded" in html and "not valid JSON" in html
