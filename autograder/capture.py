@@ -22,7 +22,21 @@ def _for_model(entries: list[dict], model_id: int | None) -> dict | None:
     return (mine or entries)[-1]
 
 
-def collect(execution: Execution) -> dict:
+def describe_saved(found: dict | None) -> tuple[dict | None, str | None]:
+    """(description, error) of the model the harness saved; a model Keras cannot load safely
+    is a finding, not a crash."""
+    if found and found.get("path"):
+        try:
+            return spec.describe_model(Path(found["path"])), None
+        except Exception as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+    if found:
+        return None, found.get("save_error", "the model could not be saved")
+    return None, None
+
+
+def collect(execution: Execution, described: tuple[dict | None, str | None] | None = None) -> dict:
+    """Facts about the submission. `described`: describe_saved() already done (in parallel)."""
     record = execution.record or {}
     found = record.get("model")
     facts = {
@@ -37,13 +51,7 @@ def collect(execution: Execution) -> dict:
         "digit3": record.get("digit3"),
     }
     model_id = found.get("id") if found else None
-    if found and found.get("path"):
-        try:
-            facts["model"] = spec.describe_model(Path(found["path"]))
-        except Exception as exc:  # a model Keras cannot load safely is a finding, not a crash
-            facts["model_error"] = f"{type(exc).__name__}: {exc}"
-    elif found:
-        facts["model_error"] = found.get("save_error", "the model could not be saved")
+    facts["model"], facts["model_error"] = described if described is not None else describe_saved(found)
 
     compiled = _for_model(record.get("compile", []), model_id)
     facts["compile"] = None if compiled is None else {

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import __version__, locations, report
+from . import __version__, batch, locations, report
 from .errors import SetupError
 from .pipeline import GradeResult, Options, grade
 
@@ -106,3 +107,56 @@ def reference_command(output, **kwargs) -> None:
                       "needs attention (see the checks above).[/]")
         sys.exit(1)
     console.print("[green]The reference earns full marks.[/]")
+
+
+def _one_line(entry, result: dict) -> str:
+    if result["status"] == "graded":
+        return f"{entry.student}: {result['score']:g} / {result['max_score']:g}"
+    return f"{entry.student}: not graded ({result['reason']})"
+
+
+@main.command("batch")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the reports, gradebook.csv and index.html (nothing is written next to the submissions).")
+@click.option("--workers", type=int, help="Submissions graded at once (default: the number of cores).")
+@click.option("--force", is_flag=True, help="Regrade everything, even submissions graded before.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV mapping student ids (first column) to names (a 'name' column).")
+@grading_options
+def batch_command(source, output, workers, force, roster, **kwargs) -> None:
+    """Grade every notebook in SOURCE (a folder, nested folders, or an LMS .zip) into OUTPUT."""
+    options = _options(**kwargs)
+    live = console.is_terminal
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console, disable=not live)
+    state = {"task": None, "done": 0, "total": 0}
+
+    def on_start(total, todo):
+        state["total"] = total
+        console.print(f"{total} submissions in {source}: {todo} to grade, {total - todo} graded before")
+        state["task"] = progress.add_task("grading", total=total)
+
+    def on_result(entry, result, reused):
+        state["done"] += 1
+        progress.update(state["task"], advance=1)
+        line = f"[{state['done']}/{state['total']}] {_one_line(entry, result)}" + (" (graded before)" if reused else "")
+        if live:
+            progress.console.print(line)
+        else:
+            print(line, flush=True)
+
+    try:
+        with progress:
+            summary = batch.run(source, output, options=options, workers=workers, force=force, roster=roster,
+                                on_start=on_start, on_result=on_result)
+    except SetupError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(3)
+    except KeyboardInterrupt:
+        console.print(f"\nStopped after {state['done']} of {state['total']}. gradebook.csv and index.html cover "
+                      f"what is done; run the same command again to grade the rest.")
+        sys.exit(130)
+    console.print(f"{summary['graded']} graded, {summary['errors']} could not be graded"
+                  + (f", class average {summary['mean']}%" if summary["mean"] is not None else ""))
+    console.print(f"gradebook: {output / 'gradebook.csv'}\nsummary:   {output / 'index.html'}")

@@ -83,10 +83,16 @@ def _install_code(config: dict) -> str:
 
 
 FINISH_CODE = "__import__('sys').modules['_autograder_harness'].finish(get_ipython().user_ns)"
+TRAIN_CODE = "__import__('sys').modules['_autograder_harness'].train_copy()"
+
+
+def _read_record(scratch: Path) -> dict:
+    path = scratch / "record.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 async def _run(nb, scratch: Path, config: dict, cell_timeout: float, notebook_timeout: float,
-               finish_timeout: float) -> Execution:
+               finish_timeout: float, on_model_saved) -> Execution:
     result = Execution()
     started = time.perf_counter()
     deadline = started + notebook_timeout
@@ -109,19 +115,18 @@ async def _run(nb, scratch: Path, config: dict, cell_timeout: float, notebook_ti
     log = open(scratch / "kernel.log", "wb")  # TensorFlow's chatter goes here, not to the terminal
     try:
         async with client.async_setup_kernel(env=kernel.kernel_env(scratch), stdout=log, stderr=log):
-            await _run_cells(client, nb, result, config, cell_timeout, deadline, finish_timeout)
+            await _run_cells(client, nb, result, config, cell_timeout, deadline, finish_timeout,
+                             lambda: on_model_saved(_read_record(scratch).get("model")) if on_model_saved else None)
     finally:
         await _stop(client)  # the client does not own a kernel manager passed in: stop it ourselves
         log.close()
     result.seconds = time.perf_counter() - started
-    record_path = scratch / "record.json"
-    if record_path.exists():
-        result.record = json.loads(record_path.read_text(encoding="utf-8"))
+    result.record = _read_record(scratch)
     return result
 
 
 async def _run_cells(client: NotebookClient, nb, result: Execution, config: dict, cell_timeout: float,
-                     deadline: float, finish_timeout: float) -> None:
+                     deadline: float, finish_timeout: float, model_saved) -> None:
     result.harness_error = await _run_harness(client, _install_code(config), timeout=cell_timeout)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
@@ -152,6 +157,8 @@ async def _run_cells(client: NotebookClient, nb, result: Execution, config: dict
     if not (result.kernel_died or result.kernel_stuck):
         try:
             result.harness_error = result.harness_error or await _run_harness(client, FINISH_CODE, finish_timeout)
+            model_saved()  # the grader loads the model while the kernel trains a copy
+            result.harness_error = result.harness_error or await _run_harness(client, TRAIN_CODE, finish_timeout)
         except (TimeoutError, asyncio.TimeoutError):
             result.harness_error = f"the grader's own steps did not finish within {finish_timeout:.0f} s"
         except DeadKernelError:
@@ -178,6 +185,9 @@ async def _answers(client: NotebookClient) -> bool:
 
 
 def run_notebook(nb: nbformat.NotebookNode, scratch: Path, config: dict, *, cell_timeout: float,
-                 notebook_timeout: float, finish_timeout: float = 120) -> Execution:
-    """Execute `nb` (a copy; it is changed) in a fresh kernel working in `scratch`."""
-    return asyncio.run(_run(nb, scratch, config, cell_timeout, notebook_timeout, finish_timeout))
+                 notebook_timeout: float, finish_timeout: float = 120, on_model_saved=None) -> Execution:
+    """Execute `nb` (a copy; it is changed) in a fresh kernel working in `scratch`.
+
+    on_model_saved(entry) is called with the harness's record of the found model
+    (or None) as soon as it is saved, before the brief training starts."""
+    return asyncio.run(_run(nb, scratch, config, cell_timeout, notebook_timeout, finish_timeout, on_model_saved))

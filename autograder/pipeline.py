@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -86,11 +87,17 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
             "evaluate_samples": rubric.harness["evaluate_samples"],
             "digit3_path": str(locations.HANDWRITTEN_3), "training": rubric.training,
         }
-        execution = execute.run_notebook(
-            notebook, scratch, config,
-            cell_timeout=options.cell_timeout or rubric.limits["cell_timeout_s"],
-            notebook_timeout=options.notebook_timeout or rubric.limits["notebook_timeout_s"])
-        return capture.collect(execution)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            described = []  # loading the model overlaps with the kernel's brief training
+
+            def model_saved(found):
+                described.append(pool.submit(capture.describe_saved, found))
+
+            execution = execute.run_notebook(
+                notebook, scratch, config, on_model_saved=model_saved,
+                cell_timeout=options.cell_timeout or rubric.limits["cell_timeout_s"],
+                notebook_timeout=options.notebook_timeout or rubric.limits["notebook_timeout_s"])
+            return capture.collect(execution, described[0].result() if described else None)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -115,7 +122,9 @@ def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options:
     return facts, False
 
 
-def _error_result(path: Path, reason: str, started: float) -> GradeResult:
+def error_result(path: Path, reason: str, started: float | None = None) -> GradeResult:
+    """The result for a file that could not be graded at all."""
+    started = time.perf_counter() if started is None else started
     return GradeResult(status="error", reason=reason, submission={"path": str(path), "name": Path(path).name},
                        timings={"total_s": round(time.perf_counter() - started, 2)}, versions=_versions(),
                        graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -130,7 +139,7 @@ def grade(path: Path, options: Options = Options()) -> GradeResult:
     try:
         sub = submission.read(path)
     except SubmissionError as exc:
-        return _error_result(path, exc.reason, started)
+        return error_result(path, exc.reason, started)
     ref, cached = reference_facts(source, rubric, options)
     t0 = time.perf_counter()
     facts = run_and_capture(sub.notebook, source, rubric, options)

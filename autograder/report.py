@@ -13,6 +13,7 @@ import jinja2
 
 from . import checks, locations
 from .pipeline import GradeResult
+from .rubric import CHECK_IDS
 
 SCHEMA = "cnn-autograder/result/1"
 
@@ -101,16 +102,13 @@ def to_dict(result: GradeResult) -> dict:
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename, so no reader ever sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def write_json(result: GradeResult, path: Path) -> None:
-    _atomic_write(path, json.dumps(to_dict(result), indent=2, default=str))
 
 
 # ---------------------------------------------------------------- HTML
@@ -137,20 +135,40 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_html(result: GradeResult) -> str:
-    data = to_dict(result)
+def render_html(result: GradeResult | dict) -> str:
+    """The report, from a GradeResult or from its JSON result (as stored by a batch)."""
+    data = to_dict(result) if isinstance(result, GradeResult) else result
     digit3 = "data:image/png;base64," + base64.b64encode(locations.HANDWRITTEN_3.read_bytes()).decode()
-    counts = {status: sum(c.status == status for c in result.checks) for status in checks.STATUSES}
+    counts = {status: sum(c["status"] == status for c in data["checks"]) for status in checks.STATUSES}
     return _environment().get_template("report.html.j2").render(r=data, counts=counts, digit3_png=digit3)
 
 
-def write_html(result: GradeResult, path: Path) -> None:
-    _atomic_write(path, render_html(result))
+def write_dict(data: dict, out_dir: Path, stem: str) -> tuple[Path, Path]:
+    """Write STEM.report.html and STEM.result.json into out_dir from a JSON result."""
+    html, js = Path(out_dir) / f"{stem}.report.html", Path(out_dir) / f"{stem}.result.json"
+    atomic_write(js, json.dumps(data, indent=2, default=str))
+    atomic_write(html, render_html(data))
+    return html, js
 
 
 def write(result: GradeResult, out_dir: Path, stem: str) -> tuple[Path, Path]:
     """Write STEM.report.html and STEM.result.json into out_dir; return both paths."""
-    html, js = out_dir / f"{stem}.report.html", out_dir / f"{stem}.result.json"
-    write_json(result, js)
-    write_html(result, html)
-    return html, js
+    return write_dict(to_dict(result), out_dir, stem)
+
+
+def write_json(result: GradeResult, path: Path) -> None:
+    atomic_write(path, json.dumps(to_dict(result), indent=2, default=str))
+
+
+def _histogram(percents: list[float]) -> list[dict]:
+    """Ten bins of 10 points each (100 goes in the last)."""
+    bins = [0] * 10
+    for p in percents:
+        bins[min(9, int(p // 10))] += 1
+    return [{"low": 10 * i, "high": 10 * i + 10, "count": n} for i, n in enumerate(bins)]
+
+
+def render_class(summary: dict) -> str:
+    """index.html: the class at a glance."""
+    return _environment().get_template("class.html.j2").render(
+        s=summary, histogram=_histogram(summary["scores"]), check_ids=list(CHECK_IDS))
