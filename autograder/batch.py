@@ -50,6 +50,8 @@ CANVAS = re.compile(r"^(?P<student>[a-z0-9-]+?)(?:_late)?_(?P<uid>\d+)_\d+_.+$",
 MOODLE = re.compile(r"^(?P<student>.+?)_\d+_assignsubmission_\w+_?$")
 # Google Classroom: Jane Smith - CNN.ipynb
 CLASSROOM = re.compile(r"^(?P<student>.+?) - .+$")
+# A flat folder: alice_CNN.ipynb, alice-cnn.ipynb
+OWN_NAME = re.compile(r"[ _-]+cnn$", re.IGNORECASE)
 
 
 def student_of(relative: Path) -> str:
@@ -62,7 +64,7 @@ def student_of(relative: Path) -> str:
         m = pattern.match(relative.stem)
         if m:
             return m.group("student")
-    return relative.stem
+    return OWN_NAME.sub("", relative.stem) or relative.stem  # alice_CNN.ipynb is alice's
 
 
 def _safe(name: str) -> str:
@@ -97,14 +99,18 @@ def discover(source: Path, scratch: Path) -> list[Entry]:
     tops = [p for p in root.iterdir() if p.name not in SKIP_DIRS]
     if label and len(tops) == 1 and tops[0].is_dir():
         root = tops[0]
-    entries, stems = [], set()
+    found = []
     for path in sorted(root.rglob("*.ipynb")):
         relative = path.relative_to(root)
-        if any(part in SKIP_DIRS for part in relative.parts):
-            continue
-        student = student_of(relative)
-        stem = _safe(student if len(relative.parts) == 1 else f"{student}__{relative.stem}")
-        while stem in stems:  # two notebooks from one student keep both reports
+        if not any(part in SKIP_DIRS for part in relative.parts):
+            found.append((path, relative, student_of(relative)))
+    per_student = {}
+    for _, _, student in found:
+        per_student[student] = per_student.get(student, 0) + 1
+    entries, stems = [], set()
+    for path, relative, student in found:
+        stem = _safe(student if per_student[student] == 1 else f"{student}__{relative.stem}")
+        while stem in stems:  # two students whose names differ only in punctuation keep both reports
             stem += "_"
         stems.add(stem)
         entries.append(Entry(student=student, path=path, file=label + relative.as_posix(), stem=stem))
@@ -168,22 +174,25 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
         entries = discover(source, Path(scratch))
         keys = {entry: _result_key(entry, batch_key) for entry in entries}
         results: dict[Entry, dict] = {}
-        todo = []
-        for entry in entries:
-            stored = results_dir / f"{keys[entry]}.json"
-            if stored.exists() and not force:
-                results[entry] = json.loads(stored.read_text(encoding="utf-8"))
-                if not (out / f"{entry.stem}.report.html").exists():
-                    report.write_dict(results[entry], out, entry.stem)
-                if on_result:
-                    on_result(entry, results[entry], True)
-            else:
-                todo.append(entry)
+        stored = {e: results_dir / f"{keys[e]}.json" for e in entries}
+        todo = [e for e in entries if force or not stored[e].exists()]
         if on_start:
             on_start(len(entries), len(todo))
+        for entry in entries:
+            if entry in todo:
+                continue
+            results[entry] = json.loads(stored[entry].read_text(encoding="utf-8"))
+            if not (out / f"{entry.stem}.report.html").exists():
+                report.write_dict(results[entry], out, entry.stem)
+            if on_result:
+                on_result(entry, results[entry], True)
         try:
             _grade_all(todo, results, keys, options, results_dir, out, workers, on_result)
-        finally:  # also on Ctrl-C: the gradebook covers what is done
+        finally:  # also on Ctrl-C: the gradebook covers what is done, including results the
+            # workers stored but the pool had not handed back yet
+            for entry in entries:
+                if entry not in results and stored[entry].exists():
+                    results[entry] = json.loads(stored[entry].read_text(encoding="utf-8"))
             summary = summarise(entries, results, names, rubric)
             write_gradebook(out / "gradebook.csv", summary)
             report.atomic_write(out / "index.html", report.render_class(summary))

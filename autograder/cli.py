@@ -19,7 +19,7 @@ from . import __version__, batch, locations, report
 from .errors import SetupError
 from .pipeline import GradeResult, Options, grade
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # no hard wraps in CI logs
 ICONS = {"pass": "[green]✓[/]", "partial": "[yellow]½[/]", "fail": "[red]✗[/]", "error": "[magenta]![/]",
          "skipped": "[dim]–[/]"}
 
@@ -160,3 +160,14 @@ def batch_command(source, output, workers, force, roster, **kwargs) -> None:
     console.print(f"{summary['graded']} graded, {summary['errors']} could not be graded"
                   + (f", class average {summary['mean']}%" if summary["mean"] is not None else ""))
     console.print(f"gradebook: {output / 'gradebook.csv'}\nsummary:   {output / 'index.html'}")
+
+
+@main.command("gradescope")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
+              show_default=True, help="Where to write the bundle to upload to Gradescope.")
+def gradescope_command(output) -> None:
+    """Build a Gradescope autograder bundle (setup.sh, run_autograder, the grader, pinned requirements)."""
+    from . import gradescope
+
+    path = gradescope.build_bundle(output)
+    console.print(f"wrote {path}: upload it as the assignment's autograder (configuration: zip file).")

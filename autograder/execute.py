@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,4 +191,11 @@ def run_notebook(nb: nbformat.NotebookNode, scratch: Path, config: dict, *, cell
 
     on_model_saved(entry) is called with the harness's record of the found model
     (or None) as soon as it is saved, before the brief training starts."""
-    return asyncio.run(_run(nb, scratch, config, cell_timeout, notebook_timeout, finish_timeout, on_model_saved))
+    run = _run(nb, scratch, config, cell_timeout, notebook_timeout, finish_timeout, on_model_saved)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: no event loop here
+        return asyncio.run(run)
+    # Called from inside Jupyter (self_check), where a loop is already running: use a thread of our own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run).result()

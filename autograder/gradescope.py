@@ -1,0 +1,142 @@
+"""Gradescope: build the autograder bundle, and produce results.json inside it.
+
+`autograder gradescope -o autograder.zip` writes a zip with setup.sh (installs
+the grader and its pinned dependencies once, when Gradescope builds the image)
+and run_autograder (grades /autograder/submission/*.ipynb into
+/autograder/results/results.json). A submission that cannot be graded still
+gets a valid results.json that says why, so students never see "The
+autograder failed to execute correctly".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+from . import locations, report
+from .pipeline import GradeResult, Options, error_result, grade
+
+# What the bundle carries from this repository (paths relative to its root).
+SOURCES = ["pyproject.toml", "README.md", "autograder", "templates", "reference/CNN.ipynb",
+           "assignment/rubric.toml", "assignment/handwritten-3.png"]
+PINNED = ["tensorflow", "keras", "numpy", "matplotlib", "nbformat", "nbclient", "nbconvert", "ipykernel",
+          "jinja2", "click", "rich"]
+
+SETUP_SH = """#!/usr/bin/env bash
+# Runs once, as root, when Gradescope builds the autograder image.
+set -euo pipefail
+apt-get update -qq
+apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install -q --upgrade pip
+/autograder/venv/bin/pip install -q -r /autograder/source/requirements.txt
+/autograder/venv/bin/pip install -q --no-deps -e /autograder/source
+/autograder/venv/bin/autograder reference   # fail the build now if the reference lost full marks
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for each submission. AUTOGRADER_ROOT and AUTOGRADER_PYTHON exist for local tests.
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PY="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
+mkdir -p "$ROOT/results"
+exec "$PY" -m autograder.gradescope "$ROOT/submission" "$ROOT/results/results.json"
+"""
+
+
+def _test_entry(check, number: int) -> dict:
+    lines = [check.message] + [f"- {d}" for d in check.details]
+    if check.status not in ("pass", "skipped") and (check.expected or check.found):
+        lines += ["", f"Expected: {check.expected}", f"Found: {check.found}"]
+    if check.hint:
+        lines += ["", f"Tip: {check.hint}"]
+    if check.status != "pass":
+        lines += ["", f"Lesson step: {check.lesson}"]
+    return {"name": check.title, "number": str(number), "score": check.points, "max_score": check.max_points,
+            "status": "passed" if check.status == "pass" else "failed", "output": "\n".join(lines),
+            "output_format": "md", "visibility": "visible", "tags": [check.id],
+            "extra_data": {"id": check.id, "status": check.status}}
+
+
+def results_json(result: GradeResult, seconds: float) -> dict:
+    """Gradescope's results.json for one GradeResult."""
+    out = {"execution_time": round(seconds), "visibility": "visible", "stdout_visibility": "hidden",
+           "output_format": "md", "extra_data": {"status": result.status, "percent": result.percent}}
+    if result.status != "graded":
+        out.update(score=0, output=f"**Your notebook could not be graded:** {result.reason}\n\n"
+                                   "Fix this and submit again. (This attempt does not count against you.)",
+                   tests=[])
+        return out
+    out.update(score=result.score, tests=[_test_entry(c, i) for i, c in enumerate(result.checks, start=1)],
+               output=f"**{result.score:g} / {result.max_score:g} points.** Each test below says what was "
+                      "expected and what your notebook did.")
+    return out
+
+
+def find_submission(folder: Path) -> Path | None:
+    notebooks = sorted(Path(folder).rglob("*.ipynb"))
+    notebooks = [p for p in notebooks if ".ipynb_checkpoints" not in p.parts]
+    named = [p for p in notebooks if p.name.lower() == "cnn.ipynb"]
+    return (named or notebooks or [None])[0]
+
+
+def run(submission_dir: Path, results_path: Path) -> dict:
+    """Grade the submission folder and write results.json; never raises."""
+    started = time.perf_counter()
+    try:
+        path = find_submission(submission_dir)
+        if path is None:
+            result = error_result(Path(submission_dir), "no .ipynb file was submitted; upload your CNN.ipynb")
+        else:
+            result = grade(path, Options())
+            report.write(result, Path(results_path).parent, "report")
+        data = results_json(result, time.perf_counter() - started)
+    except Exception as exc:  # the grader's own failure still gives Gradescope a valid file
+        data = {"score": 0, "execution_time": round(time.perf_counter() - started), "tests": [],
+                "output": f"The grader itself failed ({type(exc).__name__}: {exc}); tell your teacher.",
+                "extra_data": {"traceback": traceback.format_exc()}}
+    report.atomic_write(Path(results_path), json.dumps(data, indent=2))
+    return data
+
+
+def _requirements() -> str:
+    return "".join(f"{name}=={metadata.version(name)}\n" for name in PINNED)
+
+
+def build_bundle(out: Path) -> Path:
+    """Write the Gradescope autograder zip: setup.sh and run_autograder at its root, the grader in source/."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        def add_text(name: str, text: str, mode: int = 0o644) -> None:
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, text)
+
+        add_text("setup.sh", SETUP_SH, 0o755)
+        add_text("run_autograder", RUN_AUTOGRADER, 0o755)
+        add_text("source/requirements.txt", _requirements())
+        for item in SOURCES:
+            path = locations.ROOT / item
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
+                                                           and "__pycache__" not in p.parts)
+            for file in files:
+                zf.write(file, "source/" + file.relative_to(locations.ROOT).as_posix())
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        sys.exit("usage: python -m autograder.gradescope SUBMISSION_DIR RESULTS_JSON")
+    data = run(Path(args[0]), Path(args[1]))
+    print(f"score {data['score']}")
+
+
+if __name__ == "__main__":
+    main()

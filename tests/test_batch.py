@@ -1,0 +1,176 @@
+"""Batch-grading a class: layouts, gradebook, summary, resume, interruption, untouched submissions."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from autograder import Options, batch, locations
+from autograder.rubric import CHECK_IDS
+from conftest import CELL_TIMEOUT, FIXTURES, sha256
+
+
+def tree_fingerprint(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def read_gradebook(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def class_folder(tmp_path_factory):
+    """Mixed layouts: a flat file, a Classroom name, folders per student, a checkpoint to ignore."""
+    root = tmp_path_factory.mktemp("class")
+    shutil.copy(locations.REFERENCE, root / "alice_CNN.ipynb")
+    shutil.copy(FIXTURES / "batch_32.ipynb", root / "Bob Jones - CNN.ipynb")
+    (root / "carol").mkdir()
+    shutil.copy(FIXTURES / "not_a_notebook.ipynb", root / "carol" / "CNN.ipynb")
+    (root / "dan").mkdir()
+    shutil.copy(FIXTURES / "never_ending_cell.ipynb", root / "dan" / "CNN.ipynb")
+    (root / "dan" / ".ipynb_checkpoints").mkdir()
+    shutil.copy(FIXTURES / "no_model.ipynb", root / "dan" / ".ipynb_checkpoints" / "CNN-checkpoint.ipynb")
+    (root / "roster.csv").write_text("id,name\nalice,Alice Adams\ndan,Dan Diaz\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def class_run(class_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("graded")
+    before = tree_fingerprint(class_folder)
+    seen = []
+    summary = batch.run(class_folder, out, options=Options(cell_timeout=CELL_TIMEOUT), workers=2,
+                        roster=class_folder / "roster.csv",
+                        on_result=lambda entry, result, reused: seen.append((entry.student, reused)))
+    return {"out": out, "summary": summary, "seen": seen, "before": before}
+
+
+def test_every_layout_is_found_with_the_students_name(class_run):
+    students = sorted(student for student, _ in class_run["seen"])
+    assert students == ["Bob Jones", "alice", "carol", "dan"]  # the checkpoint copy is ignored
+
+
+def test_gradebook_has_one_row_per_submission_with_reasons(class_run):
+    rows = {row["student"]: row for row in read_gradebook(class_run["out"] / "gradebook.csv")}
+    assert list(read_gradebook(class_run["out"] / "gradebook.csv")[0]) == batch.GRADEBOOK_COLUMNS + list(CHECK_IDS)
+    assert rows["alice"]["name"] == "Alice Adams" and float(rows["alice"]["score"]) == 100
+    assert float(rows["Bob Jones"]["score"]) == 95 and rows["Bob Jones"]["fit.batch_size"] == "0.0"
+    assert rows["carol"]["status"] == "error" and "not valid JSON" in rows["carol"]["reason"]
+    assert rows["carol"]["score"] == "" and rows["carol"]["file"] == "carol/CNN.ipynb"
+    assert rows["dan"]["status"] == "graded" and float(rows["dan"]["notebook.runs"]) == 2.5  # the endless cell
+
+
+def test_each_submission_gets_its_report_and_result(class_run):
+    out = class_run["out"]
+    for stem in ("alice", "Bob_Jones", "carol", "dan"):
+        assert (out / f"{stem}.report.html").exists() and (out / f"{stem}.result.json").exists()
+
+
+def test_class_summary_counts_and_common_problems(class_run):
+    summary = class_run["summary"]
+    assert (summary["graded"], summary["errors"], summary["total"]) == (3, 1, 4)
+    batch_size = next(f for f in summary["failures"] if f["check"] == "fit.batch_size")
+    assert batch_size["students"] == ["Bob Jones"] and batch_size["found"] == "32"
+    html = (class_run["out"] / "index.html").read_text()
+    assert "3 graded" in html and "1 could not be graded" in html
+    assert 'href="Bob_Jones.report.html"' in html and "Dan Diaz" in html
+    assert "<svg" in html and not any(s in html for s in ('src="http', 'href="http'))
+
+
+def test_submissions_are_untouched_and_nothing_is_written_beside_them(class_run, class_folder):
+    assert tree_fingerprint(class_folder) == class_run["before"]
+
+
+def test_a_second_run_reuses_every_result(class_run, class_folder):
+    seen = []
+    started = time.perf_counter()
+    summary = batch.run(class_folder, class_run["out"], options=Options(cell_timeout=CELL_TIMEOUT),
+                        roster=class_folder / "roster.csv",
+                        on_result=lambda entry, result, reused: seen.append(reused))
+    assert seen == [True] * 4
+    assert time.perf_counter() - started < 15  # no kernel was started
+    assert summary["rows"] == class_run["summary"]["rows"]
+
+
+def test_an_lms_zip_is_graded_without_unpacking_beside_it(tmp_path):
+    archive = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(locations.REFERENCE, "submissions/smithjane_12345_67890_CNN.ipynb")
+        zf.write(FIXTURES / "no_softmax.ipynb", "submissions/doejohn_LATE_222_333_CNN.ipynb")
+        zf.writestr("../evil.ipynb", "{}")  # a member that would escape the folder is skipped
+        zf.writestr("submissions/notes.txt", "not a notebook")
+    out = tmp_path / "out"
+    summary = batch.run(archive, out, options=Options(cell_timeout=CELL_TIMEOUT))
+    rows = {row["student"]: row for row in summary["rows"]}
+    assert set(rows) == {"smithjane", "doejohn"}
+    assert rows["smithjane"]["percent"] == 100 and rows["doejohn"]["file"].startswith("submissions.zip:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "submissions.zip"]
+
+
+def small_class(root: Path) -> Path:
+    root.mkdir()
+    for example in sorted((locations.ROOT / "assignment" / "examples").glob("*.ipynb"))[:3]:
+        shutil.copy(example, root / example.name)
+    return root
+
+
+def start_batch(source: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "autograder", "batch", str(source), "-o", str(out),
+                             "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def wait_for_results(out: Path, n: int, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len(list((out / ".results").glob("*.json"))) >= n:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no {n} results within {timeout} s")
+
+
+def kernels_of(pids) -> list:
+    return [p for p in psutil.process_iter(["cmdline"]) if "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])
+            and p.pid in pids]
+
+
+def test_killed_batch_resumes_without_losing_or_duplicating_a_row(tmp_path):
+    source, out = small_class(tmp_path / "class"), tmp_path / "out"
+    proc = start_batch(source, out)
+    wait_for_results(out, 1)
+    os.killpg(proc.pid, signal.SIGKILL)  # like kill -9 on the whole command
+    proc.wait()
+    done_before = len(list((out / ".results").glob("*.json")))
+    rerun = subprocess.run([sys.executable, "-m", "autograder", "batch", str(source), "-o", str(out)],
+                           capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"{3 - done_before} to grade, {done_before} graded before" in rerun.stdout
+    rows = read_gradebook(out / "gradebook.csv")
+    assert sorted(row["student"] for row in rows) == ["ada", "ben", "cleo"]
+    assert all(row["status"] == "graded" for row in rows)
+
+
+def test_ctrl_c_stops_cleanly_with_a_partial_gradebook(tmp_path):
+    source, out = small_class(tmp_path / "class"), tmp_path / "out"
+    proc = start_batch(source, out)
+    wait_for_results(out, 1)
+    family = {proc.pid} | {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "run the same command again" in output
+    rows = read_gradebook(out / "gradebook.csv")
+    assert len(rows) == 3 and any(row["status"] == "graded" for row in rows)
+    time.sleep(1)
+    assert kernels_of(family) == []
