@@ -11,6 +11,7 @@ stored results at the end (and on Ctrl-C, from what is done).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -68,7 +69,7 @@ def student_of(relative: Path) -> str:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"  # also drops undecodable bytes
 
 
 def _unzip(archive: Path, into: Path) -> None:
@@ -161,6 +162,8 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
     on_result(entry, result_dict, reused) as each one is done."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # The kernels must not see the other submissions, nor each other's results.
+    options = dataclasses.replace(options, hide=(*options.hide, Path(source).resolve(), out.resolve()))
     results_dir = out / ".results"
     results_dir.mkdir(exist_ok=True)
     names = read_roster(roster)

@@ -12,6 +12,7 @@ import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .execute import MAX_OUTPUT_CHARS
 from .rubric import CHECK_IDS, Rubric
 
 STATUSES = ("pass", "partial", "fail", "error", "skipped")
@@ -120,7 +121,13 @@ def check_notebook_runs(s: dict, r: dict) -> Verdict:
                        " ".join(hints), details)
     if ex["notebook_timed_out"]:
         details.append("The whole notebook ran out of time before its last cells ran.")
+    for cell, chars in sorted((ex.get("outputs_cut") or {}).items()):
+        details.append(f"Cell {cell} printed {int(chars):,} characters; the grader kept only the first "
+                       f"{MAX_OUTPUT_CHARS:,}.")
     if not errors and not ex["notebook_timed_out"]:
+        if details:
+            return Verdict("pass", expected, f"all {total} code cells ran",
+                           f"All {total} code cells ran without an error.", "", details)
         return Verdict("pass", expected, f"all {total} code cells ran", f"All {total} code cells ran without an error.")
     bad = len(errors)
     status = "fail" if bad >= total else "partial"
@@ -367,6 +374,9 @@ def check_layers_shapes(s: dict, r: dict) -> Verdict:
 # ---------------------------------------------------------------- compile
 
 def _compile_missing(s: dict) -> Verdict | None:
+    unrecorded = _unrecorded(s, "compile")
+    if unrecorded:
+        return unrecorded
     if s["compile"] is None:
         return Verdict("fail", "", "not compiled", "The model was never compiled: model.compile did not run "
                        "(is the cell there, and did an earlier cell stop with an error?).")
@@ -423,7 +433,40 @@ def check_compile_metrics(s: dict, r: dict) -> Verdict:
 
 # ---------------------------------------------------------------- fit and evaluate
 
-def _fit_missing(s: dict) -> Verdict | None:
+def _unrecorded(s: dict, kind: str) -> Verdict | None:
+    cells = s.get("unrecorded_calls", {}).get(kind)
+    if not cells:
+        return None
+    where = ", ".join(f"cell {c}" for c in cells)
+    return Verdict("fail", "", "not seen by the grader",
+                   f"Your notebook calls model.{kind} in {where}, and that cell ran without an error, but the "
+                   f"grader never saw the call: something replaced Keras' {kind} (for example keras.Model.{kind} "
+                   "= ...), so these settings cannot be checked.",
+                   "Call the real Keras methods; do not reassign them.")
+
+
+def _contradicted(s: dict, key: str) -> Verdict | None:
+    """The recorded fit setting matches none of the values written in the code's fit calls: the
+    record was changed from inside the notebook. Believe the code."""
+    written = [(c["cell"], c["literals"][key]) for c in s.get("fit_in_source", []) if key in c["literals"]]
+    recorded = s["fit"][key]
+    if not written or len(written) != len(s.get("fit_in_source", [])) or any(v == recorded for _, v in written):
+        return None
+    cell, value = written[-1]
+    return Verdict("fail", "", f"{key}={value!r} in the code",
+                   f"Your code in cell {cell} says {key}={value!r}, but the grader's record says {recorded!r}: "
+                   "something in the notebook changed the grader's record, so this check cannot pass.",
+                   "Leave the grader's own objects alone.")
+
+
+def _fit_missing(s: dict, key: str | None = None) -> Verdict | None:
+    unrecorded = _unrecorded(s, "fit")
+    if unrecorded:
+        return unrecorded
+    if s["fit"] is not None and key is not None:
+        contradicted = _contradicted(s, key)
+        if contradicted:
+            return contradicted
     if s["fit"] is None:
         return Verdict("fail", "", "model.fit never ran",
                        "model.fit never ran, so there is nothing to check here (is the cell there, and did an "
@@ -432,7 +475,7 @@ def _fit_missing(s: dict) -> Verdict | None:
 
 
 def check_fit_batch_size(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s)
+    missing = _fit_missing(s, "batch_size")
     if missing:
         return missing
     want, got = r["fit"]["batch_size"], s["fit"]["batch_size"]
@@ -445,7 +488,7 @@ def check_fit_batch_size(s: dict, r: dict) -> Verdict:
 
 
 def check_fit_epochs(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s)
+    missing = _fit_missing(s, "epochs")
     if missing:
         return missing
     want, got = r["fit"]["epochs"], s["fit"]["epochs"]
@@ -501,7 +544,7 @@ def check_fit_validation_data(s: dict, r: dict) -> Verdict:
 
 
 def check_fit_shuffle(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s)
+    missing = _fit_missing(s, "shuffle")
     if missing:
         return missing
     want, got = r["fit"]["shuffle"], s["fit"]["shuffle"]
@@ -518,6 +561,9 @@ def check_fit_shuffle(s: dict, r: dict) -> Verdict:
 def check_evaluate_test_data(s: dict, r: dict) -> Verdict:
     expected = f"model.evaluate({_split_label(r['evaluate']['x'])}, {_split_label(r['evaluate']['y'])})"
     e = s["evaluate"]
+    unrecorded = _unrecorded(s, "evaluate")
+    if unrecorded:
+        return unrecorded
     if e is None:
         return Verdict("fail", expected, "model.evaluate never ran",
                        "model.evaluate never ran, so the notebook never measures the accuracy on the test images.")

@@ -34,12 +34,14 @@ def grading_options(func):
                         default=locations.REFERENCE, show_default=True, help="The solution notebook.")(func)
     func = click.option("--cell-timeout", type=float, help="Seconds one cell may run (default: the rubric's).")(func)
     func = click.option("--notebook-timeout", type=float, help="Seconds the whole notebook may run (default: the rubric's).")(func)
+    func = click.option("--no-sandbox", is_flag=True,
+                        help="Run notebooks without confinement (the report says so). See `autograder doctor`.")(func)
     return func
 
 
-def _options(data, rubric, reference_nb, cell_timeout, notebook_timeout) -> Options:
+def _options(data, rubric, reference_nb, cell_timeout, notebook_timeout, no_sandbox) -> Options:
     return Options(data=data, rubric=rubric, reference=reference_nb, cell_timeout=cell_timeout,
-                   notebook_timeout=notebook_timeout)
+                   notebook_timeout=notebook_timeout, sandbox=not no_sandbox)
 
 
 def print_summary(result: GradeResult) -> None:
@@ -171,3 +173,17 @@ def gradescope_command(output) -> None:
 
     path = gradescope.build_bundle(output)
     console.print(f"wrote {path}: upload it as the assignment's autograder (configuration: zip file).")
+
+
+@main.command("doctor")
+def doctor_command() -> None:
+    """Show which sandbox layers this machine supports, and why a missing one is missing."""
+    from . import sandbox
+
+    layers = sandbox.probe()
+    for layer in layers:
+        mark = "[green]✓[/]" if layer.active else "[yellow]✗[/]"
+        console.print(f"{mark} {layer.name:<11} {layer.how}")
+    missing = [layer.name for layer in layers if not layer.active]
+    console.print("All layers are available." if not missing else
+                  f"Grading works without {', '.join(missing)}; each report says which layers were active.")

@@ -59,6 +59,9 @@ class Execution:
     seconds: float = 0.0
     cell_seconds: dict[int, float] = field(default_factory=dict)
     record: dict = field(default_factory=dict)
+    sources: list[tuple[int, str]] = field(default_factory=list)  # (cell number, code) of the code cells
+    last_cell: int = 0  # the last cell that ran
+    outputs_cut: dict[int, int] = field(default_factory=dict)  # cell -> characters it printed, when cut
 
 
 async def _run_harness(client: NotebookClient, code: str, timeout: float) -> str | None:
@@ -87,18 +90,35 @@ FINISH_CODE = "__import__('sys').modules['_autograder_harness'].finish(get_ipyth
 TRAIN_CODE = "__import__('sys').modules['_autograder_harness'].train_copy()"
 
 
+MAX_OUTPUT_CHARS = 100_000  # per cell: 200,000 printed lines must not fill the grader's memory
+
+
+def _cap_outputs(cell, number: int, result: Execution) -> None:
+    """Keep the first MAX_OUTPUT_CHARS of what a cell printed, and note that the rest was cut."""
+    total = sum(len(o.get("text", "")) for o in cell.outputs if o.get("output_type") == "stream")
+    if total <= MAX_OUTPUT_CHARS:
+        return
+    kept = 0
+    for output in cell.outputs:
+        if output.get("output_type") == "stream":
+            output["text"] = output["text"][:max(0, MAX_OUTPUT_CHARS - kept)]
+            kept += len(output["text"])
+    result.outputs_cut[number] = total
+
+
 def _read_record(scratch: Path) -> dict:
     path = scratch / "record.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 async def _run(nb, scratch: Path, config: dict, cell_timeout: float, notebook_timeout: float,
-               finish_timeout: float, on_model_saved) -> Execution:
+               finish_timeout: float, on_model_saved, sandbox) -> Execution:
     result = Execution()
     started = time.perf_counter()
     deadline = started + notebook_timeout
 
     def on_cell_executed(cell, cell_index, execute_reply):
+        _cap_outputs(cell, cell_index + 1, result)
         content = execute_reply.get("content", {})
         if content.get("status") != "error":
             return
@@ -109,7 +129,7 @@ async def _run(nb, scratch: Path, config: dict, cell_timeout: float, notebook_ti
             traceback=strip_ansi("\n".join(content.get("traceback") or [])), source=cell.source))
 
     client = NotebookClient(
-        nb, km=kernel.kernel_manager(scratch), timeout=cell_timeout, allow_errors=True,
+        nb, km=kernel.kernel_manager(scratch, sandbox), timeout=cell_timeout, allow_errors=True,
         interrupt_on_timeout=True, startup_timeout=120, shutdown_kernel="immediate",
         error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
         resources={"metadata": {"path": str(scratch)}}, on_cell_executed=on_cell_executed)
@@ -118,9 +138,16 @@ async def _run(nb, scratch: Path, config: dict, cell_timeout: float, notebook_ti
         async with client.async_setup_kernel(env=kernel.kernel_env(scratch), stdout=log, stderr=log):
             await _run_cells(client, nb, result, config, cell_timeout, deadline, finish_timeout,
                              lambda: on_model_saved(_read_record(scratch).get("model")) if on_model_saved else None)
+    except (RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:  # the kernel never started
+        result.kernel_died = True
+        log.flush()
+        tail = (scratch / "kernel.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        result.harness_error = f"the Python kernel could not start ({exc}). " + " ".join(tail)
     finally:
         await _stop(client)  # the client does not own a kernel manager passed in: stop it ourselves
         log.close()
+        if sandbox is not None:
+            sandbox.cleanup()
     result.seconds = time.perf_counter() - started
     result.record = _read_record(scratch)
     return result
@@ -133,6 +160,7 @@ async def _run_cells(client: NotebookClient, nb, result: Execution, config: dict
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         result.code_cells += 1
+        result.sources.append((index + 1, cell.source))
         if result.kernel_died or result.kernel_stuck:
             continue
         remaining = deadline - time.perf_counter()
@@ -151,6 +179,7 @@ async def _run_cells(client: NotebookClient, nb, result: Execution, config: dict
                                            evalue="the Python kernel stopped while running this cell",
                                            traceback="", source=cell.source))
         result.cell_seconds[index + 1] = round(time.perf_counter() - t0, 3)
+        result.last_cell = index + 1
         result.cells_run += 1
         new = result.errors[errors_before:]
         if any(e.kind == "timeout" for e in new) and not await _answers(client):
@@ -186,12 +215,13 @@ async def _answers(client: NotebookClient) -> bool:
 
 
 def run_notebook(nb: nbformat.NotebookNode, scratch: Path, config: dict, *, cell_timeout: float,
-                 notebook_timeout: float, finish_timeout: float = 120, on_model_saved=None) -> Execution:
+                 notebook_timeout: float, finish_timeout: float = 120, on_model_saved=None,
+                 sandbox=None) -> Execution:
     """Execute `nb` (a copy; it is changed) in a fresh kernel working in `scratch`.
 
     on_model_saved(entry) is called with the harness's record of the found model
     (or None) as soon as it is saved, before the brief training starts."""
-    run = _run(nb, scratch, config, cell_timeout, notebook_timeout, finish_timeout, on_model_saved)
+    run = _run(nb, scratch, config, cell_timeout, notebook_timeout, finish_timeout, on_model_saved, sandbox)
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # the usual case: no event loop here

@@ -17,6 +17,8 @@ from pathlib import Path
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
+from .sandbox import Sandbox
+
 KERNEL_NAME = "cnn-autograder"
 
 
@@ -34,15 +36,26 @@ def kernel_env(scratch: Path) -> dict[str, str]:
     return env
 
 
-def kernel_manager(scratch: Path) -> AsyncKernelManager:
+def kernel_manager(scratch: Path, sandbox: Sandbox | None = None) -> AsyncKernelManager:
+    """A manager for one kernel, confined by `sandbox` when given (see sandbox.py)."""
     spec_dir = scratch / ".kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    confined = sandbox is not None and sandbox.enabled
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": sandbox.wrap(argv) if confined else argv,
         "display_name": "cnn-autograder",
         "language": "python",
-        "interrupt_mode": "signal",
+        # A signal would reach the sandbox's wrapper, not the kernel: interrupt with a message instead.
+        "interrupt_mode": "message" if confined else "signal",
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     specs = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)], ensure_native_kernel=False)
-    return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
+    km.connection_file = str(scratch / "connection.json")  # inside the scratch folder the kernel can see
+    if confined and sandbox.isolates_network:
+        # No TCP across a network namespace: Unix sockets in the scratch folder (paths < 108 bytes).
+        (scratch / "ipc").mkdir(exist_ok=True)
+        km.transport = "ipc"
+        km.ip = str(scratch / "ipc" / "k")
+    return km

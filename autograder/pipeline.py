@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import __version__, capture, checks, data, execute, locations, reference, spec, submission
+from . import __version__, capture, checks, data, execute, locations, reference, sandbox, spec, submission
 from . import rubric as rubric_mod
 from .errors import SetupError, SubmissionError
 
@@ -37,6 +37,8 @@ class Options:
     rubric: Path = locations.RUBRIC
     cell_timeout: float | None = None  # seconds; None: the rubric's
     notebook_timeout: float | None = None
+    sandbox: bool = True  # confine the kernel with every layer this machine supports
+    hide: tuple[Path, ...] = ()  # more folders the kernel must not see (a batch's submissions)
 
 
 @dataclass
@@ -69,16 +71,22 @@ def _versions() -> dict:
             "tensorflow": metadata.version("tensorflow"), "python": sys.version.split()[0]}
 
 
-def _warm_up_keras() -> None:
+def _warm_up_keras() -> threading.Thread:
     """Import Keras in the background: the grader needs it to load the model, and the import
     (several seconds) then overlaps with the kernel running the notebook."""
-    threading.Thread(target=spec.import_keras_quietly, daemon=True).start()
+    thread = threading.Thread(target=spec.import_keras_quietly, daemon=True)
+    thread.start()
+    return thread
 
 
 def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, rubric: rubric_mod.Rubric,
-                    options: Options) -> dict:
-    """Execute a notebook copy in a fresh kernel and describe what it built."""
+                    options: Options, hide: tuple[Path, ...] = ()) -> dict:
+    """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built."""
     scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
+    scratch.chmod(0o755)  # the sandbox's user (nobody) must enter it; the files in it are its own
+    notebook_timeout = options.notebook_timeout or rubric.limits["notebook_timeout_s"]
+    confinement = sandbox.Sandbox(scratch=scratch, readable=[Path(source.path)], hide=[*options.hide, *hide],
+                                  cpu_seconds=int(2 * notebook_timeout + 120), enabled=options.sandbox)
     try:
         nbformat.write(notebook, scratch / "CNN.ipynb")
         config = {
@@ -94,10 +102,12 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
                 described.append(pool.submit(capture.describe_saved, found))
 
             execution = execute.run_notebook(
-                notebook, scratch, config, on_model_saved=model_saved,
+                notebook, scratch, config, on_model_saved=model_saved, sandbox=confinement,
                 cell_timeout=options.cell_timeout or rubric.limits["cell_timeout_s"],
-                notebook_timeout=options.notebook_timeout or rubric.limits["notebook_timeout_s"])
-            return capture.collect(execution, described[0].result() if described else None)
+                notebook_timeout=notebook_timeout)
+            facts = capture.collect(execution, described[0].result() if described else None)
+            facts["isolation"] = confinement.summary()
+            return facts
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -133,7 +143,14 @@ def error_result(path: Path, reason: str, started: float | None = None) -> Grade
 def grade(path: Path, options: Options = Options()) -> GradeResult:
     """Grade one notebook. Bad submissions give a result with status 'error', never an exception."""
     started = time.perf_counter()
-    _warm_up_keras()
+    warming = _warm_up_keras()
+    try:
+        return _grade(path, options, started)
+    finally:
+        warming.join()  # the import hides stderr while it runs: let it finish before any error shows
+
+
+def _grade(path: Path, options: Options, started: float) -> GradeResult:
     rubric = rubric_mod.load(options.rubric)
     source = data.resolve(options.data)
     try:
@@ -142,7 +159,7 @@ def grade(path: Path, options: Options = Options()) -> GradeResult:
         return error_result(path, exc.reason, started)
     ref, cached = reference_facts(source, rubric, options)
     t0 = time.perf_counter()
-    facts = run_and_capture(sub.notebook, source, rubric, options)
+    facts = run_and_capture(sub.notebook, source, rubric, options, hide=(Path(path).resolve().parent,))
     results = checks.run_checks(facts, ref, rubric)
     return GradeResult(
         status="graded", reason=None,
@@ -150,8 +167,7 @@ def grade(path: Path, options: Options = Options()) -> GradeResult:
         score=round(sum(c.points for c in results), 2), max_score=rubric.max_points, checks=results,
         facts=facts, reference=ref,
         data_source={"kind": source.kind, "description": source.description, "sha256": source.sha256},
-        isolation={"active": [], "summary": "none: the notebook ran as the grading user, with that user's "
-                                            "files and network (sandboxing is not built yet)"},
+        isolation=facts["isolation"],
         timings={"total_s": round(time.perf_counter() - started, 2),
                  "notebook_s": round(facts["execution"]["seconds"], 2),
                  "grading_s": round(time.perf_counter() - t0, 2), "reference_cached": cached},

@@ -21,9 +21,12 @@ from .execute import HARNESS_SOURCE
 
 
 def cache_key(reference: Path, rubric_digest: str, data_sha256: str) -> str:
+    grader = hashlib.sha256()  # the grader's own code: a change to how facts are made redoes them
+    for source in sorted([*locations.PACKAGE.glob("*.py"), HARNESS_SOURCE]):
+        grader.update(source.read_bytes())
     parts = [__version__, metadata.version("keras"), metadata.version("tensorflow"),
              hashlib.sha256(Path(reference).read_bytes()).hexdigest(), rubric_digest, data_sha256,
-             hashlib.sha256(HARNESS_SOURCE.read_bytes()).hexdigest()]
+             grader.hexdigest()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 

@@ -15,6 +15,7 @@ The ratios matter, not the seconds: this machine is shared and noisy.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import statistics
 import subprocess
@@ -66,19 +67,26 @@ def main() -> None:
     source = data.resolve(args.data)
     print(f"data: {source.description}")
 
+    unconfined = dataclasses.replace(options, sandbox=False)
     grade(locations.REFERENCE, options)  # fills the reference cache, not timed
-    floors, grades = [], []
-    for i in range(args.repeat):  # interleaved, so drift on a shared machine hits both alike
+    floors, grades, bare = [], [], []
+    for i in range(args.repeat):  # interleaved, so drift on a shared machine hits all alike
         floors.append(run_plain(["import tensorflow"]))
-        started = time.perf_counter()
-        result = grade(locations.REFERENCE, options)
-        grades.append(time.perf_counter() - started)
-        assert result.full_marks, "the reference should earn full marks"
-        print(f"  run {i + 1}: floor {floors[-1]:.2f} s, grade {grades[-1]:.2f} s")
-    floor, graded = statistics.median(floors), statistics.median(grades)
+        for times, opts in ((grades, options), (bare, unconfined)):
+            started = time.perf_counter()
+            result = grade(locations.REFERENCE, opts)
+            times.append(time.perf_counter() - started)
+            assert result.full_marks, "the reference should earn full marks"
+            if opts is options:
+                layers = result.isolation["active"]
+        print(f"  run {i + 1}: floor {floors[-1]:.2f} s, grade {grades[-1]:.2f} s, without sandbox {bare[-1]:.2f} s")
+    floor, graded, unsandboxed = statistics.median(floors), statistics.median(grades), statistics.median(bare)
+    print(f"sandbox layers: {', '.join(layers) or 'none'}")
     print(f"floor (fresh kernel, import tensorflow): median {floor:.2f} s")
-    print(f"grade the reference (cached reference):   median {graded:.2f} s")
-    print(f"ratio grade / floor: {graded / floor:.2f}x")
+    print(f"grade the reference, sandboxed:          median {graded:.2f} s")
+    print(f"grade the reference, --no-sandbox:       median {unsandboxed:.2f} s")
+    print(f"ratio grade / floor: {graded / floor:.2f}x (without sandbox {unsandboxed / floor:.2f}x)")
+    print(f"sandbox cost: {(graded / unsandboxed - 1) * 100:+.1f}%")
     if not args.skip_as_written:
         cells = [REDIRECT_ONLY.format(path=str(source.path))]
         cells += [c.source for c in nbformat.read(locations.REFERENCE, as_version=4).cells if c.cell_type == "code"]

@@ -174,3 +174,16 @@ def test_ctrl_c_stops_cleanly_with_a_partial_gradebook(tmp_path):
     assert len(rows) == 3 and any(row["status"] == "graded" for row in rows)
     time.sleep(1)
     assert kernels_of(family) == []
+
+
+def test_a_file_name_that_is_not_utf8_gets_its_row(tmp_path):
+    source = tmp_path / "class"
+    source.mkdir()
+    weird = os.fsdecode(b"caf\xe9_CNN.ipynb")  # Latin-1 bytes from an old LMS export
+    shutil.copy(FIXTURES / "not_a_notebook.ipynb", source / weird)
+    summary = batch.run(source, tmp_path / "out", options=Options(cell_timeout=CELL_TIMEOUT))
+    (row,) = summary["rows"]
+    assert row["status"] == "error" and "not valid JSON" in row["reason"]
+    text = (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8")
+    assert "caf\\udce9" in text
+    assert (tmp_path / "out" / f"{row['report']}").exists()

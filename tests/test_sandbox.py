@@ -1,0 +1,176 @@
+"""Hostile and broken submissions inside the sandbox: each one a stated result within its time bound,
+nothing left running, nothing written outside the scratch folder, the grader not fooled.
+
+These need every layer (bubblewrap, prlimit, cgroup v1 as root). Where a layer is missing they skip,
+except in CI (CI=true), where .ci/run installs bubblewrap and a missing layer is a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from autograder import Options, grade, locations, sandbox
+from conftest import CELL_TIMEOUT, FIXTURES, by_id
+
+LAYERS = {layer.name: layer for layer in sandbox.probe()}
+MISSING = [name for name, layer in LAYERS.items() if not layer.active]
+if MISSING:
+    if os.environ.get("CI"):
+        raise RuntimeError(f"sandbox layers missing in CI: {MISSING}; see `autograder doctor`")
+    pytest.skip(f"sandbox layers missing here: {MISSING}", allow_module_level=True)
+
+
+def cell_errors(result) -> list[tuple[str, str]]:
+    return [(e["kind"], e["ename"]) for e in result.facts["execution"]["errors"]]
+
+
+def no_kernel_left() -> bool:
+    time.sleep(0.5)
+    mine = psutil.Process().children(recursive=True)
+    return not [p for p in mine if "ipykernel_launcher" in " ".join(p.cmdline())]
+
+
+def test_report_names_every_active_layer(graded):
+    result = graded(locations.REFERENCE)
+    assert result.full_marks
+    assert result.isolation["active"] == ["network", "filesystem", "user", "limits", "processes"]
+    assert "active: network, filesystem" in result.isolation["summary"]
+
+
+def test_with_the_layers_switched_off_it_still_grades_and_says_so():
+    result = grade(locations.REFERENCE, Options(sandbox=False))
+    assert result.full_marks
+    assert result.isolation["active"] == [] and result.isolation["summary"].startswith("none")
+
+
+@pytest.fixture
+def listener():
+    """A server on the host's loopback that records whether anybody connected."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(30)
+    seen = []
+    def accept():
+        try:
+            seen.append(server.accept())
+        except OSError:  # timed out or closed: nobody came
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1], seen
+    server.close()
+
+
+def write_notebook(path: Path, *cells: str) -> Path:
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path)
+    return path
+
+
+def test_network_call_fails_inside(tmp_path, listener):
+    port, seen = listener
+    nb = write_notebook(tmp_path / "CNN.ipynb",
+                        f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5).send(b'hi')",
+                        "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=5)")
+    result = grade(nb, Options(cell_timeout=CELL_TIMEOUT))
+    assert [ename for _, ename in cell_errors(result)] == ["ConnectionRefusedError", "URLError"]
+    time.sleep(0.5)
+    assert seen == []  # the host's server never heard from the kernel
+
+
+def test_files_outside_the_scratch_folder_are_out_of_reach(tmp_path):
+    victims = [locations.cache_dir() / "pwned.txt", Path.home() / "pwned-by-a-student.txt",
+               tmp_path / "pwned-next-to-the-submission.txt"]
+    nb = write_notebook(
+        tmp_path / "CNN.ipynb",
+        f"print(open({str(locations.REFERENCE)!r}).read()[:50])",
+        *[f"open({str(v)!r}, 'w').write('gotcha')" for v in victims],
+        "import os\nprint(sorted(os.listdir(os.path.expanduser('~'))))")
+    result = grade(nb, Options(cell_timeout=CELL_TIMEOUT))
+    errors = result.facts["execution"]["errors"]
+    assert errors[0]["ename"] == "FileNotFoundError"  # the reference notebook is hidden
+    for victim in victims:
+        assert not victim.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CNN.ipynb"]
+
+
+@pytest.mark.parametrize("name, enames", [
+    ("memory_bomb", {"MemoryError"}),
+    ("disk_filler", {"OSError"}),
+    # The forks are copies of the kernel: at the process limit the kernel fails or dies, contained.
+    ("fork_bomb", {"BlockingIOError", "DeadKernelError"}),
+])
+def test_resource_bombs_are_stopped_by_limits(graded, name, enames):
+    started = time.perf_counter()
+    result = graded(name)
+    assert result.status == "graded"
+    errors = result.facts["execution"]["errors"]
+    assert errors and errors[0]["ename"] in enames, errors
+    if errors[0]["kind"] != "kernel_died":
+        assert result.facts["execution"]["cells_run"] == 2 and len(errors) == 1  # the next cell still ran
+    assert no_kernel_left()
+    assert time.perf_counter() - started < 120
+    busy = [g for c in ("pids", "memory") for g in (sandbox.CGROUP_ROOT / c).glob("cnn-autograder-*")
+            if (g / "cgroup.procs").read_text().strip()]
+    assert busy == []  # every process of every kernel is gone
+
+
+def test_disk_filler_wrote_nothing_outside(graded):
+    assert "File too large" in graded("disk_filler").facts["execution"]["errors"][0]["evalue"]
+
+
+def test_endless_print_is_cut_and_said(graded):
+    result = graded("prints_200000_lines")
+    runs = by_id(result)["notebook.runs"]
+    assert runs.status == "pass"
+    assert any("kept only the first 100,000" in d for d in runs.details)
+
+
+def test_sleep_in_c_that_ignores_interrupts_is_killed_in_time(graded):
+    started = time.perf_counter()
+    result = graded("sleeps_in_c_forever")
+    execution = result.facts["execution"]
+    assert execution["kernel_stuck"] and cell_errors(result)[0][0] == "timeout"
+    assert by_id(result)["notebook.runs"].status == "fail" and "stopped answering" in by_id(result)["notebook.runs"].message
+    assert no_kernel_left()
+    assert execution["seconds"] < CELL_TIMEOUT + 60
+
+
+def test_replacing_model_fit_is_a_stated_finding_not_a_pass(graded):
+    checks = by_id(graded("replaces_model_fit"))
+    for check_id in ("fit.batch_size", "fit.epochs", "fit.validation_data", "fit.shuffle"):
+        assert checks[check_id].status == "fail"
+        assert "never saw the call" in checks[check_id].message and "cell 15" in checks[check_id].message
+    assert checks["compile.optimizer"].status == "pass"
+
+
+def test_a_changed_record_is_caught_against_the_code(graded):
+    batch_size = by_id(graded("tampers_with_record"))["fit.batch_size"]
+    assert batch_size.status == "fail"
+    assert "batch_size=32" in batch_size.message and "changed the grader's record" in batch_size.message
+
+
+@pytest.mark.parametrize("name", ["no_cells", "only_markdown"])
+def test_notebooks_without_code_get_a_clear_verdict(graded, name):
+    result = graded(name)
+    runs = by_id(result)["notebook.runs"]
+    assert runs.status == "fail" and "no code" in runs.message
+    assert by_id(result)["model.found"].status == "fail"
+
+
+def test_a_50_mb_notebook_of_outputs_is_graded(tmp_path):
+    nb = nbformat.read(locations.REFERENCE, as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (50 * 2**20))]
+    path = tmp_path / "CNN.ipynb"
+    nbformat.write(nb, path)
+    assert path.stat().st_size > 50 * 2**20
+    result = grade(path, Options(cell_timeout=CELL_TIMEOUT))
+    assert result.full_marks  # outputs are dropped before running
