@@ -88,6 +88,7 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
     confinement = sandbox.Sandbox(scratch=scratch, readable=[Path(source.path)], hide=[*options.hide, *hide],
                                   cpu_seconds=int(2 * notebook_timeout + 120), enabled=options.sandbox)
     try:
+        confinement.mount_scratch()
         nbformat.write(notebook, scratch / "CNN.ipynb")
         config = {
             "scratch": str(scratch), "data_path": str(source.path), "data_source": source.kind,
@@ -109,6 +110,7 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
             facts["isolation"] = confinement.summary()
             return facts
     finally:
+        confinement.unmount_scratch()
         shutil.rmtree(scratch, ignore_errors=True)
 
 

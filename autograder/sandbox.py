@@ -9,7 +9,9 @@ Layers (each used when this machine supports it; `autograder doctor` lists them)
 - user:       inside bubblewrap the kernel runs as nobody (uid 65534) with every capability dropped
               and no new privileges;
 - limits:     prlimit caps memory (RLIMIT_DATA), file size, open files and CPU time;
-- processes:  a cgroup (v1) caps the number of processes and threads (fork bombs) and memory.
+- processes:  a cgroup (v1) caps the number of processes and threads (fork bombs) and memory;
+- disk:       the scratch folder is a size-capped tmpfs of its own (as root), so many files cannot
+              fill the disk either.
 On a student's laptop (macOS, Windows, no root) none of this may exist: grading still works and the
 report says which layers were active.
 """
@@ -33,6 +35,7 @@ CGROUP_MEMORY_LIMIT = 4 * 2**30  # whole kernel process tree, page cache include
 FILE_SIZE_LIMIT = 256 * 2**20  # one file; model.keras is ~1.5 MB
 MAX_PROCESSES = 512  # tasks (threads count): TensorFlow starts a few dozen
 MAX_OPEN_FILES = 4096
+SCRATCH_SIZE = 1 * 2**30  # all the kernel can write, when the scratch folder is a tmpfs of its own
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -54,6 +57,18 @@ BWRAP_PROBE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--uns
                "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL", "--die-with-parent"]
 
 
+def _can_mount_tmpfs() -> bool:
+    """Root can give each scratch folder a size-capped tmpfs of its own."""
+    if not (sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("mount")):
+        return False
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="autograder-probe-") as folder:
+        if not _works(["mount", "-t", "tmpfs", "-o", "size=1m", "autograder-probe", folder]):
+            return False
+        return _works(["umount", folder])
+
+
 def _cgroup_writable(controller: str) -> bool:
     path = CGROUP_ROOT / controller
     return sys.platform.startswith("linux") and path.is_dir() and os.access(path, os.W_OK) \
@@ -70,7 +85,9 @@ def probe() -> tuple[Layer, ...]:
     prlimit = shutil.which("prlimit")
     if not sys.platform.startswith("linux"):
         missing = f"not available on {sys.platform}"
-        return tuple(Layer(n, False, missing) for n in ("network", "filesystem", "user", "limits", "processes"))
+        return tuple(Layer(n, False, missing) for n in ("network", "filesystem", "user", "limits", "processes",
+                                                         "disk"))
+    tmpfs = _can_mount_tmpfs()
     return (
         Layer("network", has_netns, "bubblewrap network namespace" if has_bwrap else
               "unshare --net" if has_netns else "no network namespaces here (install bubblewrap, or run as root)"),
@@ -83,6 +100,8 @@ def probe() -> tuple[Layer, ...]:
         Layer("processes", _cgroup_writable("pids"), f"cgroup v1: at most {MAX_PROCESSES} processes and "
               f"threads, {CGROUP_MEMORY_LIMIT // 2**30} GiB" if _cgroup_writable("pids")
               else "cgroup v1 pids controller not writable here (needs root)"),
+        Layer("disk", tmpfs, f"the scratch folder is a {SCRATCH_SIZE // 2**30} GiB tmpfs: all the kernel can write"
+              if tmpfs else "needs root to mount a size-capped tmpfs; only the per-file limit applies"),
     )
 
 
@@ -111,6 +130,7 @@ class Sandbox:
     layers: tuple[Layer, ...] = field(default_factory=probe)
     enabled: bool = True
     cgroups: list[Path] = field(default_factory=list)
+    mounted: bool = False
 
     def active(self, name: str) -> bool:
         return self.enabled and any(layer.name == name and layer.active for layer in self.layers)
@@ -130,10 +150,25 @@ class Sandbox:
             text = "active: " + ", ".join(on) + ("; missing: " + ", ".join(off) if off else "")
         return {"active": on, "missing": off, "layers": layers, "summary": text}
 
+    def mount_scratch(self) -> None:
+        """Before anything is written into it: cap what the kernel can write in total."""
+        if self.active("disk") and not self.mounted:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SCRATCH_SIZE},mode=755", "cnn-autograder",
+                            str(self.scratch)], check=True, capture_output=True)
+            self.mounted = True
+
+    def unmount_scratch(self) -> None:
+        """After the grader has read what it needs from the scratch folder."""
+        if self.mounted:
+            subprocess.run(["umount", "--lazy", str(self.scratch)], capture_output=True)
+            self.mounted = False
+
     def wrap(self, argv: list[str]) -> list[str]:
         """The kernel's command with every active layer around it."""
         if self.active("filesystem"):
-            argv = self._bwrap() + ["--"] + argv
+            # bwrap's --die-with-parent ties the sandbox to bwrap; pdeathsig ties bwrap to the grader,
+            # so a grader killed with SIGKILL leaves no kernel behind.
+            argv = ["setpriv", "--pdeathsig", "KILL", "--"] + self._bwrap() + ["--"] + argv
         elif self.active("network"):
             argv = ["unshare", "--net"] + argv
         if self.active("limits"):

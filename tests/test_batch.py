@@ -147,10 +147,15 @@ def kernels_of(pids) -> list:
 
 def test_killed_batch_resumes_without_losing_or_duplicating_a_row(tmp_path):
     source, out = small_class(tmp_path / "class"), tmp_path / "out"
+    started = time.time()
     proc = start_batch(source, out)
     wait_for_results(out, 1)
     os.killpg(proc.pid, signal.SIGKILL)  # like kill -9 on the whole command
     proc.wait()
+    time.sleep(2)
+    orphans = [p for p in psutil.process_iter(["cmdline", "create_time"])
+               if "ipykernel_launcher" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= started]
+    assert orphans == []  # the sandboxed kernel died with its grader
     done_before = len(list((out / ".results").glob("*.json")))
     rerun = subprocess.run([sys.executable, "-m", "autograder", "batch", str(source), "-o", str(out)],
                            capture_output=True, text=True)

@@ -41,7 +41,7 @@ def no_kernel_left() -> bool:
 def test_report_names_every_active_layer(graded):
     result = graded(locations.REFERENCE)
     assert result.full_marks
-    assert result.isolation["active"] == ["network", "filesystem", "user", "limits", "processes"]
+    assert result.isolation["active"] == ["network", "filesystem", "user", "limits", "processes", "disk"]
     assert "active: network, filesystem" in result.isolation["summary"]
 
 
@@ -105,6 +105,7 @@ def test_files_outside_the_scratch_folder_are_out_of_reach(tmp_path):
 @pytest.mark.parametrize("name, enames", [
     ("memory_bomb", {"MemoryError"}),
     ("disk_filler", {"OSError"}),
+    ("disk_filler_many_files", {"OSError"}),
     # The forks are copies of the kernel: at the process limit the kernel fails or dies, contained.
     ("fork_bomb", {"BlockingIOError", "DeadKernelError"}),
 ])
@@ -123,8 +124,9 @@ def test_resource_bombs_are_stopped_by_limits(graded, name, enames):
     assert busy == []  # every process of every kernel is gone
 
 
-def test_disk_filler_wrote_nothing_outside(graded):
+def test_disk_fillers_hit_the_file_and_the_folder_limits(graded):
     assert "File too large" in graded("disk_filler").facts["execution"]["errors"][0]["evalue"]
+    assert "No space left" in graded("disk_filler_many_files").facts["execution"]["errors"][0]["evalue"]
 
 
 def test_endless_print_is_cut_and_said(graded):
