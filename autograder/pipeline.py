@@ -83,7 +83,7 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
                     options: Options, hide: tuple[Path, ...] = ()) -> dict:
     """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built."""
     scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
-    scratch.chmod(0o755)  # the sandbox's user (nobody) must enter it; the files in it are its own
+    scratch.chmod(0o755)  # mkdtemp makes it 0700; the kernel must enter it whatever uid it runs as
     notebook_timeout = options.notebook_timeout or rubric.limits["notebook_timeout_s"]
     confinement = sandbox.Sandbox(scratch=scratch, readable=[Path(source.path)], hide=[*options.hide, *hide],
                                   cpu_seconds=int(2 * notebook_timeout + 120), enabled=options.sandbox)
