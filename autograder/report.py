@@ -35,7 +35,7 @@ def _layer_rows(result: GradeResult) -> list[dict]:
 
 
 def _setting(name: str, ref, stu) -> dict:
-    return {"setting": name, "reference": ref, "student": stu, "same": ref == stu}
+    return {"setting": name, "reference": ref, "student": stu}
 
 
 def _describe_data(d: dict | None) -> str:

@@ -257,8 +257,7 @@ def _shortened_fit(arguments):
     if hasattr(x, "shape") and len(x.shape) > 0:
         args["x"] = _head(x, samples)
         args["y"] = _head(args.get("y"), samples)
-        for key in ("sample_weight",):
-            args[key] = _head(args.get(key), samples)
+        args["sample_weight"] = _head(args.get("sample_weight"), samples)
     else:  # a dataset or generator: cap its steps instead
         args["steps_per_epoch"] = CONFIG["fit_steps"]
     if args.get("validation_data") is not None:
