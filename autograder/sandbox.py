@@ -119,6 +119,25 @@ def _remove_stale_cgroups() -> None:
                 pass
 
 
+def _remove_stale_mounts() -> None:
+    """Unmount scratch tmpfs folders left by graders that were killed before cleaning up."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return
+    for line in mounts:
+        device, mount_point, kind = line.split()[:3]
+        folder = Path(mount_point.replace("\\040", " "))
+        if device != "cnn-autograder" or kind != "tmpfs" or not folder.name.startswith("autograder-"):
+            continue
+        try:
+            if time.time() - folder.stat().st_mtime > STALE_AFTER_S:
+                subprocess.run(["umount", "--lazy", str(folder)], capture_output=True)
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
 @dataclass
 class Sandbox:
     """The confinement of one kernel: wraps its command, and cleans up after it."""
@@ -153,6 +172,7 @@ class Sandbox:
     def mount_scratch(self) -> None:
         """Before anything is written into it: cap what the kernel can write in total."""
         if self.active("disk") and not self.mounted:
+            _remove_stale_mounts()
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SCRATCH_SIZE},mode=755", "cnn-autograder",
                             str(self.scratch)], check=True, capture_output=True)
             self.mounted = True

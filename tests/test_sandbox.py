@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -176,3 +178,18 @@ def test_a_50_mb_notebook_of_outputs_is_graded(tmp_path):
     assert path.stat().st_size > 50 * 2**20
     result = grade(path, Options(cell_timeout=CELL_TIMEOUT))
     assert result.full_marks  # outputs are dropped before running
+
+
+def test_scratch_mounts_left_by_a_killed_grader_are_removed_later(tmp_path):
+    old = Path(tempfile.mkdtemp(prefix="autograder-"))
+    young = Path(tempfile.mkdtemp(prefix="autograder-"))
+    for folder in (old, young):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "cnn-autograder", str(folder)], check=True)
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    sandbox._remove_stale_mounts()
+    mounted = Path("/proc/mounts").read_text()
+    assert str(old) not in mounted and not old.exists()
+    assert str(young) in mounted  # maybe another grader's, still at work
+    subprocess.run(["umount", str(young)], check=True)
+    young.rmdir()
