@@ -1,8 +1,11 @@
-"""Turn what the kernel left behind into plain facts about the submission.
+"""Turn what the kernel sent into plain facts about the submission.
 
-The saved model is loaded here, in the grader process, with safe_mode; the
-settings of compile, fit and evaluate come from the harness's record. Facts
-are JSON-ready so the reference's can be cached.
+Facts rest on what the grader derives itself: the model is the grader's copy of
+a snapshot, loaded with safe_mode; the compile settings are those Keras saved
+in it; the brief training runs here (training.py). The harness's events say
+which calls happened, on which model, from which line of which cell; each is
+checked against the code at that line, and code that reaches into the grader is
+a finding. Facts are JSON-ready so the reference's can be cached.
 """
 
 from __future__ import annotations
@@ -14,46 +17,29 @@ from pathlib import Path
 from . import spec
 from .execute import Execution
 
-
-def _for_model(entries: list[dict], model_id: int | None) -> dict | None:
-    """The last call made on the graded model (else the last call of all)."""
-    if not entries:
-        return None
-    mine = [e for e in entries if e["model"]["id"] == model_id]
-    return (mine or entries)[-1]
-
-
-def describe_saved(found: dict | None) -> tuple[dict | None, str | None]:
-    """(description, error) of the model the harness saved; a model Keras cannot load safely
-    is a finding, not a crash."""
-    if found and found.get("path"):
-        try:
-            return spec.describe_model(Path(found["path"])), None
-        except Exception as exc:
-            return None, f"{type(exc).__name__}: {exc}"
-    if found:
-        return None, found.get("save_error", "the model could not be saved")
-    return None, None
-
-
 METHODS = ("compile", "fit", "evaluate")
+
+
+# ---------------------------------------------------------------- reading the code
+
+def _parse(source: str):
+    try:
+        return ast.parse("\n".join(l if not l.lstrip().startswith(("%", "!")) else "" for l in source.splitlines()))
+    except SyntaxError:
+        return None
 
 
 def _method_calls(cells: list[tuple[int, str]]):
     """(cell, method, call node) for every .compile(, .fit( and .evaluate( in the notebook's code."""
     for number, source in cells:
-        try:
-            tree = ast.parse("\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
+        tree = _parse(source)
+        for node in ast.walk(tree) if tree else ():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in METHODS:
                 yield number, node.func.attr, node
 
 
 def calls_in_source(cells: list[tuple[int, str]]) -> dict[str, list[int]]:
-    """Cells (1-based) whose code calls .compile(, .fit( or .evaluate( on something: read from the
-    notebook itself, so that a call the harness did not see can be told apart from no call."""
+    """Cells whose code calls .compile(, .fit( or .evaluate( on something."""
     found: dict[str, list[int]] = {m: [] for m in METHODS}
     for number, method, _ in _method_calls(cells):
         if number not in found[method]:
@@ -61,58 +47,257 @@ def calls_in_source(cells: list[tuple[int, str]]) -> dict[str, list[int]]:
     return found
 
 
-def literal_fit_arguments(cells: list[tuple[int, str]]) -> list[dict]:
-    """For each .fit( call, its keyword arguments written as plain numbers or True/False, with the cell."""
-    calls = []
-    for number, method, node in _method_calls(cells):
-        if method != "fit":
-            continue
-        literals = {}
+# What only code that reaches into the grader writes. Honest notebooks of this lesson never do.
+KERAS_METHODS = {"fit", "compile", "evaluate", "predict", "save", "train_function", "make_train_function",
+                 "load_data", "get_file", "train_step", "test_step"}
+INTERNALS = {"__closure__", "__globals__", "__code__", "get_referrers", "get_objects"}
+
+
+def tampering(cells: list[tuple[int, str]]) -> list[dict]:
+    """Places where the code reaches into the grader or replaces Keras' methods: {cell, line, code, what}."""
+    found = []
+    for number, source in cells:
+        tree = _parse(source)
+        lines = source.splitlines()
+        for node in ast.walk(tree) if tree else ():
+            what = None
+            if isinstance(node, (ast.Name, ast.Attribute, ast.Constant)):
+                text = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) \
+                    else node.value if isinstance(node.value, str) else ""
+                if "autograder_harness" in text or text.startswith("_autograder"):
+                    what = "uses the grader's own harness"
+                elif isinstance(node, ast.Attribute) and node.attr in INTERNALS:
+                    what = f"reaches into other code's internals ({node.attr})"
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                if any(isinstance(t, ast.Attribute) and t.attr in KERAS_METHODS for t in targets):
+                    what = "replaces one of Keras' methods"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr") \
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                    and node.args[1].value in KERAS_METHODS:
+                what = "replaces one of Keras' methods"
+            if what:
+                line = getattr(node, "lineno", 1)
+                code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+                if not any(f["cell"] == number and f["line"] == line for f in found):
+                    found.append({"cell": number, "line": line, "code": code[:200], "what": what})
+    return found
+
+
+def _call_at(cells: dict[int, str], cell: int, line: int, method: str):
+    """The .method( call whose lines include `line` in that cell, or None."""
+    tree = _parse(cells.get(cell, ""))
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method \
+                and node.lineno <= line <= (node.end_lineno or node.lineno):
+            return node
+    return None
+
+
+def locate(event: dict, cells: dict[int, str]) -> dict:
+    """Where a recorded call is in the student's code: {cell, line, code} of the running cell's line,
+    and, when that line called a function of the student's, the cell and line inside it."""
+    site = event.get("site") or {}
+    where = {"cell": event.get("cell"), "line": site.get("line"), "code": site.get("code", "")}
+    inner = site.get("inner")
+    if inner:
+        for number, source in cells.items():
+            lines = source.splitlines()
+            n = inner.get("line") or 0
+            if 0 < n <= len(lines) and lines[n - 1].strip() == inner.get("code"):
+                where["inner"] = {"cell": number, "line": n, "code": inner["code"]}
+                break
+    return where
+
+
+FIT_LITERALS = ("batch_size", "epochs", "shuffle", "initial_epoch")
+
+
+def verify_call(event: dict, where: dict, cells: dict[int, str]) -> str | None:
+    """Why a recorded call does not match the code that made it, or None when it does."""
+    method = event["event"]
+    target = where.get("inner") or where
+    if not target.get("cell") or not target.get("line"):
+        return f"the grader recorded a model.{method} call that no line of your notebook made"
+    node = _call_at(cells, target["cell"], target["line"], method)
+    if node is None:
+        return f"the grader recorded a model.{method} call, but In [{target['cell']}], line {target['line']} has none"
+    if method == "fit":
         for kw in node.keywords:
-            if kw.arg in ("batch_size", "epochs", "shuffle"):
+            if kw.arg in FIT_LITERALS:
                 try:
-                    literals[kw.arg] = ast.literal_eval(kw.value)
+                    value = ast.literal_eval(kw.value)
                 except ValueError:  # a variable, e.g. epochs=epochs: nothing to compare
-                    pass
-        calls.append({"cell": number, "literals": literals})
-    return calls
+                    continue
+                if value != event.get(kw.arg):
+                    return (f"your code says {kw.arg}={value!r} in In [{target['cell']}], line {target['line']}, "
+                            f"but the grader's record says {event.get(kw.arg)!r}")
+    return None
 
 
-def collect(execution: Execution, described: tuple[dict | None, str | None] | None = None) -> dict:
-    """Facts about the submission. `described`: describe_saved() already done (in parallel)."""
-    record = execution.record or {}
+# ---------------------------------------------------------------- which model, which training
+
+def _trained(event: dict) -> int:
+    """How much a fit trains in a real run: epochs times samples (a step count when unknown)."""
+    epochs = max(0, int(event.get("epochs") or 1) - int(event.get("initial_epoch") or 0))
+    samples = event.get("samples") or event.get("steps_per_epoch") or 1
+    return epochs * int(samples)
+
+
+def choose_model(events: list[dict]) -> tuple[int | None, str]:
+    """(model id, how it was chosen): the model whose weights were trained is the one checked."""
+    finish = next((e for e in events if e["event"] == "finish"), None)
+    names = {m["model"]["id"]: m["names"] for m in (finish or {}).get("models", [])}
+    fitted = [e for e in events if e["event"] == "fit"]
+    compiled = [e for e in events if e["event"] == "compile"]
+    variable = next((i for i, n in names.items() if "model" in n), None)
+
+    def label(model_id: int) -> str:
+        return f"the variable {names[model_id][0]}" if names.get(model_id) else "your model"
+
+    if fitted:
+        fitted_ids = [e["model"]["id"] for e in fitted]
+        chosen = variable if variable in fitted_ids else fitted_ids[-1]
+        cell = next(e["cell"] for e in reversed(fitted) if e["model"]["id"] == chosen)
+        return chosen, f"{label(chosen)} (the model you trained with fit in In [{cell}])"
+    if variable is not None:
+        return variable, "the variable model"
+    if compiled:
+        chosen = compiled[-1]["model"]["id"]
+        return chosen, f"{label(chosen)} (the model you compiled in In [{compiled[-1]['cell']}])"
+    if len(names) == 1:
+        (chosen, found), = names.items()
+        return chosen, f"the variable {found[0]} (the only Keras model in the notebook)"
+    return None, ""
+
+
+def _latest_snapshot(events: list[dict], model_id: int, before: int | None = None) -> dict | None:
+    chosen = None
+    for index, e in enumerate(events):
+        if e["event"] == "snapshot" and e["model"]["id"] == model_id and e.get("copy"):
+            if before is not None and index < before:
+                continue
+            chosen = e
+            if before is not None:
+                return chosen  # the first one after the training that counts
+    return chosen
+
+
+def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict | None:
+    """The fit that trained the model most, with the epochs of every fit on it added up."""
+    fits = [(i, e) for i, e in enumerate(events) if e["event"] == "fit" and e["model"]["id"] == model_id]
+    if not fits:
+        return None
+    index, main = max(fits, key=lambda item: (_trained(item[1]), item[0]))
+    facts = {k: main.get(k) for k in ("x", "y", "batch_size", "shuffle", "validation_data", "validation_split",
+                                      "given", "initial_epoch", "steps_per_epoch")}
+    facts["epochs"] = sum(max(0, int(e.get("epochs") or 1) - int(e.get("initial_epoch") or 0)) for _, e in fits)
+    facts["epochs_given"] = main.get("epochs")
+    facts["calls"] = len(fits)
+    facts["where"] = locate(main, cells)
+    facts["index"] = index
+    x = main.get("x") or {}
+    if x.get("kind") == "dataset":  # a tf.data pipeline batches and shuffles by itself
+        facts["shuffle"] = x.get("shuffle")
+        facts["dataset"] = x.get("steps")
+        sources = x.get("sources") or []
+        facts["x"], facts["y"] = (sources + [None, None])[:2]
+    validation = main.get("validation_data") or {}
+    if validation.get("kind") == "dataset" and validation.get("sources"):
+        facts["validation_data"] = {"kind": "tuple", "items": validation["sources"]}
+    return facts
+
+
+def collect(execution: Execution, describe=None, train=None) -> dict:
+    """Facts about the submission. `describe(path)` and `train(path)` load and train a snapshot
+    (spec.describe_model, training.brief_training) in the grader."""
+    events = execution.events
+    cells = dict(execution.sources)
     failed_cells = {e.cell for e in execution.errors}
     ran_cleanly = [(n, src) for n, src in execution.sources if n not in failed_cells and n <= execution.last_cell]
-    found = record.get("model")
+    finish = next((e for e in events if e["event"] == "finish"), None)
     facts = {
-        "execution": {k: v for k, v in dataclasses.asdict(execution).items() if k not in ("record", "sources")},
-        "harness_installed": bool(record.get("harness", {}).get("installed")),
-        "model_found": found,
-        "model": None,
-        "model_error": None,
-        "problems": record.get("problems", []),
-        "namespace": record.get("namespace", {}),
-        "quick_train": record.get("quick_train"),
-        "digit3": record.get("digit3"),
+        "execution": {k: v for k, v in dataclasses.asdict(execution).items() if k not in ("events", "sources")},
+        "harness_installed": any(e["event"] == "installed" for e in events),
+        "model_found": None, "model": None, "model_error": None,
+        "problems": list(execution.channel_problems),
+        "namespace": (finish or {}).get("namespace", {}),
+        "quick_train": None, "digit3": None, "compile": None, "compile_where": None,
+        "fit": None, "fit_calls": 0, "evaluate": None,
+        "tampering": tampering(execution.sources),
+        "mismatches": [],
     }
-    model_id = found.get("id") if found else None
-    facts["model"], facts["model_error"] = described if described is not None else describe_saved(found)
-
-    compiled = _for_model(record.get("compile", []), model_id)
-    facts["compile"] = None if compiled is None else {
-        "optimizer": spec.canonical_optimizer(compiled["optimizer"]),
-        "loss": spec.canonical_loss(compiled["loss"]),
-        "metrics": [spec.canonical_metric(m) for m in compiled["metrics"]],
-        "metrics_written": [spec.written(m) for m in compiled["metrics"]],
-        "given": compiled["given"],
-    }
-    facts["fit"] = _for_model(record.get("fit", []), model_id)
-    facts["fit_calls"] = len(record.get("fit", []))
-    facts["evaluate"] = _for_model(record.get("evaluate", []), model_id)
-    # A call in a cell that ran without error, which the harness never recorded, means something
-    # replaced Keras' method (or the record was tampered with): a finding, not "never called".
+    if finish and finish.get("replaced"):
+        facts["tampering"].append({"cell": None, "line": None, "code": "",
+                                   "what": "replaced Keras' " + ", ".join(finish["replaced"])})
+    model_id, how = choose_model(events)
+    if model_id is not None:
+        facts["fit"] = fit_facts(events, model_id, cells)
+        trained_at = facts["fit"]["index"] if facts["fit"] else None
+        latest = _latest_snapshot(events, model_id)
+        at_training = _latest_snapshot(events, model_id, before=trained_at) if trained_at is not None else latest
+        failed = next((e for e in reversed(events) if e["event"] == "snapshot_failed"
+                       and e["model"]["id"] == model_id), None)
+        facts["model_found"] = {"how": how, "id": model_id, "class": (latest or failed or {}).get("model", {}).get("class"),
+                                "cell": (latest or {}).get("cell"), "before_crash": finish is None}
+        if latest is None:
+            facts["model_error"] = (failed or {}).get("error") or "the model could not be saved"
+        else:
+            try:
+                facts["model"] = describe(Path(latest["copy"]))
+                if at_training is not latest and at_training is not None:
+                    facts["model"]["compile"] = describe(Path(at_training["copy"]))["compile"]
+            except Exception as exc:
+                facts["model_error"] = f"{type(exc).__name__}: {exc}"[:400]
+            if facts["model"] is not None and train is not None:
+                try:
+                    facts["quick_train"], facts["digit3"] = train(Path((at_training or latest)["copy"]))
+                except Exception as exc:
+                    facts["quick_train"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
+        compiles = [e for e in events if e["event"] == "compile" and e["model"]["id"] == model_id]
+        if compiles:
+            before = [e for i, e in enumerate(events) if e in compiles and (trained_at is None or i < trained_at)]
+            chosen = (before or compiles)[-1]
+            facts["compile_where"] = locate(chosen, cells)
+            facts["compile_calls"] = len(compiles)
+            facts["compile_given"] = chosen.get("given", [])
+            facts["compile_written"] = {k: chosen.get(k) for k in ("optimizer", "loss", "metrics")}
+        facts["fit_calls"] = sum(e["event"] == "fit" for e in events)
+        evaluates = [e for e in events if e["event"] == "evaluate"]
+        mine = [e for e in evaluates if e["model"]["id"] == model_id]
+        chosen_eval = (mine or evaluates or [None])[-1]
+        if chosen_eval:
+            facts["evaluate"] = {"x": chosen_eval.get("x"), "y": chosen_eval.get("y"),
+                                 "where": locate(chosen_eval, cells)}
+    facts["compile"] = _compile_facts(facts)
+    for e in events:
+        if e["event"] in METHODS:
+            problem = verify_call(e, locate(e, cells), cells)
+            if problem:
+                facts["mismatches"].append({"method": e["event"], "problem": problem})
+    # A call in a cell that ran cleanly, with no event of that kind at all, means something replaced
+    # Keras' method: a finding, not "never called".
     in_source = calls_in_source(ran_cleanly)
-    facts["unrecorded_calls"] = {kind: cells for kind, cells in in_source.items()
-                                 if cells and facts["harness_installed"] and not record.get(kind)}
-    facts["fit_in_source"] = literal_fit_arguments(ran_cleanly)
+    facts["unrecorded_calls"] = {kind: found for kind, found in in_source.items()
+                                 if found and facts["harness_installed"] and not any(e["event"] == kind for e in events)}
     return facts
+
+
+def _compile_facts(facts: dict) -> dict | None:
+    """Canonical compile settings, from the saved model (what Keras really used)."""
+    saved = (facts["model"] or {}).get("compile")
+    if not saved:
+        return None
+    written = facts.get("compile_written") or {}
+    out = {"optimizer": spec.canonical_optimizer(saved["optimizer"]), "loss": spec.canonical_loss(saved["loss"]),
+           "metrics": [spec.canonical_metric(m) for m in saved["metrics"] if m],
+           "metrics_written": [spec.written(m) for m in saved["metrics"] if m],
+           "given": facts.get("compile_given", []), "where": facts.get("compile_where"),
+           "calls": facts.get("compile_calls", 0)}
+    for kind in ("optimizer", "loss"):
+        if out[kind] is not None:
+            out[kind]["keras"] = saved[kind]["keras"]
+            said = written.get(kind) or {}
+            if said.get("module") and not str(said["module"]).startswith("keras") and said.get("kind") == "object":
+                out[kind]["keras"] = False  # the live object's class was the student's own
+    return out

@@ -26,6 +26,7 @@ class Verdict:
     message: str
     hint: str = ""
     details: list[str] = field(default_factory=list)
+    where: dict | None = None  # {cell, line, code}: the student's own line this verdict is about
 
 
 @dataclass
@@ -41,6 +42,14 @@ class CheckResult:
     hint: str
     lesson: str
     details: list[str]
+    where: dict | None = None
+
+
+def at(where: dict | None) -> str:
+    """'In [14], line 2' for a place in the student's notebook ('' when unknown)."""
+    if not where or not where.get("cell"):
+        return ""
+    return f"In [{where['cell']}]" + (f", line {where['line']}" if where.get("line") else "")
 
 
 def ordinal(n: int) -> str:
@@ -53,6 +62,9 @@ def percent(x: float) -> str:
 
 
 def _skip_without_model(s: dict) -> Verdict | None:
+    tampered = _tampered(s)
+    if tampered:
+        return tampered
     if s["model"] is None:
         return Verdict("skipped", "a model to check", "no model",
                        "Skipped: there is no model to check (see “A Keras model was built”).")
@@ -95,9 +107,20 @@ def explain_error(ename: str, evalue: str, source: str) -> str:
     return ""
 
 
-def check_notebook_runs(s: dict, r: dict) -> Verdict:
+def forgiven(e: dict, rubric: Rubric) -> str | None:
+    """The friendly sentence for an error that only a slip of the lesson's text caused, when the
+    rubric forgives that slip."""
+    if "test_acc" in rubric.forgive and e["ename"] == "NameError" and "test_acc" in e["evalue"]:
+        return (f"{at(e)}: the lesson prints test_acc, which it never creates, so this line stops with a "
+                "NameError. That slip is the lesson's, not yours: no points lost. (scores[1] holds the accuracy.)")
+    return None
+
+
+def check_notebook_runs(s: dict, r: dict, rubric: Rubric) -> Verdict:
     ex = s["execution"]
-    errors = ex["errors"]
+    notes = [forgiven(e, rubric) for e in ex["errors"]]
+    errors = [e for e, note in zip(ex["errors"], notes) if not note]
+    slips = [n for n in notes if n] + list(s.get("repaired_slips", []))
     total = ex["code_cells"]
     expected = "every code cell runs without an error"
     if not s["harness_installed"]:
@@ -105,12 +128,12 @@ def check_notebook_runs(s: dict, r: dict) -> Verdict:
                        "The grader could not start your notebook: " + (ex.get("harness_error") or "unknown reason"))
     if total == 0:
         return Verdict("fail", expected, "no code cells", "Your notebook has no code in it.")
-    details = []
+    details = list(s.get("other_assignment", []))
     hints = []
     for e in errors:
-        first_line = next((line for line in e["source"].splitlines() if line.strip()), "")
+        first_line = e.get("code") or next((line for line in e["source"].splitlines() if line.strip()), "")
         what = "ran too long and was stopped" if e["kind"] == "timeout" else f"{e['ename']}: {e['evalue']}"
-        details.append(f"Cell {e['cell']} ({first_line.strip()[:60]}): {what}")
+        details.append(f"{at(e) or 'In [?]'} ({first_line.strip()[:70]}): {what}")
         hint = explain_error(e["ename"], e["evalue"], e["source"])
         if hint and hint not in hints:
             hints.append(hint)
@@ -121,10 +144,18 @@ def check_notebook_runs(s: dict, r: dict) -> Verdict:
                        " ".join(hints), details)
     if ex["notebook_timed_out"]:
         details.append("The whole notebook ran out of time before its last cells ran.")
-    for cell, chars in sorted((ex.get("outputs_cut") or {}).items()):
-        details.append(f"Cell {cell} printed {int(chars):,} characters; the grader kept only the first "
+    for cell, chars in sorted((ex.get("outputs_cut") or {}).items(), key=lambda kv: int(kv[0])):
+        details.append(f"In [{cell}] printed {int(chars):,} characters; the grader kept only the first "
                        f"{MAX_OUTPUT_CHARS:,}.")
+    for cell, count in sorted((ex.get("processes_left") or {}).items(), key=lambda kv: int(kv[0])):
+        details.append(f"In [{cell}] started {count} process{'es' if count != 1 else ''} that kept running; "
+                       "the grader stopped them before the next cell.")
+    details += slips
     if not errors and not ex["notebook_timed_out"]:
+        if slips and len(details) == len(slips):
+            return Verdict("pass", expected, f"all {total} code cells ran",
+                           f"All {total} code cells ran, apart from the lesson's own slip{'s' if len(slips) > 1 else ''}.",
+                           "", details)
         if details:
             return Verdict("pass", expected, f"all {total} code cells ran",
                            f"All {total} code cells ran without an error.", "", details)
@@ -166,6 +197,9 @@ def check_data_prepared(s: dict, r: dict) -> Verdict:
         shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
         problems.append(f"Labels have shape {shape} and are not one-hot; expected (N, {ry['shape'][1]}) "
                         "from keras.utils.to_categorical(labels, num_classes).")
+    if x.get("split") == "test":
+        problems.append("model.fit trains on the test images. The lesson trains on train_images and keeps the test "
+                        "images for measuring, so the network is tested on pictures it has never seen.")
     if not problems:
         return Verdict("pass", expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
                        f"{x.get('max', 0):g}, one-hot labels", "Your data is prepared the way the lesson does it.")
@@ -179,6 +213,9 @@ def check_data_prepared(s: dict, r: dict) -> Verdict:
 def check_model_found(s: dict, r: dict) -> Verdict:
     expected = "a Keras model in the variable model"
     found = s["model_found"]
+    tampered = _tampered(s)
+    if tampered:
+        return tampered
     if found is None:
         several = [p["error"] for p in s["problems"] if p["where"] == "model"]
         extra = (" " + several[0][0].upper() + several[0][1:] + ".") if several else ""
@@ -190,8 +227,10 @@ def check_model_found(s: dict, r: dict) -> Verdict:
                        f"Found {found['how']}, but it could not be saved and reloaded safely: {s['model_error']}",
                        "Build the model only from Keras layers (no Lambda layers or custom code).")
     layers = len(s["model"]["layers"])
+    later = (" Your notebook stopped before its end; the model checked is the one the grader saved before that "
+             f"(In [{found['cell']}]).") if found.get("before_crash") and found.get("cell") else ""
     return Verdict("pass", expected, f"{found['how']}: a {s['model']['class']} with {layers} layers",
-                   f"Found {found['how']}: a {s['model']['class']} with {layers} layers.")
+                   f"Found {found['how']}: a {s['model']['class']} with {layers} layers.{later}")
 
 
 def check_model_sequential(s: dict, r: dict) -> Verdict:
@@ -270,7 +309,21 @@ def _swapped_description(a: list[str], b: list[str]) -> str | None:
             f"yours is {_position(b, j)}.")
 
 
-def check_layers_order(s: dict, r: dict) -> Verdict:
+POOLING_SLIP = ("The lesson says “below the second Conv2D layer, add a new 2D pooling layer”, but at that point "
+                "there is only one Conv2D. You did what the text says, so no points are lost; the lesson's "
+                "network has the pooling layer right after the first Conv2D.")
+
+
+def lesson_pooling_slip(s: dict, r: dict, rubric: Rubric) -> bool:
+    """The student put MaxPooling2D after the second Conv2D, as the lesson's text literally says."""
+    a, b = _classes(r["model"]), _classes(s["model"])
+    if "pooling_below_second_conv" not in rubric.forgive or len(a) != len(b) or len(a) < 3:
+        return False
+    i = next((k for k in range(len(a) - 1) if a[k] == "MaxPooling2D" and a[k + 1] == "Conv2D"), None)
+    return i is not None and b == a[:i] + [a[i + 1], a[i]] + a[i + 2:]
+
+
+def check_layers_order(s: dict, r: dict, rubric: Rubric) -> Verdict:
     skipped = _skip_without_model(s)
     if skipped:
         return skipped
@@ -278,6 +331,8 @@ def check_layers_order(s: dict, r: dict) -> Verdict:
     expected, found = " → ".join(a), " → ".join(b) or "(no layers)"
     if a == b:
         return Verdict("pass", expected, found, f"All {len(a)} layers are in the lesson's order.")
+    if lesson_pooling_slip(s, r, rubric):
+        return Verdict("pass", expected, found, "Your layers follow the lesson's text.", "", [POOLING_SLIP])
     details = []
     swapped = _swapped_description(a, b)
     if swapped:
@@ -337,10 +392,14 @@ def check_layers_config(s: dict, r: dict) -> Verdict:
                    "Some layers have different settings from the lesson.", hint, details)
 
 
-def check_layers_shapes(s: dict, r: dict) -> Verdict:
+def check_layers_shapes(s: dict, r: dict, rubric: Rubric) -> Verdict:
     skipped = _skip_without_model(s)
     if skipped:
         return skipped
+    if lesson_pooling_slip(s, r, rubric):
+        return Verdict("pass", "the lesson's shapes", "shapes that follow from the lesson's text",
+                       "Your shapes and parameter counts follow from putting the pooling layer where the "
+                       "lesson's text says; that slip is the lesson's.", "", [POOLING_SLIP])
     rm, sm = r["model"], s["model"]
     expected = f"input {_show(rm['input_shape'])}, output {_show(rm['layers'][-1]['output_shape'][1:])}, " \
                f"{rm['total_params']:,} parameters"
@@ -373,47 +432,81 @@ def check_layers_shapes(s: dict, r: dict) -> Verdict:
 
 # ---------------------------------------------------------------- compile
 
+def _tampered(s: dict) -> Verdict | None:
+    """Code that reaches into the grader or replaces Keras' methods: nothing the grader saw can be trusted."""
+    if not s.get("tampering"):
+        return None
+    first = s["tampering"][0]
+    place = f"{at(first)} ({first['code']})" if first.get("cell") else "your notebook"
+    return Verdict("fail", "", "the grader's own code was changed",
+                   f"{place} {first['what']}, so the grader cannot trust what it saw and this check cannot pass.",
+                   "Call Keras' methods as they are and leave the grader's objects alone.", where=first)
+
+
+def _mismatch(s: dict, method: str) -> Verdict | None:
+    problems = [m["problem"] for m in s.get("mismatches", []) if m["method"] == method]
+    if not problems:
+        return None
+    return Verdict("fail", "", "a record that does not match your code",
+                   f"{problems[0][0].upper()}{problems[0][1:]}: something in the notebook changed what the grader "
+                   "recorded, so this check cannot pass.", "Leave the grader's own objects alone.")
+
+
 def _compile_missing(s: dict) -> Verdict | None:
-    unrecorded = _unrecorded(s, "compile")
-    if unrecorded:
-        return unrecorded
+    for guard in (_tampered(s), _unrecorded(s, "compile"), _mismatch(s, "compile")):
+        if guard:
+            return guard
     if s["compile"] is None:
         return Verdict("fail", "", "not compiled", "The model was never compiled: model.compile did not run "
                        "(is the cell there, and did an earlier cell stop with an error?).")
     return None
 
 
-def _setting_verdict(what: str, want: dict | None, got: dict | None) -> Verdict:
+def _setting_verdict(what: str, want: dict | None, got: dict | None, where: dict | None) -> Verdict:
     expected = want["written"] if want else "(none)"
+    place = f" ({at(where)}: {where['code']})" if where and where.get("code") else ""
     if got is None:
-        return Verdict("fail", expected, "none", f"No {what} was given to model.compile; the lesson uses {expected}.")
+        return Verdict("fail", expected, "none", f"No {what} was given to model.compile{place}; the lesson uses "
+                       f"{expected}.", where=where)
+    if not got.get("keras", True):
+        return Verdict("fail", expected, f"your own {got['name']}",
+                       f"Your {what} is a class or function of your own named {got['name']}{place}, not Keras' "
+                       f"own; the lesson uses {expected}.", f"Use Keras' {what}: {expected}.", where=where)
     if got["name"] != want["name"]:
         return Verdict("fail", expected, got["written"],
-                       f"Your {what} is {got['written']}; the lesson uses {expected}.")
+                       f"Your {what} is {got['written']}{place}; the lesson uses {expected}.", where=where)
     if got["changed"] != want["changed"]:
         changes = ", ".join(f"{k}={v!r}" for k, v in got["changed"].items()) or "the default settings"
         return Verdict("partial", expected, got["written"],
-                       f"The {what} is the right one, but with {changes}; the lesson uses {expected} "
-                       "with its default settings.")
+                       f"The {what} is the right one, but with {changes}{place}; the lesson uses {expected} "
+                       "with its default settings.", where=where)
     same = "" if got["written"] == want["written"] else f" (you wrote {got['written']}, which Keras treats the same)"
-    return Verdict("pass", expected, got["written"], f"The {what} is {expected}{same}.")
+    return Verdict("pass", expected, got["written"], f"The {what} is {expected}{same}.", where=where)
+
+
+def _recompiled(s: dict, verdict: Verdict) -> Verdict:
+    if (s["compile"] or {}).get("calls", 0) > 1:
+        verdict.details.append(f"You called compile {s['compile']['calls']} times; this is the one in effect "
+                               "while your model trained the most.")
+    return verdict
 
 
 def check_compile_loss(s: dict, r: dict) -> Verdict:
     missing = _compile_missing(s)
     if missing:
         return missing
-    verdict = _setting_verdict("loss", r["compile"]["loss"], s["compile"]["loss"])
+    verdict = _setting_verdict("loss", r["compile"]["loss"], s["compile"]["loss"], s["compile"].get("where"))
     if verdict.status != "pass" and s["compile"]["loss"] and s["compile"]["loss"]["changed"].get("from_logits"):
         verdict.hint = "from_logits=True is for outputs without softmax; the lesson's output layer has softmax."
-    return verdict
+    return _recompiled(s, verdict)
 
 
 def check_compile_optimizer(s: dict, r: dict) -> Verdict:
     missing = _compile_missing(s)
     if missing:
         return missing
-    return _setting_verdict("optimizer", r["compile"]["optimizer"], s["compile"]["optimizer"])
+    return _recompiled(s, _setting_verdict("optimizer", r["compile"]["optimizer"], s["compile"]["optimizer"],
+                                           s["compile"].get("where")))
 
 
 def check_compile_metrics(s: dict, r: dict) -> Verdict:
@@ -425,10 +518,11 @@ def check_compile_metrics(s: dict, r: dict) -> Verdict:
     expected = "[" + ", ".join(r["compile"]["metrics_written"]) + "]"
     found = "[" + ", ".join(s["compile"]["metrics_written"]) + "]"
     absent = [m for m in want if m not in got]
+    where = s["compile"].get("where")
     if not absent:
-        return Verdict("pass", expected, found, f"Metrics {found} include what the lesson asks for.")
-    return Verdict("fail", expected, found, f"Your metrics are {found}; the lesson asks for {expected}, so Keras "
-                   "reports how many images the network gets right.")
+        return Verdict("pass", expected, found, f"Your metrics {found} include what the lesson asks for.", where=where)
+    return Verdict("fail", expected, found, f"Your metrics are {found} ({at(where)}); the lesson asks for {expected}, "
+                   "so Keras reports how many images the network gets right.", where=where)
 
 
 # ---------------------------------------------------------------- fit and evaluate
@@ -437,36 +531,18 @@ def _unrecorded(s: dict, kind: str) -> Verdict | None:
     cells = s.get("unrecorded_calls", {}).get(kind)
     if not cells:
         return None
-    where = ", ".join(f"cell {c}" for c in cells)
+    where = ", ".join(f"In [{c}]" for c in cells)
     return Verdict("fail", "", "not seen by the grader",
                    f"Your notebook calls model.{kind} in {where}, and that cell ran without an error, but the "
                    f"grader never saw the call: something replaced Keras' {kind} (for example keras.Model.{kind} "
                    "= ...), so these settings cannot be checked.",
-                   "Call the real Keras methods; do not reassign them.")
+                   "Call the real Keras methods; do not reassign them.", where={"cell": cells[0]})
 
 
-def _contradicted(s: dict, key: str) -> Verdict | None:
-    """The recorded fit setting matches none of the values written in the code's fit calls: the
-    record was changed from inside the notebook. Believe the code."""
-    written = [(c["cell"], c["literals"][key]) for c in s.get("fit_in_source", []) if key in c["literals"]]
-    recorded = s["fit"][key]
-    if not written or len(written) != len(s.get("fit_in_source", [])) or any(v == recorded for _, v in written):
-        return None
-    cell, value = written[-1]
-    return Verdict("fail", "", f"{key}={value!r} in the code",
-                   f"Your code in cell {cell} says {key}={value!r}, but the grader's record says {recorded!r}: "
-                   "something in the notebook changed the grader's record, so this check cannot pass.",
-                   "Leave the grader's own objects alone.")
-
-
-def _fit_missing(s: dict, key: str | None = None) -> Verdict | None:
-    unrecorded = _unrecorded(s, "fit")
-    if unrecorded:
-        return unrecorded
-    if s["fit"] is not None and key is not None:
-        contradicted = _contradicted(s, key)
-        if contradicted:
-            return contradicted
+def _fit_missing(s: dict) -> Verdict | None:
+    for guard in (_tampered(s), _unrecorded(s, "fit"), _mismatch(s, "fit")):
+        if guard:
+            return guard
     if s["fit"] is None:
         return Verdict("fail", "", "model.fit never ran",
                        "model.fit never ran, so there is nothing to check here (is the cell there, and did an "
@@ -474,33 +550,60 @@ def _fit_missing(s: dict, key: str | None = None) -> Verdict | None:
     return None
 
 
+def _fit_place(s: dict) -> str:
+    where = s["fit"].get("where")
+    return f" ({at(where)}: {where['code']})" if where and where.get("code") else ""
+
+
+def _unknowable(s: dict, what: str) -> Verdict | None:
+    """A generator hides its batches from the grader: say so rather than fail the student."""
+    if (s["fit"].get("x") or {}).get("kind") != "generator":
+        return None
+    return Verdict("pass", "", "not visible in a generator",
+                   f"Your model.fit reads its data from a Python generator, so the grader cannot see the {what}; "
+                   "your teacher may check it by hand.", where=s["fit"].get("where"))
+
+
 def check_fit_batch_size(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s, "batch_size")
+    missing = _fit_missing(s) or _unknowable(s, "batch size")
     if missing:
         return missing
-    want, got = r["fit"]["batch_size"], s["fit"]["batch_size"]
+    want, got, where = r["fit"]["batch_size"], s["fit"]["batch_size"], s["fit"].get("where")
+    via = " (the batch size of your tf.data pipeline)" if s["fit"].get("dataset") else ""
     if got == want:
-        return Verdict("pass", str(want), str(got), f"batch_size is {got}.")
+        return Verdict("pass", str(want), str(got), f"batch_size is {got}{via}.", where=where)
     if got is None:
         return Verdict("fail", str(want), "not set (Keras uses 32)",
-                       f"You did not set batch_size, so Keras uses 32; the lesson uses batch_size={want}.")
-    return Verdict("fail", str(want), str(got), f"Your batch_size is {got}; the lesson uses {want}.")
+                       f"You did not set batch_size{_fit_place(s)}, so Keras uses 32; the lesson uses "
+                       f"batch_size={want}.", where=where)
+    return Verdict("fail", str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(s)}; the lesson uses "
+                   f"{want}.", where=where)
+
+
+def _epochs_words(n) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def check_fit_epochs(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s, "epochs")
+    missing = _fit_missing(s)
     if missing:
         return missing
-    want, got = r["fit"]["epochs"], s["fit"]["epochs"]
-    variable = s["namespace"].get("epochs")
+    want, got, where = r["fit"]["epochs"], s["fit"]["epochs"], s["fit"].get("where")
+    calls = s["fit"].get("calls", 1)
+    over = f" over {calls} calls of model.fit" if calls > 1 else ""
     if got == want:
-        return Verdict("pass", str(want), str(got), f"model.fit trains for {got} epochs.")
+        return Verdict("pass", str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}.", where=where)
+    variable = s["namespace"].get("epochs")
     note = ""
-    if variable == want and "epochs" not in s["fit"]["given"]:
+    if s["fit"].get("initial_epoch"):
+        note = (f" initial_epoch={s['fit']['initial_epoch']} skips the first epochs: only "
+                f"{_epochs_words(got)} really train.")
+    elif variable == want and "epochs" not in (s["fit"].get("given") or []):
         note = f" You set epochs = {variable}, but did not pass it: add epochs=epochs to model.fit."
-    elif variable == want:
+    elif variable == want and calls == 1:
         note = f" Your variable epochs is {variable}, but model.fit got {got}."
-    return Verdict("fail", str(want), str(got), f"model.fit trains for {got} epoch(s); the lesson uses {want}.{note}")
+    return Verdict("fail", str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{_fit_place(s)}; "
+                   f"the lesson uses {want}.{note}", where=where)
 
 
 def _split_label(d: dict | None) -> str:
@@ -518,7 +621,7 @@ def _pair(d: dict | None) -> tuple[dict | None, dict | None]:
 
 
 def check_fit_validation_data(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s)
+    missing = _fit_missing(s) or _unknowable(s, "validation data")
     if missing:
         return missing
     rx, ry = _pair(r["fit"]["validation_data"])
@@ -544,10 +647,17 @@ def check_fit_validation_data(s: dict, r: dict) -> Verdict:
 
 
 def check_fit_shuffle(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s, "shuffle")
+    missing = _fit_missing(s) or _unknowable(s, "shuffling")
     if missing:
         return missing
     want, got = r["fit"]["shuffle"], s["fit"]["shuffle"]
+    if s["fit"].get("dataset"):
+        if got:
+            return Verdict("pass", f"shuffle={want}", "your tf.data pipeline shuffles",
+                           "Your tf.data pipeline shuffles the images (.shuffle), which is what shuffle=True does.")
+        return Verdict("fail", f"shuffle={want}", "your tf.data pipeline does not shuffle",
+                       f"Your tf.data pipeline has no .shuffle(...){_fit_place(s)}, and with a dataset Keras does "
+                       "not shuffle for you; the lesson shuffles the images every epoch.", where=s["fit"].get("where"))
     if got == want and "shuffle" in s["fit"]["given"]:
         return Verdict("pass", f"shuffle={want}", f"shuffle={got}", f"model.fit has shuffle={got}.")
     if got == want:
@@ -561,18 +671,20 @@ def check_fit_shuffle(s: dict, r: dict) -> Verdict:
 def check_evaluate_test_data(s: dict, r: dict) -> Verdict:
     expected = f"model.evaluate({_split_label(r['evaluate']['x'])}, {_split_label(r['evaluate']['y'])})"
     e = s["evaluate"]
-    unrecorded = _unrecorded(s, "evaluate")
-    if unrecorded:
-        return unrecorded
+    for guard in (_tampered(s), _unrecorded(s, "evaluate"), _mismatch(s, "evaluate")):
+        if guard:
+            return guard
     if e is None:
         return Verdict("fail", expected, "model.evaluate never ran",
                        "model.evaluate never ran, so the notebook never measures the accuracy on the test images.")
     found = f"model.evaluate({_split_label(e['x'])}, {_split_label(e['y'])})"
     ok = [(e.get(k) or {}).get("split") == r["evaluate"][k].get("split") for k in ("x", "y")]
+    where = e.get("where")
     if all(ok):
-        return Verdict("pass", expected, found, "model.evaluate measures the network on the test images.")
-    return Verdict("fail", expected, found, f"Your notebook calls {found}; the lesson evaluates on the test "
-                   "images and labels, which the network never trained on.")
+        return Verdict("pass", expected, found, "model.evaluate measures the network on the test images.", where=where)
+    return Verdict("fail", expected, found, f"Your notebook calls {found} ({at(where)}: {(where or {}).get('code', '')}); "
+                   "the lesson evaluates on the test images and labels, which the network never trained on.",
+                   where=where)
 
 
 # ---------------------------------------------------------------- brief training
@@ -583,7 +695,7 @@ def _training_words(q: dict) -> str:
 
 
 def check_train_learns(s: dict, r: dict, rubric: Rubric) -> Verdict:
-    skipped = _skip_without_model(s)
+    skipped = _skip_without_model(s) or _tampered(s)
     if skipped:
         return skipped
     q, rq = s["quick_train"], r["quick_train"]
@@ -646,12 +758,15 @@ CHECKS = {
 assert tuple(CHECKS) == CHECK_IDS
 
 
+WITH_RUBRIC = {"notebook.runs", "layers.order", "layers.shapes", "train.learns"}
+
+
 def run_checks(student: dict, reference: dict, rubric: Rubric) -> list[CheckResult]:
     results = []
     for check_id, check in CHECKS.items():
         rule = rubric.checks[check_id]
         try:
-            verdict = check(student, reference, rubric) if check_id == "train.learns" else check(student, reference)
+            verdict = check(student, reference, rubric) if check_id in WITH_RUBRIC else check(student, reference)
         except Exception as exc:  # a bug in one check must not cost the others
             verdict = Verdict("error", "", "", f"The grader hit a problem in this check ({type(exc).__name__}: "
                               f"{exc}). This is not your fault: tell your teacher.")
@@ -659,5 +774,5 @@ def run_checks(student: dict, reference: dict, rubric: Rubric) -> list[CheckResu
         results.append(CheckResult(
             id=check_id, title=rule.title, status=verdict.status, points=round(rule.points * share, 2),
             max_points=rule.points, expected=verdict.expected, found=verdict.found, message=verdict.message,
-            hint=verdict.hint, lesson=rule.lesson, details=verdict.details))
+            hint=verdict.hint, lesson=rule.lesson, details=verdict.details, where=verdict.where))
     return results

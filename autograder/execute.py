@@ -4,7 +4,8 @@ The student's cells run one by one with nbclient. An error in a cell is
 recorded from the kernel's own reply (not from what the cell printed) and the
 next cell runs anyway; a cell that runs too long is interrupted; a kernel that
 dies or stops answering ends the run, and grading goes on with what the
-harness recorded before that.
+harness sent before that (events.py): its events and the models it saved.
+Cells are numbered as Jupyter numbers them after Run All (In [n]).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from . import kernel
+from . import events, kernel
+from .sandbox import HARNESS_DIR
 
 HARNESS_SOURCE = Path(__file__).with_name("harness") / "kernel_side.py"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -33,16 +35,32 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+
+
 @dataclass
 class CellError:
     """One cell that did not finish cleanly."""
 
-    cell: int  # 1-based position among all the notebook's cells, as a student counts them
+    cell: int  # the code cell's number as Jupyter shows it after Run All: In [cell]
     kind: str  # "error", "timeout" or "kernel_died"
     ename: str
     evalue: str
     traceback: str
     source: str  # the cell's code, to show where it happened
+    line: int | None = None  # the line of that cell the traceback points at, when it says
+    code: str = ""  # that line of the student's code
+
+
+def cell_error(cell: int, kind: str, ename: str, evalue: str, traceback: str, source: str) -> CellError:
+    """A CellError whose line is the one the traceback names in this cell (its last mention)."""
+    line = None
+    for found in CELL_LINE.finditer(traceback):
+        if int(found.group(1)) == cell:
+            line = int(found.group(2))
+    lines = source.splitlines()
+    code = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
+    return CellError(cell, kind, ename, evalue, traceback, source, line, code)
 
 
 @dataclass
@@ -58,20 +76,11 @@ class Execution:
     harness_error: str | None = None
     seconds: float = 0.0
     cell_seconds: dict[int, float] = field(default_factory=dict)
-    record: dict = field(default_factory=dict)
-    sources: list[tuple[int, str]] = field(default_factory=list)  # (cell number, code) of the code cells
-    last_cell: int = 0  # the last cell that ran
-    outputs_cut: dict[int, int] = field(default_factory=dict)  # cell -> characters it printed, when cut
-
-
-async def _run_harness(client: NotebookClient, code: str, timeout: float) -> str | None:
-    """Run grader code in the kernel; return the error text, if any."""
-    reply = await client.kc.execute_interactive(code, store_history=False, timeout=timeout,
-                                                output_hook=lambda msg: None)
-    content = reply["content"]
-    if content.get("status") == "error":
-        return strip_ansi("\n".join(content.get("traceback") or [f"{content['ename']}: {content['evalue']}"]))
-    return None
+    events: list[dict] = field(default_factory=list)  # from the harness, each tagged with its cell
+    channel_problems: list[str] = field(default_factory=list)
+    sources: list[tuple[int, str]] = field(default_factory=list)  # (In [n], code) of the code cells
+    last_cell: int = 0  # the last code cell that ran
+    outputs_cut: dict[int, int] = field(default_factory=dict)  # cell -> characters of output, when cut
 
 
 def _install_code(config: dict) -> str:
@@ -87,80 +96,115 @@ def _install_code(config: dict) -> str:
 
 
 FINISH_CODE = "__import__('sys').modules['_autograder_harness'].finish(get_ipython().user_ns)"
-TRAIN_CODE = "__import__('sys').modules['_autograder_harness'].train_copy()"
+
+MAX_OUTPUT_CHARS = 100_000  # per cell, every kind of output together: a flood must not fill the grader
 
 
-MAX_OUTPUT_CHARS = 100_000  # per cell: 200,000 printed lines must not fill the grader's memory
+def _output_size(msg: dict) -> int:
+    content = msg.get("content", {})
+    if msg.get("msg_type") == "stream":
+        return len(content.get("text", ""))
+    if msg.get("msg_type") == "error":
+        return sum(len(line) for line in content.get("traceback", []))
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in (content.get("data") or {}).values())
 
 
-def _cap_outputs(cell, number: int, result: Execution) -> None:
-    """Keep the first MAX_OUTPUT_CHARS of what a cell printed, and note that the rest was cut."""
-    total = sum(len(o.get("text", "")) for o in cell.outputs if o.get("output_type") == "stream")
-    if total <= MAX_OUTPUT_CHARS:
-        return
-    kept = 0
-    for output in cell.outputs:
-        if output.get("output_type") == "stream":
-            output["text"] = output["text"][:max(0, MAX_OUTPUT_CHARS - kept)]
-            kept += len(output["text"])
-    result.outputs_cut[number] = total
+class _CappedClient(NotebookClient):
+    """Keeps at most MAX_OUTPUT_CHARS of each cell's outputs, dropping the rest as it arrives."""
+
+    def __init__(self, *args, cut: dict[int, int], numbers: dict[int, int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self._seen: dict[int, int] = {}
+        self._cut, self._numbers = cut, numbers
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = _output_size(msg)
+        seen = self._seen.get(cell_index, 0)
+        self._seen[cell_index] = seen + size
+        if seen + size > MAX_OUTPUT_CHARS:
+            self._cut[self._numbers.get(cell_index, cell_index + 1)] = seen + size
+            room = MAX_OUTPUT_CHARS - seen
+            if msg.get("msg_type") != "stream" or room <= 0:
+                return None
+            msg = {**msg, "content": {**msg["content"], "text": msg["content"]["text"][:room]}}
+        return super().output(outs, msg, display_id, cell_index)
 
 
-def _read_record(scratch: Path) -> dict:
-    path = scratch / "record.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+async def _run_harness(client: NotebookClient, code: str, timeout: float) -> str | None:
+    """Run grader code in the kernel; return the error text, if any."""
+    reply = await client.kc.execute_interactive(code, store_history=False, timeout=timeout,
+                                                output_hook=lambda msg: None)
+    content = reply["content"]
+    if content.get("status") == "error":
+        return strip_ansi("\n".join(content.get("traceback") or [f"{content['ename']}: {content['evalue']}"]))
+    return None
 
 
-async def _run(nb, scratch: Path, config: dict, cell_timeout: float, notebook_timeout: float,
-               finish_timeout: float, on_model_saved, sandbox) -> Execution:
+def _numbers(nb) -> dict[int, int]:
+    """Notebook position -> the number Jupyter shows (In [n]) after Run All: empty cells get none."""
+    numbers, n = {}, 0
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and cell.source.strip():
+            n += 1
+            numbers[index] = n
+    return numbers
+
+
+async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout: float,
+               finish_timeout: float) -> Execution:
     result = Execution()
     started = time.perf_counter()
     deadline = started + notebook_timeout
+    numbers = _numbers(nb)
 
     def on_cell_executed(cell, cell_index, execute_reply):
-        _cap_outputs(cell, cell_index + 1, result)
         content = execute_reply.get("content", {})
         if content.get("status") != "error":
             return
         timed_out = content.get("ename") == TIMEOUT_ENAME
-        result.errors.append(CellError(
-            cell=cell_index + 1, kind="timeout" if timed_out else "error",
-            ename=content.get("ename", ""), evalue=content.get("evalue", ""),
-            traceback=strip_ansi("\n".join(content.get("traceback") or [])), source=cell.source))
+        result.errors.append(cell_error(
+            numbers[cell_index], "timeout" if timed_out else "error", content.get("ename", ""),
+            content.get("evalue", ""), strip_ansi("\n".join(content.get("traceback") or [])), cell.source))
 
-    client = NotebookClient(
-        nb, km=kernel.kernel_manager(scratch, sandbox), timeout=cell_timeout, allow_errors=True,
+    channel = events.Channel(socket_path=sandbox.ipc_dir / "events", snapshots_host=sandbox.root / HARNESS_DIR,
+                             snapshots_inside=sandbox.inside(sandbox.root / HARNESS_DIR),
+                             copies=sandbox.grader_dir / "models")
+    config = {**config, "events": str(channel.socket_path), "snapshots": channel.snapshots_inside}
+    client = _CappedClient(
+        nb, km=kernel.kernel_manager(sandbox), timeout=cell_timeout, allow_errors=True,
         interrupt_on_timeout=True, startup_timeout=120, shutdown_kernel="immediate",
         error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
-        resources={"metadata": {"path": str(scratch)}}, on_cell_executed=on_cell_executed)
-    log = open(scratch / "kernel.log", "wb")  # TensorFlow's chatter goes here, not to the terminal
+        resources={"metadata": {"path": str(sandbox.home)}}, on_cell_executed=on_cell_executed,
+        cut=result.outputs_cut, numbers=numbers)
+    log = open(sandbox.grader_dir / "kernel.log", "wb")  # TensorFlow's chatter goes here, not to the terminal
+    channel.start()
     try:
-        async with client.async_setup_kernel(env=kernel.kernel_env(scratch), stdout=log, stderr=log):
-            await _run_cells(client, nb, result, config, cell_timeout, deadline, finish_timeout,
-                             lambda: on_model_saved(_read_record(scratch).get("model")) if on_model_saved else None)
+        async with client.async_setup_kernel(env=kernel.kernel_env(sandbox), stdout=log, stderr=log):
+            await _run_cells(client, nb, numbers, result, channel, config, cell_timeout, deadline, finish_timeout)
     except (RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:  # the kernel never started
         result.kernel_died = True
         log.flush()
-        tail = (scratch / "kernel.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        tail = (sandbox.grader_dir / "kernel.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
         result.harness_error = f"the Python kernel could not start ({exc}). " + " ".join(tail)
     finally:
         await _stop(client)  # the client does not own a kernel manager passed in: stop it ourselves
         log.close()
-        if sandbox is not None:
-            sandbox.cleanup()
+        channel.close()
+        sandbox.cleanup()
     result.seconds = time.perf_counter() - started
-    result.record = _read_record(scratch)
+    result.events, result.channel_problems = channel.events, channel.problems
     return result
 
 
-async def _run_cells(client: NotebookClient, nb, result: Execution, config: dict, cell_timeout: float,
-                     deadline: float, finish_timeout: float, model_saved) -> None:
+async def _run_cells(client: NotebookClient, nb, numbers: dict[int, int], result: Execution, channel,
+                     config: dict, cell_timeout: float, deadline: float, finish_timeout: float) -> None:
     result.harness_error = await _run_harness(client, _install_code(config), timeout=cell_timeout)
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or not cell.source.strip():
+        if index not in numbers:
             continue
+        number = numbers[index]
         result.code_cells += 1
-        result.sources.append((index + 1, cell.source))
+        result.sources.append((number, cell.source))
         if result.kernel_died or result.kernel_stuck:
             continue
         remaining = deadline - time.perf_counter()
@@ -170,25 +214,25 @@ async def _run_cells(client: NotebookClient, nb, result: Execution, config: dict
         client.timeout = max(1, int(min(cell_timeout, remaining)))
         client.error_on_timeout["evalue"] = f"this cell was stopped after {client.timeout} seconds"
         errors_before = len(result.errors)
+        channel.cell = number
         t0 = time.perf_counter()
         try:
             await client.async_execute_cell(cell, index)
         except DeadKernelError:
             result.kernel_died = True
-            result.errors.append(CellError(cell=index + 1, kind="kernel_died", ename="DeadKernelError",
+            result.errors.append(CellError(cell=number, kind="kernel_died", ename="DeadKernelError",
                                            evalue="the Python kernel stopped while running this cell",
                                            traceback="", source=cell.source))
-        result.cell_seconds[index + 1] = round(time.perf_counter() - t0, 3)
-        result.last_cell = index + 1
+        result.cell_seconds[number] = round(time.perf_counter() - t0, 3)
+        result.last_cell = number
         result.cells_run += 1
         new = result.errors[errors_before:]
         if any(e.kind == "timeout" for e in new) and not await _answers(client):
             result.kernel_stuck = True
+    channel.cell = 0
     if not (result.kernel_died or result.kernel_stuck):
         try:
             result.harness_error = result.harness_error or await _run_harness(client, FINISH_CODE, finish_timeout)
-            model_saved()  # the grader loads the model while the kernel trains a copy
-            result.harness_error = result.harness_error or await _run_harness(client, TRAIN_CODE, finish_timeout)
         except (TimeoutError, asyncio.TimeoutError):
             result.harness_error = f"the grader's own steps did not finish within {finish_timeout:.0f} s"
         except DeadKernelError:
@@ -214,14 +258,10 @@ async def _answers(client: NotebookClient) -> bool:
         return False
 
 
-def run_notebook(nb: nbformat.NotebookNode, scratch: Path, config: dict, *, cell_timeout: float,
-                 notebook_timeout: float, finish_timeout: float = 120, on_model_saved=None,
-                 sandbox=None) -> Execution:
-    """Execute `nb` (a copy; it is changed) in a fresh kernel working in `scratch`.
-
-    on_model_saved(entry) is called with the harness's record of the found model
-    (or None) as soon as it is saved, before the brief training starts."""
-    run = _run(nb, scratch, config, cell_timeout, notebook_timeout, finish_timeout, on_model_saved, sandbox)
+def run_notebook(nb: nbformat.NotebookNode, sandbox, config: dict, *, cell_timeout: float,
+                 notebook_timeout: float, finish_timeout: float = 60) -> Execution:
+    """Execute `nb` (a copy; it is changed) in a fresh kernel confined by `sandbox` (prepared)."""
+    run = _run(nb, sandbox, config, cell_timeout, notebook_timeout, finish_timeout)
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # the usual case: no event loop here

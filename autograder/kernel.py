@@ -17,16 +17,27 @@ from pathlib import Path
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from .sandbox import Sandbox
+from .sandbox import HOME_INSIDE, Sandbox
 
 KERNEL_NAME = "cnn-autograder"
 
 
-def kernel_env(scratch: Path) -> dict[str, str]:
-    """The kernel's environment: quiet TensorFlow, Keras' cache inside the scratch directory."""
-    env = dict(os.environ)
+# Passed through to the kernel when set: thread and BLAS settings that change speed or correctness.
+PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "TF_NUM_INTEROP_THREADS",
+                "TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS")
+
+
+def kernel_env(sandbox: Sandbox) -> dict[str, str]:
+    """The kernel's whole environment, allow-listed: none of the grader's variables reach it."""
+    home = HOME_INSIDE if sandbox.active("filesystem") else str(sandbox.home)
+    env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     env.update({
-        "KERAS_HOME": str(scratch / ".keras"),  # never read or write the user's ~/.keras
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp" if sandbox.active("filesystem") else str(sandbox.root / "tmp"),
+        "KERAS_HOME": f"{home}/.keras",  # never the user's ~/.keras
+        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONHASHSEED": "0",
         "MPLBACKEND": "agg",
@@ -36,14 +47,14 @@ def kernel_env(scratch: Path) -> dict[str, str]:
     return env
 
 
-def kernel_manager(scratch: Path, sandbox: Sandbox | None = None) -> AsyncKernelManager:
-    """A manager for one kernel, confined by `sandbox` when given (see sandbox.py)."""
-    spec_dir = scratch / ".kernels" / KERNEL_NAME
+def kernel_manager(sandbox: Sandbox) -> AsyncKernelManager:
+    """A manager for one kernel, confined by `sandbox` (see sandbox.py)."""
+    spec_dir = sandbox.grader_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    confined = sandbox is not None and sandbox.enabled
+    confined = sandbox.enabled and sandbox.active("filesystem") or sandbox.active("network")
     spec = {
-        "argv": sandbox.wrap(argv) if confined else argv,
+        "argv": sandbox.wrap(argv),
         "display_name": "cnn-autograder",
         "language": "python",
         # A signal would reach the sandbox's wrapper, not the kernel: interrupt with a message instead.
@@ -52,10 +63,12 @@ def kernel_manager(scratch: Path, sandbox: Sandbox | None = None) -> AsyncKernel
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     specs = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)], ensure_native_kernel=False)
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
-    km.connection_file = str(scratch / "connection.json")  # inside the scratch folder the kernel can see
-    if confined and sandbox.isolates_network:
-        # No TCP across a network namespace: Unix sockets in the scratch folder (paths < 108 bytes).
-        (scratch / "ipc").mkdir(exist_ok=True)
+    # The kernel reads its connection file and binds its sockets in the one folder it shares with the grader.
+    km.connection_file = str(sandbox.ipc_dir / "connection.json")
+    if sandbox.isolates_network:
+        # No TCP across a network namespace: Unix sockets (paths < 108 bytes).
         km.transport = "ipc"
-        km.ip = str(scratch / "ipc" / "k")
+        km.ip = str(sandbox.ipc_dir / "k")
+    km.write_connection_file()  # written now (0600, the grader's), so it can be handed to the kernel's user
+    sandbox.give_to_kernel(Path(km.connection_file))
     return km

@@ -22,8 +22,9 @@ from importlib import metadata
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
-from . import __version__, capture, checks, data, execute, locations, reference, sandbox, spec, submission
+from . import __version__, capture, checks, data, execute, locations, reference, sandbox, slips, spec, submission, training
 from . import rubric as rubric_mod
 from .errors import SetupError, SubmissionError
 
@@ -79,36 +80,60 @@ def _warm_up_keras() -> threading.Thread:
     return thread
 
 
+def _arrays(source: data.DataSource) -> dict:
+    with np.load(source.path, allow_pickle=False) as f:
+        return {k: f[k] for k in data.KEYS}
+
+
+OTHER_DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST",
+                  "imdb": "the IMDB reviews", "reuters": "the Reuters newswires",
+                  "boston_housing": "the Boston housing prices", "california_housing": "the California housing prices"}
+
+
+def other_assignment(sources: list[tuple[int, str]]) -> list[str]:
+    """One sentence when the notebook loads another data set than MNIST (another assignment)."""
+    for number, source in sources:
+        for name, title in OTHER_DATASETS.items():
+            if f"{name}.load_data" in source:
+                return [f"In [{number}] loads {title} ({name}.load_data()). This assignment is graded on MNIST, "
+                        "so the errors that follow are not counted against your code one by one: check that you "
+                        "submitted the notebook for the CNN on MNIST."]
+    return []
+
+
 def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, rubric: rubric_mod.Rubric,
-                    options: Options, hide: tuple[Path, ...] = ()) -> dict:
+                    options: Options, cell_timeout: float | None = None) -> dict:
     """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built."""
     scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
-    scratch.chmod(0o755)  # mkdtemp makes it 0700; the kernel must enter it whatever uid it runs as
+    scratch.chmod(0o755)  # mkdtemp makes it 0700; the kernel's user must reach its root inside it
     notebook_timeout = options.notebook_timeout or rubric.limits["notebook_timeout_s"]
-    confinement = sandbox.Sandbox(scratch=scratch, readable=[Path(source.path)], hide=[*options.hide, *hide],
+    kernel_data = data.mnist_sized(source)
+    confinement = sandbox.Sandbox(scratch=scratch, readable=[kernel_data], hide=[*options.hide],
                                   cpu_seconds=int(2 * notebook_timeout + 120), enabled=options.sandbox)
     try:
-        confinement.mount_scratch()
-        nbformat.write(notebook, scratch / "CNN.ipynb")
+        confinement.prepare()
+        nbformat.write(notebook, confinement.home / "CNN.ipynb")
+        repaired = slips.repair(notebook, rubric.forgive)  # the copy that runs, never the submission
         config = {
-            "scratch": str(scratch), "data_path": str(source.path), "data_source": source.kind,
-            "seed": rubric.harness["seed"], "fit_steps": rubric.harness["fit_steps"],
+            "data_path": str(kernel_data), "data_source": source.kind,
+            "seed": rubric.harness["seed"], "fit_samples": rubric.harness["fit_samples"],
+            "max_real_epochs": rubric.harness["max_real_epochs"],
             "evaluate_samples": rubric.harness["evaluate_samples"],
-            "digit3_path": str(locations.HANDWRITTEN_3), "training": rubric.training,
+            "predict_batch": rubric.harness["predict_batch"],
         }
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            described = []  # loading the model overlaps with the kernel's brief training
-
-            def model_saved(found):
-                described.append(pool.submit(capture.describe_saved, found))
-
-            execution = execute.run_notebook(
-                notebook, scratch, config, on_model_saved=model_saved, sandbox=confinement,
-                cell_timeout=options.cell_timeout or rubric.limits["cell_timeout_s"],
-                notebook_timeout=notebook_timeout)
-            facts = capture.collect(execution, described[0].result() if described else None)
-            facts["isolation"] = confinement.summary()
-            return facts
+        execution = execute.run_notebook(
+            notebook, confinement, config,
+            cell_timeout=cell_timeout or options.cell_timeout or rubric.limits["cell_timeout_s"],
+            notebook_timeout=notebook_timeout)
+        arrays = _arrays(source)
+        facts = capture.collect(
+            execution, describe=spec.describe_model,
+            train=lambda path: training.brief_training(path, arrays, rubric.training, locations.HANDWRITTEN_3))
+        facts["isolation"] = confinement.summary()
+        facts["repaired_slips"] = repaired
+        facts["other_assignment"] = other_assignment(execution.sources)
+        facts["data_repeated"] = data.repeated(source)
+        return facts
     finally:
         confinement.unmount_scratch()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -161,7 +186,7 @@ def _grade(path: Path, options: Options, started: float) -> GradeResult:
         return error_result(path, exc.reason, started)
     ref, cached = reference_facts(source, rubric, options)
     t0 = time.perf_counter()
-    facts = run_and_capture(sub.notebook, source, rubric, options, hide=(Path(path).resolve().parent,))
+    facts = run_and_capture(sub.notebook, source, rubric, options)
     results = checks.run_checks(facts, ref, rubric)
     return GradeResult(
         status="graded", reason=None,

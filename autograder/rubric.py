@@ -23,6 +23,10 @@ CHECK_IDS = (
 )
 
 
+# The lesson's known slips (shared/ASSIGNMENT.md) a rubric may forgive.
+SLIPS = ("extra_parenthesis", "test_acc", "pooling_below_second_conv")
+
+
 @dataclass(frozen=True)
 class CheckRule:
     points: float
@@ -39,6 +43,7 @@ class Rubric:
     harness: dict
     training: dict
     checks: dict[str, CheckRule]
+    forgive: tuple[str, ...] = ()  # the lesson's slips that cost nothing (see slips.py)
 
     @property
     def max_points(self) -> float:
@@ -66,5 +71,9 @@ def load(path: Path) -> Rubric:
     for section in ("limits", "harness", "training"):
         if section not in data:
             raise SetupError(path, f"the [{section}] table is missing")
+    forgive = data.get("slips", {}).get("forgive", list(SLIPS))
+    unknown = [name for name in forgive if name not in SLIPS]
+    if unknown:
+        raise SetupError(path, f"[slips] forgive names {', '.join(unknown)}; known slips: {', '.join(SLIPS)}")
     return Rubric(path=path, digest=hashlib.sha256(raw).hexdigest(), limits=data["limits"],
-                  harness=data["harness"], training=data["training"], checks=checks)
+                  harness=data["harness"], training=data["training"], checks=checks, forgive=tuple(forgive))

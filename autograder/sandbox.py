@@ -35,6 +35,11 @@ CGROUP_MEMORY_LIMIT = 4 * 2**30  # whole kernel process tree, page cache include
 FILE_SIZE_LIMIT = 256 * 2**20  # one file; model.keras is ~1.5 MB
 MAX_PROCESSES = 512  # tasks (threads count): TensorFlow starts a few dozen
 MAX_OPEN_FILES = 4096
+KERNEL_UID = 65534  # nobody: the kernel's user inside and, with the filesystem layer, outside too
+HOME_INSIDE = "/home/student"  # the kernel's home and working folder
+HARNESS_DIR = ".autograder"  # under the kernel's root: where the harness saves model snapshots
+# System files the kernel reads (the dynamic linker's cache, the time zone); nothing else of /etc.
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf")
 SCRATCH_SIZE = 1 * 2**30  # all the kernel can write, when the scratch folder is a tmpfs of its own
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -69,6 +74,10 @@ def _can_mount_tmpfs() -> bool:
         return _works(["umount", folder])
 
 
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def _cgroup_writable(controller: str) -> bool:
     path = CGROUP_ROOT / controller
     return sys.platform.startswith("linux") and path.is_dir() and os.access(path, os.W_OK) \
@@ -91,10 +100,12 @@ def probe() -> tuple[Layer, ...]:
     return (
         Layer("network", has_netns, "bubblewrap network namespace" if has_bwrap else
               "unshare --net" if has_netns else "no network namespaces here (install bubblewrap, or run as root)"),
-        Layer("filesystem", has_bwrap, "bubblewrap: read-only system, private /tmp, hidden grader files"
+        Layer("filesystem", has_bwrap, "bubblewrap: only the system and the Python runtime, read-only; the "
+              "kernel's own root folder is its only writable place"
               if has_bwrap else "bubblewrap is not installed or cannot run here (apt-get install bubblewrap)"),
-        Layer("user", has_bwrap, "bubblewrap: uid 65534, no capabilities" if has_bwrap else
-              "needs bubblewrap"),
+        Layer("user", has_bwrap, ("a real unprivileged user (uid 65534) with no capabilities" if _is_root() else
+                                  "uid 65534 inside a user namespace, no capabilities (the grading user outside)")
+              if has_bwrap else "needs bubblewrap"),
         Layer("limits", bool(prlimit), f"prlimit: memory {MEMORY_LIMIT // 2**30} GiB, files "
               f"{FILE_SIZE_LIMIT // 2**20} MB, CPU time" if prlimit else "prlimit (util-linux) is not installed"),
         Layer("processes", _cgroup_writable("pids"), f"cgroup v1: at most {MAX_PROCESSES} processes and "
@@ -144,7 +155,7 @@ class Sandbox:
 
     scratch: Path
     readable: list[Path]  # files the kernel must read even inside hidden folders (the data)
-    hide: list[Path]  # folders the kernel must not see
+    hide: list[Path]  # files or folders inside the bound runtime that the kernel must not see
     cpu_seconds: int
     layers: tuple[Layer, ...] = field(default_factory=probe)
     enabled: bool = True
@@ -169,13 +180,57 @@ class Sandbox:
             text = "active: " + ", ".join(on) + ("; missing: " + ", ".join(off) if off else "")
         return {"active": on, "missing": off, "layers": layers, "summary": text}
 
-    def mount_scratch(self) -> None:
-        """Before anything is written into it: cap what the kernel can write in total."""
+    # ------------------------------------------------------------ the kernel's file system
+    # scratch/root is everything the kernel may write: with the filesystem layer it is the kernel's
+    # whole "/" (so ~/x, /tmp/x and ../../x all work and stay here); without it, the kernel's home
+    # and working folder live inside it all the same. scratch/grader holds what only the grader
+    # writes (kernel spec, log, copies of saved models); scratch/grader/ipc the sockets both share.
+
+    @property
+    def root(self) -> Path:
+        return self.scratch / "root"
+
+    @property
+    def grader_dir(self) -> Path:
+        return self.scratch / "grader"
+
+    @property
+    def ipc_dir(self) -> Path:
+        return self.grader_dir / "ipc"
+
+    def inside(self, host_path: Path) -> str:
+        """The path the kernel sees for a file under scratch/root."""
+        if self.active("filesystem"):
+            return "/" + Path(host_path).relative_to(self.root).as_posix()
+        return str(host_path)
+
+    @property
+    def home(self) -> Path:
+        """The kernel's home and working folder, as the host sees it."""
+        return self.root / HOME_INSIDE.lstrip("/")
+
+    def prepare(self) -> None:
+        """Before the kernel starts: cap the scratch folder and lay out the kernel's root."""
         if self.active("disk") and not self.mounted:
             _remove_stale_mounts()
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SCRATCH_SIZE},mode=755", "cnn-autograder",
                             str(self.scratch)], check=True, capture_output=True)
             self.mounted = True
+        for folder in (self.home, self.root / "tmp", self.root / "etc", self.ipc_dir, self.root / HARNESS_DIR):
+            folder.mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").chmod(0o1777)
+        # Who the kernel is: a plain user, so getpass, matplotlib and pip --user behave as at home.
+        (self.root / "etc" / "passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\n"
+                                                 f"student:x:{KERNEL_UID}:{KERNEL_UID}:student:{HOME_INSIDE}:/bin/sh\n")
+        (self.root / "etc" / "group").write_text(f"root:x:0:\nstudent:x:{KERNEL_UID}:\n")
+        if self.active("user") and _is_root():
+            for path in (self.root, self.home, self.home.parent, self.ipc_dir, self.root / HARNESS_DIR):
+                os.chown(path, KERNEL_UID, KERNEL_UID)
+
+    def give_to_kernel(self, path: Path) -> None:
+        """Let the kernel's user read a file the grader wrote for it."""
+        if self.active("user") and _is_root():
+            os.chown(path, KERNEL_UID, KERNEL_UID)
 
     def unmount_scratch(self) -> None:
         """After the grader has read what it needs from the scratch folder."""
@@ -187,8 +242,11 @@ class Sandbox:
         """The kernel's command with every active layer around it."""
         if self.active("filesystem"):
             # bwrap's --die-with-parent ties the sandbox to bwrap; pdeathsig ties bwrap to the grader,
-            # so a grader killed with SIGKILL leaves no kernel behind.
-            argv = ["setpriv", "--pdeathsig", "KILL", "--"] + self._bwrap() + ["--"] + argv
+            # so a grader killed with SIGKILL leaves no kernel behind. Inside, setpriv drops to a real
+            # unprivileged uid: a file only the host's root may read stays unreadable.
+            drop = ["setpriv", f"--reuid={KERNEL_UID}", f"--regid={KERNEL_UID}", "--clear-groups",
+                    "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"] if _is_root() else []
+            argv = ["setpriv", "--pdeathsig", "KILL", "--"] + self._bwrap() + ["--"] + drop + argv
         elif self.active("network"):
             argv = ["unshare", "--net"] + argv
         if self.active("limits"):
@@ -200,30 +258,64 @@ class Sandbox:
             argv = ["sh", "-c", f'{joins} exec "$@"', "sandbox"] + argv
         return argv
 
+    def runtime(self) -> list[Path]:
+        """What the kernel needs of the host, read-only: the Python runtime and its packages."""
+        import site
+
+        paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, locations.PACKAGE, *self.readable)}
+        user_site = Path(site.getusersitepackages())
+        if user_site.is_dir():
+            paths.add(user_site.resolve())
+        return sorted((p for p in paths if p.exists()), key=lambda p: len(p.parts))
+
     def _bwrap(self) -> list[str]:
-        needed = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, locations.PACKAGE, *self.readable)]
-        hide = {Path(p).resolve() for p in (Path.home(), *self.hide, locations.cache_dir(), locations.REFERENCE.parent)
-                if Path(p).exists()}
-        hide = sorted((h for h in hide if h not in needed and h != Path("/")), key=lambda p: len(p.parts))
-        covered = [Path("/tmp"), *hide]
-        args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-        for folder in hide:
-            args += ["--tmpfs", str(folder)]
-        for path in needed:  # put back what the kernel needs from inside hidden folders
-            if any(c in path.parents for c in covered):
+        """Nothing of the host but the system's programs and libraries and the Python runtime, all
+        read-only: no checkout, no .git, no other submissions, no /var, /run or host sockets."""
+        args = ["bwrap", "--bind", str(self.root), "/", "--ro-bind", "/usr", "/usr"]
+        for link in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            host = Path("/") / link
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), f"/{link}"]
+            elif host.is_dir():
+                args += ["--ro-bind", str(host), f"/{link}"]
+        for name in SYSTEM_FILES:
+            if Path(name).exists():
+                args += ["--ro-bind", name, name]
+        bound = []
+        for path in self.runtime():
+            if not any(b in path.parents for b in bound):
+                self._mountpoint(path)
                 args += ["--ro-bind", str(path), str(path)]
-        for folder in hide:  # and hide again what lies inside those
-            if any(n in folder.parents for n in needed):
-                args += ["--tmpfs", str(folder)]
-        args += ["--bind", str(self.scratch), str(self.scratch), "--chdir", str(self.scratch),
-                 "--setenv", "HOME", str(self.scratch), "--setenv", "MPLCONFIGDIR", str(self.scratch / ".mpl"),
+                bound.append(path)
+        for secret in self.hide:  # grader files that live inside a bound folder (the reference, if packaged)
+            if Path(secret).exists() and any(b in Path(secret).resolve().parents for b in bound):
+                args += ["--tmpfs", str(Path(secret).resolve())]
+        self._mountpoint(self.ipc_dir)
+        args += ["--bind", str(self.ipc_dir), str(self.ipc_dir),
+                 "--dev", "/dev", "--proc", "/proc", "--chdir", HOME_INSIDE,
                  # ipykernel exits when its parent looks gone, and in a PID namespace its parent is pid 1;
                  # --die-with-parent does that job here.
                  "--unsetenv", "JPY_PARENT_PID",
-                 "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-                 "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
+                 "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "student",
                  "--die-with-parent", "--new-session"]
+        if not _is_root():  # no real uid to drop to: nobody inside a user namespace
+            args += ["--unshare-user", "--uid", str(KERNEL_UID), "--gid", str(KERNEL_UID), "--cap-drop", "ALL"]
+        # As root, the setpriv inside needs CAP_SETUID once; it then drops every capability with the uid.
         return args
+
+    def _mountpoint(self, host_path: Path) -> None:
+        """Create the folders a bind mount lands on, traversable by the kernel's user (bwrap's own are 0700)."""
+        host_path = Path(host_path).resolve()
+        current = self.root
+        for part in host_path.parts[1:]:
+            current = current / part
+            if current.exists():
+                continue
+            if current.name == host_path.name and host_path.is_file():
+                current.touch(mode=0o644)  # a file is bound onto a file
+            else:
+                current.mkdir(mode=0o755)
+                current.chmod(0o755)
 
     def _make_cgroups(self) -> list[Path]:
         _remove_stale_cgroups()

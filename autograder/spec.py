@@ -10,7 +10,9 @@ treat them ('acc' is 'accuracy', RMSprop() is 'rmsprop').
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import zipfile
 import re
 import threading
 from pathlib import Path
@@ -97,11 +99,71 @@ def _output_shapes(model) -> list:
     return shapes
 
 
-def describe_model(path: Path) -> dict:
-    """Load a saved model safely and describe it as plain data."""
+MAX_PARAMS = 50_000_000  # the lesson's network has 120,586; a larger model is refused before loading
+MAX_CONFIG_BYTES = 5 << 20
+
+
+class UnsafeModel(ValueError):
+    """A saved model the grader will not load: too large, custom code, or not a Keras file."""
+
+
+def read_config(path: Path) -> dict:
+    """config.json of a .keras file, size-capped."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise UnsafeModel("its description is larger than any network of this lesson")
+            return json.loads(zf.read(info))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise UnsafeModel(f"it is not a Keras model file ({type(exc).__name__})") from None
+
+
+def _layer_params(layer: dict) -> int:
+    """Parameters a layer will allocate, from its config and build shape alone (0 when it has none
+    or the grader does not know the layer)."""
+    config, cls = layer.get("config") or {}, layer.get("class_name")
+    shape = ((layer.get("build_config") or {}).get("input_shape")) or []
+    last = shape[-1] if shape and isinstance(shape[-1], int) else 0
+    bias = 1 if config.get("use_bias", True) else 0
+    if cls == "Dense":
+        return (last + bias) * int(config.get("units", 0))
+    if cls in ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose"):
+        kernel = config.get("kernel_size") or [1]
+        size = 1
+        for k in kernel:
+            size *= int(k)
+        return (size * last + bias) * int(config.get("filters", 0))
+    if cls == "Embedding":
+        return int(config.get("input_dim", 0)) * int(config.get("output_dim", 0))
+    return sum(_layer_params(inner) for inner in config.get("layers", []) if isinstance(inner, dict))
+
+
+def check_size(config: dict) -> int:
+    """The model's parameter count as its config declares it; UnsafeModel past MAX_PARAMS."""
+    total = _layer_params(config)
+    if total > MAX_PARAMS:
+        raise UnsafeModel(f"it declares {total:,} weights, more than the {MAX_PARAMS:,} the grader loads "
+                          "(the lesson's network has about 120,000)")
+    return total
+
+
+def load_safely(path: Path):
+    """(model, config): the saved model loaded with safe_mode after its size was checked."""
+    config = read_config(path)
+    check_size(config)
     keras = import_keras_quietly()
     with native_stderr_silenced():
         model = keras.models.load_model(path, compile=False, safe_mode=True)
+    for layer in model.layers:  # a subclass of Dense is not Dense: only Keras' own classes count
+        if not type(layer).__module__.startswith("keras."):
+            raise UnsafeModel(f"its layer {layer.name} is a class of your own ({type(layer).__name__})")
+    return model, config
+
+
+def describe_model(path: Path) -> dict:
+    """Load a saved model safely and describe it as plain data, compile settings included."""
+    model, config = load_safely(path)
     try:
         input_shape = _shape(model.inputs[0].shape)[1:]
     except Exception:
@@ -122,7 +184,60 @@ def describe_model(path: Path) -> dict:
             continue
         layers.append(entry)
     total = int(model.count_params()) if model.built else 0  # an empty Sequential is never built
-    return {"class": type(model).__name__, "input_shape": input_shape, "layers": layers, "total_params": total}
+    return {"class": type(model).__name__, "input_shape": input_shape, "layers": layers, "total_params": total,
+            "compile": compile_settings(config.get("compile_config"))}
+
+
+# ---------------------------------------------------------------- compile settings, from the saved model
+
+def _serialized(value) -> dict | None:
+    """How Keras saved one compile argument: a name, a function, or an object of some class."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"kind": "name", "name": value, "keras": True}
+    if isinstance(value, dict) and "class_name" in value:
+        module = str(value.get("module") or "")
+        keras_own = module.startswith("keras")
+        if value["class_name"] == "function":
+            return {"kind": "function", "name": str(value.get("config")), "keras": keras_own, "module": module}
+        return {"kind": "object", "name": str(value["class_name"]), "keras": keras_own, "module": module,
+                "serialized": value}
+    return {"kind": type(value).__name__, "name": repr(value)[:80], "keras": False}
+
+
+def _changed(kind: str, described: dict) -> dict:
+    """Settings of a Keras optimizer or loss object that differ from its defaults (the real class's)."""
+    keras = import_keras_quietly()
+    module = keras.optimizers if kind == "optimizer" else keras.losses
+    obj = module.deserialize(described["serialized"])
+    config, defaults = obj.get_config(), type(obj)().get_config()
+    plain = lambda v: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+    return {k: plain(v) for k, v in config.items() if k != "name" and plain(v) != plain(defaults.get(k))}
+
+
+def compile_settings(compile_config: dict | None) -> dict | None:
+    """The optimizer, loss and metrics the model was compiled with, as Keras itself saved them."""
+    if not compile_config:
+        return None
+    out = {"optimizer": _serialized(compile_config.get("optimizer")),
+           "loss": _serialized(compile_config.get("loss")), "metrics": []}
+    metrics = compile_config.get("metrics") or []
+    if isinstance(metrics, dict):
+        metrics = [m for v in metrics.values() for m in (v if isinstance(v, list) else [v])]
+    out["metrics"] = [_serialized(m) for m in (metrics if isinstance(metrics, list) else [metrics])]
+    for kind in ("optimizer", "loss"):
+        described = out[kind]
+        if described and described["kind"] == "object" and described["keras"]:
+            try:
+                described["changed"] = _changed(kind, described)
+            except Exception as exc:
+                described["keras"] = False
+                described["error"] = f"{type(exc).__name__}: {exc}"[:200]
+        if described:
+            described.pop("serialized", None)
+            described.setdefault("changed", {})
+    return out
 
 
 # ---------------------------------------------------------------- canonical names

@@ -4,106 +4,114 @@ The grader sends this file's source to the kernel and calls `install(config)`
 before the first cell and `finish(namespace)` after the last. It imports nothing
 from the grader package: it must work wherever the kernel runs.
 
-What it does:
-- `mnist.load_data()` (whichever way it was imported) reads the data file the
-  grader chose, never the internet, and never lets Keras touch its cache;
-- records every `compile`, `fit` and `evaluate` call with all its arguments;
-- shortens the student's `fit` and `evaluate` so that later cells still run
-  but a correct notebook never costs ten real epochs;
-- afterwards, finds the student's model, saves it, and trains a fresh copy
-  briefly on a fixed, seeded slice of the data (the grader does the same
-  with the reference).
-Everything it learns goes to `record.json` in the scratch directory.
+What it does, so that the student's code observes a real run, only shorter:
+- `mnist.load_data()` (whichever way it was imported) reads the file the grader
+  chose, which always has MNIST's real sizes (60,000 and 10,000 images);
+- `fit` keeps the student's epochs, callbacks and history, but each epoch trains
+  one small batch; `evaluate` sees a few images; `predict` runs in large batches;
+- every `compile`, `fit` and `evaluate` call is sent to the grader *when it
+  happens*, with the line of the student's code that made it, over a socket the
+  grader holds: what was sent cannot be rewritten by a later cell;
+- the model is saved (a "snapshot") whenever it is compiled or first fitted, and
+  the grader copies the file before the student's code goes on, so a kernel that
+  dies later still leaves the model to check.
+Nothing here decides a verdict: the grader derives those from the snapshots
+(loaded with safe_mode) and from the code, and trains its own copy.
 """
 
 import inspect
 import json
+import linecache
 import os
 import re
-import time
-import traceback
+import socket
+import sys
 import weakref
 
 import numpy as np
 
 CONFIG = {}
-RECORD = {
-    "harness": {"installed": False},
-    "data": {"load_data_calls": 0},
-    "compile": [],
-    "fit": [],
-    "evaluate": [],
-    "model": None,
-    "namespace": {},
-    "quick_train": None,
-    "digit3": None,
-    "problems": [],
-}
 _ORIGINAL = {}
-_MODELS = {}  # id(model) -> weakref, so finish() can name the model fit was called on
-_RAW = {}  # the arrays load_data returned, to recognise the test set later
-_COMPILE_ARGS = {}  # id(model) -> (optimizer, loss) as the student passed them
+_MODELS = {}  # id(model) -> weakref: the models the student compiled or fitted
+_SNAPSHOT_STATE = {}  # id(model) -> (compiles, layers) when last saved
+_COMPILES = {}  # id(model) -> how many times compile was called on it
+_RAW = {}  # the first images and labels of each split, to recognise them later
 _INSIDE = [0]  # >0 while Keras or the harness itself calls these methods (fit calls evaluate)
+_CHANNEL = {}
+_CELL_FILE = re.compile(r"ipykernel_\d+[/\\]\d+\.py$")  # how ipykernel names a cell's code
 
 
-def _passthrough(name, eager=False):
-    """Calls made from inside a recorded call (or by the harness) are not the student's.
-    `eager`: for the student's shortened fit and evaluate, a few eager steps cost less
-    than tracing the training and test functions."""
-    def call(self, *args, **kwargs):
-        _INSIDE[0] += 1
-        was_eager = getattr(self, "run_eagerly", False)
-        try:
-            if eager:
-                self.run_eagerly = True
-            return _ORIGINAL[name](self, *args, **kwargs)
-        finally:
-            _INSIDE[0] -= 1
-            if eager:
-                self.run_eagerly = was_eager
-    return call
+# ---------------------------------------------------------------- the channel to the grader
 
-
-# ---------------------------------------------------------------- recording
-
-def _save_record():
-    path = os.path.join(CONFIG["scratch"], "record.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(RECORD, f, default=_json_default)
-    os.replace(tmp, path)
+def _send(event):
+    """Send one event and wait for the grader's acknowledgement: when this returns, the grader
+    has it (and has copied any file it names)."""
+    sock = _CHANNEL.get("socket")
+    if sock is None:
+        return
+    try:
+        sock.sendall(json.dumps(event, default=_json_default).encode("utf-8") + b"\n")
+        sock.recv(1)
+    except OSError:
+        _CHANNEL["socket"] = None
 
 
 def _json_default(value):
-    if isinstance(value, (np.integer,)):
+    if isinstance(value, np.integer):
         return int(value)
-    if isinstance(value, (np.floating,)):
+    if isinstance(value, np.floating):
         return float(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
     return repr(value)
 
 
-def _problem(where, exc):
-    RECORD["problems"].append({"where": where, "error": f"{type(exc).__name__}: {exc}"})
+def _jsonable(v):
+    try:
+        json.dumps(v)
+        return v
+    except (TypeError, ValueError):
+        return repr(v)
 
+
+def _call_site():
+    """Where the student's code made this call: the line of the running cell (outermost cell frame)
+    and, when that line called a function of the student's, the line inside it (innermost)."""
+    frames = []
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if _CELL_FILE.search(name) or name.startswith("<ipython-input"):
+            frames.append((name, frame.f_lineno))
+        frame = frame.f_back
+    if not frames:
+        return None
+
+    def line(entry):
+        name, number = entry
+        return {"line": number, "code": linecache.getline(name, number).strip()[:300]}
+
+    site = line(frames[-1])
+    if len(frames) > 1:
+        site["inner"] = line(frames[0])
+    return site
+
+
+# ---------------------------------------------------------------- describing what the student passed
 
 def _split_of(array):
-    """'test' or 'train' when the array's first images are MNIST's test or train images."""
-    if "x_test" not in _RAW:
-        return None
+    """'test' or 'train' when the array's first images (or labels) are MNIST's test or train ones."""
     try:
         a = np.asarray(array)
         if a.ndim == 0 or a.shape[0] == 0:
             return None
-        k = min(16, a.shape[0])
         if a.ndim >= 3 or (a.ndim == 2 and a.shape[1] == 784):  # images
+            k = min(16, a.shape[0])
             rows = a[:k].reshape(k, -1).astype(np.float64)
+            if rows.shape[1] != 784:
+                return None
             for name in ("x_test", "x_train"):
-                raw = _RAW[name]
-                if rows.shape[1] != 784 or raw.shape[0] < k:
-                    continue
-                ref = raw[:k].reshape(k, -1).astype(np.float64)
+                ref = _RAW[name][:k].reshape(k, -1).astype(np.float64)
                 num = (rows * ref).sum(axis=1)
                 den = np.linalg.norm(rows, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12
                 if np.all(num / den > 0.99):
@@ -112,65 +120,82 @@ def _split_of(array):
             k = min(200, a.shape[0])
             labels = a[:k].argmax(axis=1) if a.ndim == 2 else a[:k]
             for name in ("y_test", "y_train"):
-                raw = _RAW[name][:k]
-                if len(raw) == k and np.array_equal(np.asarray(labels).astype(np.int64), raw.astype(np.int64)):
+                if np.array_equal(np.asarray(labels).astype(np.int64), _RAW[name][:k].astype(np.int64)):
                     return name[2:]
     except Exception:
         return None
     return None
 
 
+def _describe_array(a):
+    info = {"kind": "array", "shape": list(a.shape), "dtype": str(a.dtype)}
+    if a.size and a.dtype.kind in "fiub":
+        info["min"] = float(a.min())
+        info["max"] = float(a.max())
+        if a.ndim == 2 and a.shape[1] > 1:
+            head = a[:2000]
+            ones = np.isclose(head, 1.0).sum(axis=1)
+            zeros = np.isclose(head, 0.0).sum(axis=1)
+            info["one_hot"] = bool(np.all(ones == 1) and np.all(ones + zeros == a.shape[1]))
+    info["split"] = _split_of(a)
+    return info
+
+
+def _dataset_facts(ds):
+    """What a tf.data pipeline does, read from its chain of transformations (no element is computed):
+    its batch size, whether it shuffles, and the arrays it was made from."""
+    facts = {"kind": "dataset", "steps": [], "batch_size": None, "shuffle": False, "sources": None}
+    node, seen = ds, 0
+    while node is not None and seen < 50:
+        name = type(node).__name__.lstrip("_")
+        facts["steps"].append(name)
+        if "Batch" in name and facts["batch_size"] is None:
+            try:
+                facts["batch_size"] = int(np.asarray(node._batch_size))
+            except Exception:
+                pass
+        if "Shuffle" in name:
+            facts["shuffle"] = True
+        tensors = getattr(node, "_tensors", None)
+        if tensors is not None and facts["sources"] is None:
+            try:
+                facts["sources"] = [_describe_array(np.asarray(t)) for t in tensors]
+            except Exception:
+                pass
+        node = getattr(node, "_input_dataset", None)
+        seen += 1
+    facts["steps"].reverse()
+    return facts
+
+
 def _describe_value(value):
-    """A plain description of a fit/evaluate argument: shape, dtype, range, split."""
+    """A plain description of a fit/evaluate argument: shape, dtype, range, split; or what it is."""
     if value is None:
         return None
     if isinstance(value, (tuple, list)) and value and not np.isscalar(value[0]):
         return {"kind": "tuple", "items": [_describe_value(v) for v in value]}
+    module = type(value).__module__ or ""
+    if "tensorflow" in module and "data" in module or type(value).__name__.endswith("Dataset"):
+        return _dataset_facts(value)
+    if inspect.isgenerator(value) or hasattr(value, "__next__"):
+        return {"kind": "generator"}
     try:
         a = np.asarray(value)
     except Exception:
         return {"kind": type(value).__name__}
     if a.dtype == object:
         return {"kind": type(value).__name__}
-    info = {"kind": "array", "shape": list(a.shape), "dtype": str(a.dtype)}
-    if a.size and a.dtype.kind in "fiub":
-        info["min"] = float(a.min())
-        info["max"] = float(a.max())
-        if a.ndim == 2 and a.shape[1] > 1:
-            ones = np.isclose(a, 1.0).sum(axis=1)
-            zeros = np.isclose(a, 0.0).sum(axis=1)
-            info["one_hot"] = bool(np.all(ones == 1) and np.all(ones + zeros == a.shape[1]))
-    info["split"] = _split_of(a)
-    if "x_test" in _RAW and info["split"]:
-        info["split_size"] = int(_RAW["x_" + info["split"]].shape[0])
-    return info
+    return _describe_array(a)
 
 
 def _plain(value):
-    """Describe an optimizer, loss or metric as the student passed it."""
+    """An optimizer, loss or metric as the student passed it (what they wrote, for messages)."""
     if isinstance(value, str):
         return {"kind": "name", "name": value}
     if inspect.isfunction(value) or inspect.isbuiltin(value):
-        return {"kind": "function", "name": value.__name__}
+        return {"kind": "function", "name": value.__name__, "module": getattr(value, "__module__", None)}
     cls = type(value)
-    info = {"kind": "object", "name": cls.__name__}
-    try:
-        config = value.get_config()
-        defaults = cls().get_config()
-        info["changed"] = {k: v for k, v in config.items()
-                           if k != "name" and _jsonable(v) != _jsonable(defaults.get(k))}
-        info["config"] = {k: _jsonable(v) for k, v in config.items() if k != "name"}
-    except Exception:
-        pass
-    return info
-
-
-def _jsonable(v):
-    try:
-        json.dumps(v)
-        return v
-    except TypeError:
-        return repr(v)
+    return {"kind": "object", "name": cls.__name__, "module": cls.__module__}
 
 
 def _bind(name, self, args, kwargs):
@@ -180,8 +205,7 @@ def _bind(name, self, args, kwargs):
     bound.apply_defaults()
     arguments = dict(bound.arguments)
     arguments.pop("self")
-    extra = arguments.pop("kwargs", {}) or {}
-    arguments.update(extra)
+    arguments.update(arguments.pop("kwargs", {}) or {})
     return arguments, given
 
 
@@ -190,9 +214,30 @@ def _model_ref(model):
     return {"id": id(model), "name": getattr(model, "name", None), "class": type(model).__name__}
 
 
+def _snapshot(model, why):
+    """Save the model now and tell the grader, which copies the file before this returns."""
+    state = (_COMPILES.get(id(model), 0), len(getattr(model, "layers", ())))
+    if _SNAPSHOT_STATE.get(id(model)) == state and why != "finish":
+        return
+    _SNAPSHOT_STATE[id(model)] = state
+    path = os.path.join(CONFIG["snapshots"], f"{id(model)}-{why}.keras")
+    _INSIDE[0] += 1
+    try:
+        model.save(path)
+        _send({"event": "snapshot", "model": _model_ref(model), "why": why, "path": path})
+    except Exception as exc:
+        _send({"event": "snapshot_failed", "model": _model_ref(model), "why": why,
+               "error": f"{type(exc).__name__}: {exc}"[:500]})
+    finally:
+        _INSIDE[0] -= 1
+
+
+# ---------------------------------------------------------------- compile, fit, evaluate, predict
+
 def _compile(self, *args, **kwargs):
     if _INSIDE[0]:
         return _ORIGINAL["compile"](self, *args, **kwargs)
+    event = {"event": "compile", "model": _model_ref(self), "site": _call_site()}
     try:
         arguments, given = _bind("compile", self, args, kwargs)
         metrics = arguments.get("metrics")
@@ -200,18 +245,27 @@ def _compile(self, *args, **kwargs):
             metrics = [metrics]
         if isinstance(metrics, dict):
             metrics = [m for v in metrics.values() for m in (v if isinstance(v, (list, tuple)) else [v])]
-        RECORD["compile"].append({
-            "model": _model_ref(self),
-            "given": given,
-            "optimizer": _plain(arguments.get("optimizer")),
-            "loss": _plain(arguments.get("loss")) if arguments.get("loss") is not None else None,
-            "metrics": [_plain(m) for m in (metrics or [])],
-        })
-        _COMPILE_ARGS[id(self)] = (arguments.get("optimizer"), arguments.get("loss"))
-        _save_record()
+        event.update(given=given, optimizer=_plain(arguments.get("optimizer")),
+                     loss=_plain(arguments.get("loss")) if arguments.get("loss") is not None else None,
+                     metrics=[_plain(m) for m in (metrics or [])])
     except Exception as exc:  # recording must never break the student's cell
-        _problem("compile", exc)
-    return _passthrough("compile")(self, *args, **kwargs)
+        event["problem"] = f"{type(exc).__name__}: {exc}"
+    _send(event)
+    _INSIDE[0] += 1
+    try:
+        result = _ORIGINAL["compile"](self, *args, **kwargs)
+    finally:
+        _INSIDE[0] -= 1
+    _COMPILES[id(self)] = _COMPILES.get(id(self), 0) + 1
+    _snapshot(self, "compile")
+    return result
+
+
+def _count(value):
+    try:
+        return int(len(value))
+    except Exception:
+        return None
 
 
 def _fit(self, *args, **kwargs):
@@ -220,23 +274,30 @@ def _fit(self, *args, **kwargs):
     try:
         arguments, given = _bind("fit", self, args, kwargs)
     except TypeError:
-        return _passthrough("fit")(self, *args, **kwargs)  # let Keras say what is wrong
+        return _ORIGINAL["fit"](self, *args, **kwargs)  # let Keras say what is wrong
+    x = _describe_value(arguments.get("x"))
+    batch_size = arguments.get("batch_size")
+    if isinstance(x, dict) and x.get("kind") == "dataset":
+        batch_size = x.get("batch_size")
+    event = {"event": "fit", "model": _model_ref(self), "site": _call_site(), "given": given, "x": x,
+             "y": _describe_value(arguments.get("y")), "batch_size": batch_size,
+             "epochs": arguments.get("epochs"), "initial_epoch": arguments.get("initial_epoch"),
+             "shuffle": _jsonable(arguments.get("shuffle")),
+             "validation_data": _describe_value(arguments.get("validation_data")),
+             "validation_split": arguments.get("validation_split"),
+             "steps_per_epoch": arguments.get("steps_per_epoch"), "samples": _count(arguments.get("x"))}
+    plan = _plan(arguments)
+    event["plan"] = {k: plan[k] for k in ("real_epochs", "epochs")}
+    _send(event)
+    _INSIDE[0] += 1
+    was_eager = getattr(self, "run_eagerly", False)
     try:
-        RECORD["fit"].append({
-            "model": _model_ref(self),
-            "given": given,
-            "x": _describe_value(arguments.get("x")),
-            "y": _describe_value(arguments.get("y")),
-            "batch_size": arguments.get("batch_size"),
-            "epochs": arguments.get("epochs"),
-            "shuffle": _jsonable(arguments.get("shuffle")),
-            "validation_data": _describe_value(arguments.get("validation_data")),
-            "validation_split": arguments.get("validation_split"),
-        })
-        _save_record()
-    except Exception as exc:
-        _problem("fit", exc)
-    return _passthrough("fit", eager=True)(self, **_shortened_fit(arguments))
+        self.run_eagerly = True  # a few eager steps cost less than tracing the training function
+        return _ORIGINAL["fit"](self, **plan["arguments"])
+    finally:
+        self.run_eagerly = was_eager
+        _INSIDE[0] -= 1
+        _snapshot(self, "fit")
 
 
 def _head(value, n):
@@ -248,52 +309,101 @@ def _head(value, n):
     return value
 
 
-def _shortened_fit(arguments):
-    """One epoch of a few batches: later cells (evaluate, plots of history) still work."""
+def _plan(arguments):
+    """The shortened fit: every epoch the student asked for, each training one small batch and
+    validating on a few images. Past `max_real_epochs` the epochs are replayed (callbacks and
+    history as usual, no training). The student's own training is never graded: the grader
+    trains its own copy of the network."""
     args = dict(arguments)
-    batch = args.get("batch_size") or 32
-    samples = CONFIG["fit_steps"] * batch
+    first = int(args.get("initial_epoch") or 0)
+    count = max(0, int(args.get("epochs") or 1) - first)
+    keep = CONFIG["fit_samples"]
     x = args.get("x")
     if hasattr(x, "shape") and len(x.shape) > 0:
-        args["x"] = _head(x, samples)
-        args["y"] = _head(args.get("y"), samples)
-        args["sample_weight"] = _head(args.get("sample_weight"), samples)
-    else:  # a dataset or generator: cap its steps instead
-        args["steps_per_epoch"] = CONFIG["fit_steps"]
-    if args.get("validation_data") is not None:
-        args["validation_data"] = _head(args["validation_data"], CONFIG["evaluate_samples"])
-    args["epochs"] = 1
-    args["initial_epoch"] = 0
-    args["verbose"] = 0
-    return args
+        if args.get("validation_split") and args.get("validation_data") is None:
+            keep = int(keep / (1 - float(args["validation_split"]))) + 2
+        args["x"] = _head(x, keep)
+        args["y"] = _head(args.get("y"), keep)
+        args["sample_weight"] = _head(args.get("sample_weight"), keep)
+        args["steps_per_epoch"] = None
+    else:  # a tf.data pipeline, a generator, a PyDataset: one of its batches per epoch
+        args["steps_per_epoch"] = 1
+    validation = args.get("validation_data")
+    if validation is not None:
+        if isinstance(validation, (tuple, list)):
+            args["validation_data"] = _head(validation, CONFIG["evaluate_samples"])
+            args["validation_steps"] = None
+        else:
+            args["validation_steps"] = 1
+    real = min(count, CONFIG["max_real_epochs"])
+    if count > real:
+        args["callbacks"] = [_ORIGINAL["Replay"](first + real)] + list(args.get("callbacks") or [])
+    return {"arguments": args, "real_epochs": real, "epochs": count}
+
+
+def _make_replay_class():
+    import keras
+
+    class Replay(keras.callbacks.Callback):
+        """From epoch `start` on, each epoch repeats the last trained epoch's results without
+        training: an absurd epoch count costs seconds, and history still has every epoch."""
+
+        def __init__(self, start):
+            super().__init__()
+            self.start = start
+            self.logs = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.logs = dict(logs or {})
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == self.start and self.logs is not None:
+                model, last = self.model, dict(self.logs)
+                model.train_function = lambda iterator: last
+                model.reset_metrics = lambda: None
+                model.make_train_function = lambda force=False: model.train_function
+
+    return Replay
 
 
 def _evaluate(self, *args, **kwargs):
     if _INSIDE[0]:
-        return _passthrough("evaluate")(self, *args, **kwargs)
+        return _ORIGINAL["evaluate"](self, *args, **kwargs)
     try:
         arguments, given = _bind("evaluate", self, args, kwargs)
     except TypeError:
-        return _passthrough("evaluate")(self, *args, **kwargs)
-    try:
-        RECORD["evaluate"].append({
-            "model": _model_ref(self),
-            "given": given,
-            "x": _describe_value(arguments.get("x")),
-            "y": _describe_value(arguments.get("y")),
-        })
-        _save_record()
-    except Exception as exc:
-        _problem("evaluate", exc)
+        return _ORIGINAL["evaluate"](self, *args, **kwargs)
+    _send({"event": "evaluate", "model": _model_ref(self), "site": _call_site(), "given": given,
+           "x": _describe_value(arguments.get("x")), "y": _describe_value(arguments.get("y"))})
     shortened = dict(arguments)
     n = CONFIG["evaluate_samples"]
     if hasattr(shortened.get("x"), "shape"):
         shortened["x"] = _head(shortened["x"], n)
         shortened["y"] = _head(shortened.get("y"), n)
+        shortened["sample_weight"] = _head(shortened.get("sample_weight"), n)
     else:
-        shortened["steps"] = 2
-    shortened["verbose"] = 0
-    return _passthrough("evaluate", eager=True)(self, **shortened)
+        shortened["steps"] = 1
+    _INSIDE[0] += 1
+    was_eager = getattr(self, "run_eagerly", False)
+    try:
+        self.run_eagerly = True
+        return _ORIGINAL["evaluate"](self, **shortened)
+    finally:
+        self.run_eagerly = was_eager
+        _INSIDE[0] -= 1
+
+
+def _predict(self, *args, **kwargs):
+    """Every prediction the student asks for, computed for real, in large batches (same results)."""
+    if _INSIDE[0]:
+        return _ORIGINAL["predict"](self, *args, **kwargs)
+    try:
+        arguments, _ = _bind("predict", self, args, kwargs)
+        if arguments.get("batch_size") is None and hasattr(arguments.get("x"), "shape"):
+            arguments["batch_size"] = CONFIG["predict_batch"]
+        return _ORIGINAL["predict"](self, **arguments)
+    except TypeError:
+        return _ORIGINAL["predict"](self, *args, **kwargs)
 
 
 # ---------------------------------------------------------------- install
@@ -303,60 +413,30 @@ def _data_file(*args, **kwargs):
 
 
 def install(config):
-    """Before the student's first cell: data source, seeds, recorders."""
+    """Before the student's first cell: the channel, the data source, seeds, recorders."""
     CONFIG.update(config)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(60)
+    sock.connect(CONFIG["events"])
+    _CHANNEL["socket"] = sock
+
     import keras
     import keras.src.datasets.mnist as mnist_impl
 
     keras.utils.set_random_seed(CONFIG["seed"])
     # Both keras.datasets.mnist and tensorflow.keras.datasets.mnist call this module's get_file.
     mnist_impl.get_file = _data_file
-    _ORIGINAL["load_data"] = mnist_impl.load_data
-
     with np.load(CONFIG["data_path"], allow_pickle=False) as f:
         for key in ("x_train", "y_train", "x_test", "y_test"):
-            _RAW[key] = f[key]
-
-    for name, wrapper in (("compile", _compile), ("fit", _fit), ("evaluate", _evaluate)):
+            _RAW[key] = np.array(f[key][:200])
+    for name, wrapper in (("compile", _compile), ("fit", _fit), ("evaluate", _evaluate), ("predict", _predict)):
         _ORIGINAL[name] = getattr(keras.Model, name)
         setattr(keras.Model, name, wrapper)
-    RECORD["harness"] = {"installed": True, "keras": keras.__version__,
-                         "data_source": CONFIG.get("data_source")}
-    _save_record()
+    _ORIGINAL["Replay"] = _make_replay_class()
+    _send({"event": "installed", "keras": keras.__version__, "pid": os.getpid()})
 
 
 # ---------------------------------------------------------------- finish
-
-def _find_model(namespace):
-    """The variable `model`; else the model fit or compile was last called on; else the only model."""
-    import keras
-
-    def names_of(obj):
-        return sorted(k for k, v in namespace.items() if v is obj and not k.startswith("_"))
-
-    candidate = namespace.get("model")
-    if isinstance(candidate, keras.Model):
-        return candidate, "the variable model"
-    for kind in ("fit", "compile"):
-        for entry in reversed(RECORD[kind]):
-            ref = _MODELS.get(entry["model"]["id"])
-            obj = ref() if ref else None
-            if obj is not None:
-                names = names_of(obj)
-                label = f"the variable {names[0]}" if names else "an unnamed model"
-                return obj, f"{label} (the model you called {kind} on)"
-    models = {}
-    for k, v in namespace.items():
-        if not k.startswith("_") and isinstance(v, keras.Model):
-            models.setdefault(id(v), (k, v))
-    if len(models) == 1:
-        (k, v), = models.values()
-        return v, f"the variable {k} (the only Keras model in the notebook)"
-    if len(models) > 1:
-        RECORD["problems"].append({"where": "model", "error": "several models and none called model: "
-                                   + ", ".join(sorted(k for k, _ in models.values()))})
-    return None, None
-
 
 def _namespace_facts(namespace):
     facts = {}
@@ -370,110 +450,24 @@ def _namespace_facts(namespace):
     return facts
 
 
-def _prepare(images, labels, input_shape, sparse):
-    x = images.astype("float32") / 255.0
-    x = x.reshape((-1,) + tuple(input_shape))
-    if sparse:
-        return x, labels.astype("int64")
-    return x, np.eye(10, dtype="float32")[labels.astype("int64")]
-
-
-def _digit3_image(path):
-    import matplotlib.image
-
-    img = np.asarray(matplotlib.image.imread(path), dtype="float32")
-    if img.ndim == 3:
-        img = img[..., :3].mean(axis=2)
-    if img.max() > 1.0:
-        img = img / 255.0
-    if img.mean() > 0.5:  # dark ink on light paper: invert to MNIST's light-on-dark
-        img = 1.0 - img
-    return img
-
-
-def _quick_train(model):
-    """Train a fresh copy of the architecture with the student's compile settings, briefly."""
+def finish(namespace):
+    """After the student's last cell: the models in the notebook (saved once more, as they are now),
+    whether Keras' methods are still the harness's, and a few variables."""
     import keras
 
-    t = CONFIG["training"]
-    if not model.layers:
-        return {"skipped": "the model has no layers"}
-    if id(model) not in _COMPILE_ARGS:
-        return {"skipped": "model.compile was never called on this model"}
-    optimizer, loss = _COMPILE_ARGS[id(model)]
-    if loss is None:
-        return {"skipped": "model.compile was called without a loss"}
-    if not isinstance(optimizer, str) and hasattr(optimizer, "get_config"):
-        optimizer = type(optimizer).from_config(optimizer.get_config())  # fresh state, same settings
-    keras.utils.set_random_seed(t["seed"])
-    copy = keras.models.clone_model(model)
-    input_shape = tuple(copy.input_shape[1:]) if getattr(copy, "inputs", None) else None
-    if input_shape is None or int(np.prod(input_shape)) != 784:
-        return {"skipped": f"the model's input shape {input_shape} cannot take 28x28 images"}
-    loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", type(loss).__name__)
-    sparse = "sparse" in str(loss_name).lower()
-    copy.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-
-    rng = np.random.default_rng(t["seed"])
-    train = rng.choice(_RAW["x_train"].shape[0], min(t["train_images"], _RAW["x_train"].shape[0]), replace=False)
-    held = rng.choice(_RAW["x_test"].shape[0], min(t["heldout_images"], _RAW["x_test"].shape[0]), replace=False)
-    x, y = _prepare(_RAW["x_train"][train], _RAW["y_train"][train], input_shape, sparse)
-    xh, _ = _prepare(_RAW["x_test"][held], _RAW["y_test"][held], input_shape, sparse)
-
-    curve = []
-    log = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: curve.append(
-        [float(logs.get("loss", float("nan"))), float(logs.get("accuracy", logs.get("acc", float("nan"))))]))
-    started = time.perf_counter()
-    copy.fit(x, y, batch_size=t["batch_size"], epochs=t["epochs"], shuffle=True,
-                     verbose=0, callbacks=[log])
-    seconds = time.perf_counter() - started
-    predicted = np.asarray(copy(xh, training=False))  # one call: cheaper than predict's loop
-    accuracy = float((predicted.reshape(len(xh), -1).argmax(axis=1) == _RAW["y_test"][held]).mean())
-    result = {"train_images": int(len(x)), "heldout_images": int(len(xh)), "epochs": t["epochs"],
-              "batch_size": t["batch_size"], "seed": t["seed"], "heldout_accuracy": accuracy,
-              "curve": curve, "seconds": seconds}
-    try:
-        image = _digit3_image(CONFIG["digit3_path"]).reshape((1,) + input_shape)
-        outputs = np.asarray(copy(image.astype("float32"), training=False)).reshape(-1)
-        RECORD["digit3"] = {"outputs": [float(v) for v in outputs],
-                            "guess": int(outputs.argmax()),
-                            "probabilities": bool(np.all(outputs >= 0) and abs(outputs.sum() - 1) < 1e-3)}
-    except Exception as exc:
-        _problem("digit3", exc)
-    return result
-
-
-_FOUND = []  # the model finish() found, for train_copy()
-
-
-def finish(namespace):
-    """After the student's last cell: find the model and save it (the grader then loads it
-    while train_copy() runs)."""
-    RECORD["namespace"] = _namespace_facts(namespace)
-    model, how = _find_model(namespace)
-    _FOUND[:] = [model]
-    if model is not None:
-        path = os.path.join(CONFIG["scratch"], "model.keras")
-        entry = {"how": how, "class": type(model).__name__, "id": id(model), "path": None}
-        try:
-            model.save(path)
-            entry["path"] = path
-        except Exception as exc:
-            entry["save_error"] = f"{type(exc).__name__}: {exc}"
-        RECORD["model"] = entry
-    _save_record()
-
-
-def train_copy():
-    """Train a fresh copy of the found model briefly (see _quick_train)."""
-    model = _FOUND[0] if _FOUND else None
-    if model is not None:
-        _INSIDE[0] += 1
-        try:
-            RECORD["quick_train"] = _quick_train(model)
-        except Exception as exc:
-            RECORD["quick_train"] = {"error": f"{type(exc).__name__}: {exc}",
-                                     "traceback": re.sub(r"\x1b\[[0-9;]*m", "", traceback.format_exc())}
-        finally:
-            _INSIDE[0] -= 1
-    _save_record()
+    models = {}
+    for name, value in namespace.items():
+        if not name.startswith("_") and isinstance(value, keras.Model):
+            models.setdefault(id(value), {"model": _model_ref(value), "names": []})["names"].append(name)
+    for ref in list(_MODELS.values()):
+        obj = ref()
+        if obj is not None:
+            models.setdefault(id(obj), {"model": _model_ref(obj), "names": []})
+    for entry in models.values():
+        obj = _MODELS[entry["model"]["id"]]()
+        if obj is not None:
+            _snapshot(obj, "finish")
+    replaced = [name for name, wrapper in (("compile", _compile), ("fit", _fit), ("evaluate", _evaluate))
+                if getattr(keras.Model, name) is not wrapper]
+    _send({"event": "finish", "models": list(models.values()), "namespace": _namespace_facts(namespace),
+           "replaced": replaced})

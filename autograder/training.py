@@ -1,0 +1,103 @@
+"""The brief training: a fresh copy of the student's network, trained by the grader itself.
+
+The copy is built from the saved model's config (loaded with safe_mode, size
+checked first) and compiled with the optimizer and loss the model was saved
+with, deserialized from Keras' own classes. No code from the notebook runs here,
+and the reference goes through exactly the same function, on the same seeded
+slice of the data, so the two accuracies can be compared.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import spec
+
+
+def _prepare(images, labels, input_shape, sparse):
+    x = images.astype("float32") / 255.0
+    x = x.reshape((-1,) + tuple(input_shape))
+    if sparse:
+        return x, labels.astype("int64")
+    return x, np.eye(10, dtype="float32")[labels.astype("int64")]
+
+
+def _digit3_image(path: Path):
+    import matplotlib.image
+
+    img = np.asarray(matplotlib.image.imread(path), dtype="float32")
+    if img.ndim == 3:
+        img = img[..., :3].mean(axis=2)
+    if img.max() > 1.0:
+        img = img / 255.0
+    if img.mean() > 0.5:  # dark ink on light paper: invert to MNIST's light-on-dark, as the next lesson does
+        img = 1.0 - img
+    return img
+
+
+def _compile_arguments(keras, compile_config: dict | None):
+    """(optimizer, loss) to compile the copy with, rebuilt from Keras' own classes; or a reason not to."""
+    settings = spec.compile_settings(compile_config)
+    if not settings:
+        return None, None, "model.compile was never called on this model"
+    optimizer, loss = settings["optimizer"], settings["loss"]
+    if loss is None:
+        return None, None, "model.compile was called without a loss"
+    for what, described in (("optimizer", optimizer), ("loss", loss)):
+        if described and not described["keras"]:
+            return None, None, f"the {what} is not one of Keras' own ({described['name']})"
+    raw = compile_config
+    opt = raw.get("optimizer")
+    opt = keras.optimizers.deserialize(opt) if isinstance(opt, dict) else keras.optimizers.get(opt or "rmsprop")
+    lossfn = raw.get("loss")
+    lossfn = keras.losses.deserialize(lossfn) if isinstance(lossfn, dict) else keras.losses.get(lossfn)
+    return opt, lossfn, None
+
+
+def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path) -> tuple[dict, dict | None]:
+    """(training facts, handwritten-3 facts) for the saved model at model_path."""
+    keras = spec.import_keras_quietly()
+    model, config = spec.load_safely(model_path)
+    if not model.layers:
+        return {"skipped": "the model has no layers"}, None
+    optimizer, loss, reason = _compile_arguments(keras, config.get("compile_config"))
+    if reason:
+        return {"skipped": reason}, None
+    keras.utils.set_random_seed(settings["seed"])
+    copy = keras.models.clone_model(model)
+    input_shape = tuple(copy.input_shape[1:]) if getattr(copy, "inputs", None) else None
+    if input_shape is None or None in input_shape or int(np.prod(input_shape)) != 784:
+        return {"skipped": f"the model's input shape {input_shape} cannot take 28x28 images"}, None
+    loss_name = getattr(loss, "name", None) or getattr(loss, "__name__", "") or type(loss).__name__
+    sparse = "sparse" in str(loss_name).lower()
+    copy.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+    rng = np.random.default_rng(settings["seed"])
+    x_train, y_train, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    train = rng.choice(x_train.shape[0], min(settings["train_images"], x_train.shape[0]), replace=False)
+    held = rng.choice(x_test.shape[0], min(settings["heldout_images"], x_test.shape[0]), replace=False)
+    x, y = _prepare(x_train[train], y_train[train], input_shape, sparse)
+    xh, _ = _prepare(x_test[held], y_test[held], input_shape, sparse)
+
+    curve = []
+    log = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: curve.append(
+        [float(logs.get("loss", float("nan"))), float(logs.get("accuracy", logs.get("acc", float("nan"))))]))
+    started = time.perf_counter()
+    with spec.native_stderr_silenced():
+        copy.fit(x, y, batch_size=settings["batch_size"], epochs=settings["epochs"], shuffle=True, verbose=0,
+                 callbacks=[log])
+    seconds = time.perf_counter() - started
+    predicted = np.asarray(copy(xh, training=False))  # one call: cheaper than predict's loop
+    accuracy = float((predicted.reshape(len(xh), -1).argmax(axis=1) == y_test[held]).mean())
+    training = {"train_images": int(len(x)), "heldout_images": int(len(xh)), "epochs": settings["epochs"],
+                "batch_size": settings["batch_size"], "seed": settings["seed"], "heldout_accuracy": accuracy,
+                "curve": curve, "seconds": round(seconds, 3)}
+    image = _digit3_image(digit3_path).reshape((1,) + input_shape)
+    outputs = np.asarray(copy(image.astype("float32"), training=False)).reshape(-1)
+    digit3 = {"outputs": [float(v) for v in outputs], "guess": int(outputs.argmax()),
+              "probabilities": bool(np.all(outputs >= 0) and abs(outputs.sum() - 1) < 1e-3)}
+    keras.backend.clear_session()
+    return training, digit3
