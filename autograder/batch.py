@@ -26,6 +26,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from . import data, reference, report
 from . import rubric as rubric_mod
 from .errors import SetupError
@@ -190,7 +192,8 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
             if on_result:
                 on_result(entry, results[entry], True)
         try:
-            _grade_all(todo, results, keys, options, results_dir, out, workers, on_result)
+            _grade_all(todo, results, keys, options, results_dir, out, workers, on_result,
+                       deadline_s(options, rubric))
         finally:  # also on Ctrl-C: the gradebook covers what is done, including results the
             # workers stored but the pool had not handed back yet
             for entry in entries:
@@ -202,33 +205,67 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
     return summary
 
 
-def _grade_all(todo, results, keys, options, results_dir, out, workers, on_result) -> None:
+def _kill_workers() -> None:
+    """Stop this process's worker processes and everything under them (their kernels)."""
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
+def deadline_s(options: Options, rubric) -> float:
+    """How long one submission may take in a worker before the batch gives up on it: the notebook's
+    own limit, plus the kernel's start, the grader's checks and the brief training."""
+    return (options.notebook_timeout or rubric.limits["notebook_timeout_s"]) + 180
+
+
+def _grade_all(todo, results, keys, options, results_dir, out, workers, on_result, deadline) -> None:
     context = multiprocessing.get_context("spawn")  # fresh workers: no TensorFlow state copied by fork
     pending = list(todo)
     while pending:
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context) as pool:
-            futures = {pool.submit(_grade_one, str(e.path), e.stem, options, str(results_dir), str(out),
-                                   keys[e]): e for e in pending}
-            pending = []
-            try:
-                while futures:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for future in done:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context)
+        futures, started = {}, {}
+        queue = list(pending)
+        pending = []
+        try:
+            while queue or futures:
+                while queue and len(futures) < workers:  # submit as slots free up, so each deadline is fair
+                    entry = queue.pop(0)
+                    future = pool.submit(_grade_one, str(entry.path), entry.stem, options, str(results_dir),
+                                         str(out), keys[entry])
+                    futures[future], started[future] = entry, time.monotonic()
+                done, _ = wait(futures, timeout=5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    entry = futures.pop(future)
+                    try:
+                        results[entry] = future.result()
+                    except BrokenProcessPool:
+                        pending = list(futures.values()) + queue  # a worker died: redo the rest in a new pool
+                        results[entry] = _crashed(entry, "the grading process crashed on this submission")
+                        futures, queue = {}, []
+                    except Exception as exc:  # one bad submission never stops the batch
+                        results[entry] = _crashed(entry, f"the grader failed: {type(exc).__name__}: {exc}")
+                    if on_result:
+                        on_result(entry, results[entry], False)
+                    if not futures and not queue and pending:
+                        break  # the pool broke: the rest go to a new one
+                late = [f for f in futures if time.monotonic() - started[f] > deadline]
+                if late:  # a submission that hangs its worker: give up on it, restart the others
+                    for future in late:
                         entry = futures.pop(future)
-                        try:
-                            results[entry] = future.result()
-                        except BrokenProcessPool:
-                            pending = list(futures.values())  # a worker died: redo the rest in a new pool
-                            results[entry] = _crashed(entry, "the grading process crashed on this submission")
-                            futures = {}
-                            break
-                        except Exception as exc:  # one bad submission never stops the batch
-                            results[entry] = _crashed(entry, f"the grader failed: {type(exc).__name__}: {exc}")
+                        results[entry] = _crashed(entry, f"grading took longer than {deadline:.0f} seconds and was "
+                                                         "stopped")
                         if on_result:
                             on_result(entry, results[entry], False)
-            except KeyboardInterrupt:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+                    pending = list(futures.values()) + queue
+                    _kill_workers()
+                    break
+        except KeyboardInterrupt:
+            _kill_workers()  # never wait for a worker that may be stuck: Ctrl-C always ends the batch
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # ---------------------------------------------------------------- gradebook and summary

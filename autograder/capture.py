@@ -172,14 +172,11 @@ def choose_model(events: list[dict]) -> tuple[int | None, str]:
 
 
 def _latest_snapshot(events: list[dict], model_id: int, before: int | None = None) -> dict | None:
+    """The model's last snapshot (before event number `before`, when given: the compile in effect then)."""
     chosen = None
-    for index, e in enumerate(events):
+    for index, e in enumerate(events[:before]):
         if e["event"] == "snapshot" and e["model"]["id"] == model_id and e.get("copy"):
-            if before is not None and index < before:
-                continue
             chosen = e
-            if before is not None:
-                return chosen  # the first one after the training that counts
     return chosen
 
 
@@ -194,6 +191,8 @@ def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict 
     facts["epochs"] = sum(max(0, int(e.get("epochs") or 1) - int(e.get("initial_epoch") or 0)) for _, e in fits)
     facts["epochs_given"] = main.get("epochs")
     facts["calls"] = len(fits)
+    facts["replayed"] = sum(max(0, (e.get("plan") or {}).get("epochs", 0) - (e.get("plan") or {}).get("real_epochs", 0))
+                            for _, e in fits)
     facts["where"] = locate(main, cells)
     facts["index"] = index
     x = main.get("x") or {}
@@ -235,11 +234,12 @@ def collect(execution: Execution, describe=None, train=None) -> dict:
         facts["fit"] = fit_facts(events, model_id, cells)
         trained_at = facts["fit"]["index"] if facts["fit"] else None
         latest = _latest_snapshot(events, model_id)
-        at_training = _latest_snapshot(events, model_id, before=trained_at) if trained_at is not None else latest
+        at_training = (_latest_snapshot(events, model_id, before=trained_at) if trained_at is not None else None) or latest
         failed = next((e for e in reversed(events) if e["event"] == "snapshot_failed"
                        and e["model"]["id"] == model_id), None)
+        made = [e["cell"] for e in events if e.get("model", {}).get("id") == model_id and e.get("cell")]
         facts["model_found"] = {"how": how, "id": model_id, "class": (latest or failed or {}).get("model", {}).get("class"),
-                                "cell": (latest or {}).get("cell"), "before_crash": finish is None}
+                                "cell": made[-1] if made else None, "before_crash": finish is None}
         if latest is None:
             facts["model_error"] = (failed or {}).get("error") or "the model could not be saved"
         else:
@@ -247,6 +247,8 @@ def collect(execution: Execution, describe=None, train=None) -> dict:
                 facts["model"] = describe(Path(latest["copy"]))
                 if at_training is not latest and at_training is not None:
                     facts["model"]["compile"] = describe(Path(at_training["copy"]))["compile"]
+            except spec.UnsafeModel as exc:
+                facts["model_error"] = f"the grader will not load it: {exc}"
             except Exception as exc:
                 facts["model_error"] = f"{type(exc).__name__}: {exc}"[:400]
             if facts["model"] is not None and train is not None:
@@ -267,8 +269,10 @@ def collect(execution: Execution, describe=None, train=None) -> dict:
         mine = [e for e in evaluates if e["model"]["id"] == model_id]
         chosen_eval = (mine or evaluates or [None])[-1]
         if chosen_eval:
-            facts["evaluate"] = {"x": chosen_eval.get("x"), "y": chosen_eval.get("y"),
-                                 "where": locate(chosen_eval, cells)}
+            x, y = chosen_eval.get("x"), chosen_eval.get("y")
+            if (x or {}).get("kind") == "dataset":
+                x, y = ((x.get("sources") or []) + [None, None])[:2]
+            facts["evaluate"] = {"x": x, "y": y, "where": locate(chosen_eval, cells)}
     facts["compile"] = _compile_facts(facts)
     for e in events:
         if e["event"] in METHODS:
@@ -297,7 +301,10 @@ def _compile_facts(facts: dict) -> dict | None:
     for kind in ("optimizer", "loss"):
         if out[kind] is not None:
             out[kind]["keras"] = saved[kind]["keras"]
+            out[kind]["class"] = saved[kind]["name"]
             said = written.get(kind) or {}
             if said.get("module") and not str(said["module"]).startswith("keras") and said.get("kind") == "object":
                 out[kind]["keras"] = False  # the live object's class was the student's own
+            if said.get("kind") in ("name", "object", "function"):  # quote the student's own words
+                out[kind]["written"] = spec.written({**said, "changed": out[kind]["changed"]})
     return out

@@ -120,7 +120,7 @@ def check_notebook_runs(s: dict, r: dict, rubric: Rubric) -> Verdict:
     ex = s["execution"]
     notes = [forgiven(e, rubric) for e in ex["errors"]]
     errors = [e for e, note in zip(ex["errors"], notes) if not note]
-    slips = [n for n in notes if n] + list(s.get("repaired_slips", []))
+    slips = list(s.get("repaired_slips", [])) + [n for n in notes if n]
     total = ex["code_cells"]
     expected = "every code cell runs without an error"
     if not s["harness_installed"]:
@@ -456,6 +456,10 @@ def _compile_missing(s: dict) -> Verdict | None:
     for guard in (_tampered(s), _unrecorded(s, "compile"), _mismatch(s, "compile")):
         if guard:
             return guard
+    if s["compile"] is None and s.get("compile_where") and s["model"] is None:
+        return Verdict("fail", "", "could not be checked", "The grader could not load your model (see “A Keras "
+                       "model was built”), so the settings you gave model.compile cannot be checked.",
+                       where=s["compile_where"])
     if s["compile"] is None:
         return Verdict("fail", "", "not compiled", "The model was never compiled: model.compile did not run "
                        "(is the cell there, and did an earlier cell stop with an error?).")
@@ -469,8 +473,9 @@ def _setting_verdict(what: str, want: dict | None, got: dict | None, where: dict
         return Verdict("fail", expected, "none", f"No {what} was given to model.compile{place}; the lesson uses "
                        f"{expected}.", where=where)
     if not got.get("keras", True):
-        return Verdict("fail", expected, f"your own {got['name']}",
-                       f"Your {what} is a class or function of your own named {got['name']}{place}, not Keras' "
+        name = got.get("class") or got["name"]
+        return Verdict("fail", expected, f"your own {name}",
+                       f"Your {what} is a class or function of your own named {name}{place}, not Keras' "
                        f"own; the lesson uses {expected}.", f"Use Keras' {what}: {expected}.", where=where)
     if got["name"] != want["name"]:
         return Verdict("fail", expected, got["written"],
@@ -602,8 +607,12 @@ def check_fit_epochs(s: dict, r: dict) -> Verdict:
         note = f" You set epochs = {variable}, but did not pass it: add epochs=epochs to model.fit."
     elif variable == want and calls == 1:
         note = f" Your variable epochs is {variable}, but model.fit got {got}."
+    details = []
+    if s["fit"].get("replayed"):
+        details.append(f"To keep grading quick, the grader trained the first {got - s['fit']['replayed']:,} of your "
+                       f"{got:,} epochs and repeated the last one's results for the rest; your code saw every epoch.")
     return Verdict("fail", str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{_fit_place(s)}; "
-                   f"the lesson uses {want}.{note}", where=where)
+                   f"the lesson uses {want}.{note}", details=details, where=where)
 
 
 def _split_label(d: dict | None) -> str:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
@@ -81,6 +84,7 @@ class Execution:
     sources: list[tuple[int, str]] = field(default_factory=list)  # (In [n], code) of the code cells
     last_cell: int = 0  # the last code cell that ran
     outputs_cut: dict[int, int] = field(default_factory=dict)  # cell -> characters of output, when cut
+    processes_left: dict[int, int] = field(default_factory=dict)  # cell -> processes it left running
 
 
 def _install_code(config: dict) -> str:
@@ -196,9 +200,36 @@ async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout:
     return result
 
 
+def _kernel_tree(client: NotebookClient) -> set[int]:
+    """Every process the kernel's launch started (the kernel included), by host pid."""
+    try:
+        launcher = psutil.Process(client.km.provisioner.process.pid)
+        return {p.pid for p in launcher.children(recursive=True)} | {launcher.pid}
+    except (AttributeError, psutil.Error):
+        return set()
+
+
+def _stop_leftovers(client: NotebookClient, baseline: set[int]) -> int:
+    """Kill what a cell left running beside the kernel (forks, background jobs); how many there were."""
+    stopped: set[int] = set()
+    for _ in range(20):  # a fork bomb keeps forking while its members are killed
+        extra = _kernel_tree(client) - baseline - stopped
+        if not extra:
+            break
+        for pid in extra:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        stopped |= extra
+        time.sleep(0.05)
+    return len(stopped)
+
+
 async def _run_cells(client: NotebookClient, nb, numbers: dict[int, int], result: Execution, channel,
                      config: dict, cell_timeout: float, deadline: float, finish_timeout: float) -> None:
     result.harness_error = await _run_harness(client, _install_code(config), timeout=cell_timeout)
+    baseline = _kernel_tree(client)
     for index, cell in enumerate(nb.cells):
         if index not in numbers:
             continue
@@ -224,6 +255,9 @@ async def _run_cells(client: NotebookClient, nb, numbers: dict[int, int], result
                                            evalue="the Python kernel stopped while running this cell",
                                            traceback="", source=cell.source))
         result.cell_seconds[number] = round(time.perf_counter() - t0, 3)
+        left = _stop_leftovers(client, baseline) if not result.kernel_died else 0
+        if left:
+            result.processes_left[number] = left
         result.last_cell = number
         result.cells_run += 1
         new = result.errors[errors_before:]

@@ -11,12 +11,15 @@ autograder failed to execute correctly".
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
 import zipfile
 from importlib import metadata
 from pathlib import Path
+
+import psutil
 
 from . import locations, report
 from .pipeline import GradeResult, Options, error_result, grade
@@ -31,7 +34,8 @@ SETUP_SH = """#!/usr/bin/env bash
 # Runs once, as root, when Gradescope builds the autograder image.
 set -euo pipefail
 apt-get update -qq
-apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+# bubblewrap confines each student's kernel (no network, a private root, an unprivileged user)
+apt-get install -y -qq python3 python3-venv python3-pip bubblewrap util-linux >/dev/null
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --upgrade pip
 /autograder/venv/bin/pip install -q -r /autograder/source/requirements.txt
@@ -50,6 +54,10 @@ exec "$PY" -m autograder.gradescope "$ROOT/submission" "$ROOT/results/results.js
 
 def _test_entry(check, number: int) -> dict:
     lines = [check.message] + [f"- {d}" for d in check.details]
+    where = check.where or {}
+    if where.get("cell") and check.status not in ("pass", "skipped"):
+        lines += ["", f"Where: In [{where['cell']}]" + (f", line {where['line']}" if where.get("line") else "")
+                  + (f": `{where['code']}`" if where.get("code") else "")]
     if check.status not in ("pass", "skipped") and (check.expected or check.found):
         lines += ["", f"Expected: {check.expected}", f"Found: {check.found}"]
     if check.hint:
@@ -84,12 +92,37 @@ def find_submission(folder: Path) -> Path | None:
     return (named or notebooks or [None])[0]
 
 
+def unconfined_root() -> str | None:
+    """Why grading must not start: as real root without the sandbox's user layer, a notebook could
+    rewrite results.json itself."""
+    from . import sandbox
+
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        missing = [layer for layer in sandbox.probe() if layer.name in ("user", "filesystem") and not layer.active]
+        if missing:
+            return ("The autograder is not set up safely: " + "; ".join(f"{l.name}: {l.how}" for l in missing)
+                    + ". Your teacher must rebuild it (setup.sh installs bubblewrap). Nothing was graded.")
+    return None
+
+
+def _stop_descendants() -> None:
+    """No process a notebook started may outlive grading (results.json is written after this)."""
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
 def run(submission_dir: Path, results_path: Path) -> dict:
-    """Grade the submission folder and write results.json; never raises."""
+    """Grade the submission folder and write results.json, last; never raises."""
     started = time.perf_counter()
     try:
         path = find_submission(submission_dir)
-        if path is None:
+        refusal = unconfined_root()
+        if refusal:
+            result = error_result(Path(submission_dir), refusal)
+        elif path is None:
             result = error_result(Path(submission_dir), "no .ipynb file was submitted; upload your CNN.ipynb")
         else:
             result = grade(path, Options())
@@ -99,6 +132,7 @@ def run(submission_dir: Path, results_path: Path) -> dict:
         data = {"score": 0, "execution_time": round(time.perf_counter() - started), "tests": [],
                 "output": f"The grader itself failed ({type(exc).__name__}: {exc}); tell your teacher.",
                 "extra_data": {"traceback": traceback.format_exc()}}
+    _stop_descendants()
     report.atomic_write(Path(results_path), json.dumps(data, indent=2))
     return data
 

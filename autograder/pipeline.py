@@ -102,7 +102,7 @@ def other_assignment(sources: list[tuple[int, str]]) -> list[str]:
 
 
 def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, rubric: rubric_mod.Rubric,
-                    options: Options, cell_timeout: float | None = None) -> dict:
+                    options: Options, cell_timeout: float) -> dict:
     """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built."""
     scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
     scratch.chmod(0o755)  # mkdtemp makes it 0700; the kernel's user must reach its root inside it
@@ -123,7 +123,7 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
         }
         execution = execute.run_notebook(
             notebook, confinement, config,
-            cell_timeout=cell_timeout or options.cell_timeout or rubric.limits["cell_timeout_s"],
+            cell_timeout=cell_timeout,
             notebook_timeout=notebook_timeout)
         arrays = _arrays(source)
         facts = capture.collect(
@@ -139,6 +139,22 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+AUTO_TIMEOUT = (10, 30, 120)  # "auto": ten times the reference's slowest cell, from 30 s to 120 s
+
+
+def cell_timeout(rubric: rubric_mod.Rubric, reference: dict, options: Options) -> float:
+    """Seconds one cell may run: --cell-timeout, else the rubric's number, else derived from what the
+    reference needs, so an endless loop costs a class seconds, not minutes."""
+    if options.cell_timeout:
+        return options.cell_timeout
+    limit = rubric.limits["cell_timeout_s"]
+    if limit != "auto":
+        return float(limit)
+    factor, low, high = AUTO_TIMEOUT
+    slowest = max((reference.get("execution") or {}).get("cell_seconds", {}).values(), default=high / factor)
+    return min(high, max(low, factor * slowest))
+
+
 def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options: Options) -> tuple[dict, bool]:
     """The reference's facts and whether they came from the cache."""
     key = reference.cache_key(options.reference, rubric.digest, source.sha256)
@@ -149,7 +165,7 @@ def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options:
         notebook = submission.read(options.reference).notebook
     except SubmissionError as exc:
         raise SetupError(options.reference, f"the reference notebook cannot be read: {exc.reason}") from None
-    facts = run_and_capture(notebook, source, rubric, options)
+    facts = run_and_capture(notebook, source, rubric, options, cell_timeout(rubric, {}, options))
     problems = [f"cell {e['cell']}: {e['ename']}: {e['evalue']}" for e in facts["execution"]["errors"]]
     if problems or facts["model"] is None or not facts["fit"] or not (facts["quick_train"] or {}).get("curve"):
         raise SetupError(options.reference, "the reference notebook must run cleanly and build, fit and evaluate "
@@ -186,14 +202,21 @@ def _grade(path: Path, options: Options, started: float) -> GradeResult:
         return error_result(path, exc.reason, started)
     ref, cached = reference_facts(source, rubric, options)
     t0 = time.perf_counter()
-    facts = run_and_capture(sub.notebook, source, rubric, options)
-    results = checks.run_checks(facts, ref, rubric)
+    try:
+        facts = run_and_capture(sub.notebook, source, rubric, options, cell_timeout(rubric, ref, options))
+        results = checks.run_checks(facts, ref, rubric)
+    except SetupError:
+        raise
+    except Exception as exc:  # the grader's own failure on this notebook: its result says so, the batch goes on
+        return error_result(path, f"the grader failed on this notebook ({type(exc).__name__}: {exc}); "
+                                  "tell your teacher, and keep the notebook", started)
     return GradeResult(
         status="graded", reason=None,
         submission={"path": str(path), "name": Path(path).name, "sha256": sub.sha256},
         score=round(sum(c.points for c in results), 2), max_score=rubric.max_points, checks=results,
         facts=facts, reference=ref,
-        data_source={"kind": source.kind, "description": source.description, "sha256": source.sha256},
+        data_source={"kind": source.kind, "description": source.description, "sha256": source.sha256,
+                     "repeated": data.repeated(source)},
         isolation=facts["isolation"],
         timings={"total_s": round(time.perf_counter() - started, 2),
                  "notebook_s": round(facts["execution"]["seconds"], 2),

@@ -71,6 +71,9 @@ def load(path: Path) -> Rubric:
     for section in ("limits", "harness", "training"):
         if section not in data:
             raise SetupError(path, f"the [{section}] table is missing")
+    limit = data["limits"].get("cell_timeout_s")
+    if limit != "auto" and not (isinstance(limit, (int, float)) and limit > 0):
+        raise SetupError(path, f"[limits] cell_timeout_s is {limit!r}; give a number of seconds or \"auto\"")
     forgive = data.get("slips", {}).get("forgive", list(SLIPS))
     unknown = [name for name in forgive if name not in SLIPS]
     if unknown:

@@ -139,8 +139,24 @@ def _layer_params(layer: dict) -> int:
     return sum(_layer_params(inner) for inner in config.get("layers", []) if isinstance(inner, dict))
 
 
+def _own_classes(config: dict) -> list[str]:
+    """Classes in the config that are not Keras' own (the student's subclasses)."""
+    found = []
+    for layer in (config.get("config") or {}).get("layers", []) if isinstance(config, dict) else []:
+        if isinstance(layer, dict):
+            module = str(layer.get("module") or "keras")
+            if not module.startswith("keras"):
+                found.append(f"{layer.get('class_name')} ({(layer.get('config') or {}).get('name', '')})")
+            found += _own_classes(layer)
+    return found
+
+
 def check_size(config: dict) -> int:
-    """The model's parameter count as its config declares it; UnsafeModel past MAX_PARAMS."""
+    """The model's parameter count as its config declares it; UnsafeModel past MAX_PARAMS or for
+    layers of the student's own classes (safe_mode cannot load those, and need not)."""
+    own = _own_classes(config)
+    if own:
+        raise UnsafeModel(f"it uses a layer class of your own, not Keras': {', '.join(own[:3])}")
     total = _layer_params(config)
     if total > MAX_PARAMS:
         raise UnsafeModel(f"it declares {total:,} weights, more than the {MAX_PARAMS:,} the grader loads "

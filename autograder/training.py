@@ -83,13 +83,23 @@ def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: 
     xh, _ = _prepare(x_test[held], y_test[held], input_shape, sparse)
 
     curve = []
-    log = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: curve.append(
-        [float(logs.get("loss", float("nan"))), float(logs.get("accuracy", logs.get("acc", float("nan"))))]))
     started = time.perf_counter()
+    limit = settings.get("time_limit_s", 60)
+
+    def log(batch, logs):
+        curve.append([float(logs.get("loss", float("nan"))), float(logs.get("accuracy", logs.get("acc", float("nan"))))])
+        if time.perf_counter() - started > limit:  # a network far larger than the lesson's: stop, and say so
+            copy.stop_training = True
+
     with spec.native_stderr_silenced():
         copy.fit(x, y, batch_size=settings["batch_size"], epochs=settings["epochs"], shuffle=True, verbose=0,
-                 callbacks=[log])
+                 callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=log)])
     seconds = time.perf_counter() - started
+    planned = settings["epochs"] * -(-len(x) // settings["batch_size"])
+    if len(curve) < planned:
+        keras.backend.clear_session()
+        return {"skipped": f"your network is too large to train briefly: {len(curve)} of {planned} batches took "
+                           f"more than {limit} seconds (the lesson's takes about 2)"}, None
     predicted = np.asarray(copy(xh, training=False))  # one call: cheaper than predict's loop
     accuracy = float((predicted.reshape(len(xh), -1).argmax(axis=1) == y_test[held]).mean())
     training = {"train_images": int(len(x)), "heldout_images": int(len(xh)), "epochs": settings["epochs"],

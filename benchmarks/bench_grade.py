@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograder import Options, data, grade, kernel, locations
+from autograder import Options, data, grade, kernel, locations, sandbox
 
 REDIRECT_ONLY = """
 import keras.src.datasets.mnist as _m
@@ -38,13 +38,15 @@ del _m
 def run_plain(cells: list[str], timeout: int = 1800) -> float:
     """Seconds to start a fresh grading kernel and run these cells (no harness)."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    bare = sandbox.Sandbox(scratch=Path(tempfile.mkdtemp(prefix="bench-")), readable=[], hide=[], cpu_seconds=0,
+                           enabled=False)
+    bare.prepare()
 
     async def go():
-        client = NotebookClient(nb, km=kernel.kernel_manager(scratch), timeout=timeout,
-                                resources={"metadata": {"path": str(scratch)}})
+        client = NotebookClient(nb, km=kernel.kernel_manager(bare), timeout=timeout,
+                                resources={"metadata": {"path": str(bare.home)}})
         try:
-            async with client.async_setup_kernel(env=kernel.kernel_env(scratch), stdout=subprocess.DEVNULL,
+            async with client.async_setup_kernel(env=kernel.kernel_env(bare), stdout=subprocess.DEVNULL,
                                                  stderr=subprocess.DEVNULL):
                 for i, cell in enumerate(nb.cells):
                     await client.async_execute_cell(cell, i)

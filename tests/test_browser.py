@@ -40,7 +40,7 @@ def browser():
 def reports(graded, tmp_path_factory):
     folder = tmp_path_factory.mktemp("reports")
     paths = {}
-    for name in ("equivalent_spellings", "misplaced_pooling", "lesson_test_acc_slip"):
+    for name in ("equivalent_spellings", "pooling_after_the_last_conv", "lesson_test_acc_slip"):
         paths[name], _ = report.write(graded(name), folder, name)
     return paths
 
@@ -72,7 +72,7 @@ def tab_through(page, limit: int = 200) -> set[str]:
     return reached
 
 
-@pytest.mark.parametrize("name", ["equivalent_spellings", "misplaced_pooling"])
+@pytest.mark.parametrize("name", ["equivalent_spellings", "pooling_after_the_last_conv"])
 def test_report_reads_well_in_a_browser(browser, reports, name):
     page = open_page(browser, reports[name])
     assert page.errors == []
@@ -93,7 +93,7 @@ def test_report_reads_well_in_a_browser(browser, reports, name):
 
 
 def test_mistakes_are_marked_in_the_layer_table(browser, reports):
-    page = open_page(browser, reports["misplaced_pooling"])
+    page = open_page(browser, reports["pooling_after_the_last_conv"])
     moved = page.locator('table.layers tr[data-op="moved"]')
     assert moved.count() == 1 and "MaxPooling2D" in moved.inner_text()
     assert page.locator("table.layers mark").count() >= 3

@@ -13,11 +13,11 @@ from autograder.rubric import CHECK_IDS
 
 @pytest.fixture(scope="module")
 def pooling_html(graded):
-    return report.render_html(graded("misplaced_pooling"))
+    return report.render_html(graded("pooling_after_the_last_conv"))
 
 
 def test_report_shows_every_check_with_its_verdict(graded, pooling_html):
-    for c in graded("misplaced_pooling").checks:
+    for c in graded("pooling_after_the_last_conv").checks:
         assert f'data-check="{c.id}" data-status="{c.status}"' in pooling_html
     assert "MaxPooling2D is in the wrong place" in pooling_html
     assert "Lesson step:" in pooling_html
@@ -31,7 +31,7 @@ def test_report_is_self_contained(pooling_html):
 
 def test_layer_table_marks_the_moved_and_different(pooling_html):
     assert pooling_html.count('data-op="moved"') == 1  # the one layer out of the lesson's order
-    assert "<mark>(None, 24, 24, 64)</mark>" in pooling_html
+    assert "<mark>(None, 22, 22, 32)</mark>" in pooling_html
 
 
 def test_training_curves_and_digit3_bars_are_drawn(pooling_html):
@@ -42,9 +42,14 @@ def test_training_curves_and_digit3_bars_are_drawn(pooling_html):
     assert "data:image/png;base64," in pooling_html
 
 
-def test_cell_errors_are_listed_with_source(graded):
+def test_cell_errors_are_listed_with_the_cell_number_jupyter_shows_and_the_line(graded):
     html = report.render_html(graded("lesson_test_acc_slip"))
-    assert "Cell 17: NameError" in html and "test_acc" in html
+    assert "In [12], line 2: NameError" in html and "print(&#39;Test accuracy:&#39;, test_acc, &#39;%&#39;)" in html
+
+
+def test_problem_cards_say_where_in_the_students_code(graded):
+    html = report.render_html(graded("batch_32"))
+    assert "Where: <strong>In [11]</strong>, line 1: <code>model.fit(train_images, train_labels, batch_size=32" in html
 
 
 def test_json_result_has_stable_ids_and_the_same_facts(graded, tmp_path):

@@ -150,16 +150,16 @@ def test_sleep_in_c_that_ignores_interrupts_is_killed_in_time(graded):
 
 def test_replacing_model_fit_is_a_stated_finding_not_a_pass(graded):
     checks = by_id(graded("replaces_model_fit"))
-    for check_id in ("fit.batch_size", "fit.epochs", "fit.validation_data", "fit.shuffle"):
+    for check_id in ("fit.batch_size", "fit.epochs", "compile.optimizer", "train.learns"):
         assert checks[check_id].status == "fail"
-        assert "never saw the call" in checks[check_id].message and "cell 15" in checks[check_id].message
-    assert checks["compile.optimizer"].status == "pass"
+        assert checks[check_id].message.startswith("In [10], line 3 (keras.Model.fit = lambda self, *args, "
+                                                   "**kwargs: None) replaces one of Keras' methods")
+        assert checks[check_id].where["cell"] == 10
 
 
-def test_a_changed_record_is_caught_against_the_code(graded):
+def test_reaching_for_the_harness_is_a_stated_finding(graded):
     batch_size = by_id(graded("tampers_with_record"))["fit.batch_size"]
-    assert batch_size.status == "fail"
-    assert "batch_size=32" in batch_size.message and "changed the grader's record" in batch_size.message
+    assert batch_size.status == "fail" and "uses the grader's own harness" in batch_size.message
 
 
 @pytest.mark.parametrize("name", ["no_cells", "only_markdown"])

@@ -55,3 +55,103 @@ def test_known_slips_are_explained():
     assert "from tensorflow.keras.layers import Conv2D" in checks.explain_error(
         "NameError", "name 'Conv2D' is not defined", "")
     assert checks.explain_error("ValueError", "something else", "") == ""
+
+
+# ---------------------------------------------------------------- what the grader reads from the kernel
+
+import os  # noqa: E402
+import zipfile  # noqa: E402
+
+import pytest  # noqa: E402
+
+from autograder import capture, events, slips  # noqa: E402
+
+
+def test_snapshot_reads_refuse_links_fifos_folders_and_large_files(tmp_path):
+    (tmp_path / "ok.keras").write_bytes(b"model")
+    assert events.read_regular_file(tmp_path, "ok.keras", 100) == b"model"
+    os.mkfifo(tmp_path / "fifo.keras")
+    (tmp_path / "dir.keras").mkdir()
+    (tmp_path / "link.keras").symlink_to("/etc/hostname")
+    (tmp_path / "big.keras").write_bytes(b"x" * 200)
+    for name in ("fifo.keras", "dir.keras", "link.keras", "big.keras"):
+        with pytest.raises(OSError):
+            events.read_regular_file(tmp_path, name, 100)
+    linked = tmp_path / "linked-folder"
+    linked.symlink_to(tmp_path)
+    with pytest.raises(OSError):  # a folder replaced by a link is refused too
+        events.read_regular_file(linked, "ok.keras", 100)
+
+
+def _keras_file(path, layers):
+    config = {"class_name": "Sequential", "config": {"layers": layers}}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", __import__("json").dumps(config))
+    return path
+
+
+def test_a_crafted_model_is_refused_before_its_weights_are_allocated(tmp_path):
+    huge = _keras_file(tmp_path / "huge.keras", [
+        {"class_name": "Dense", "module": "keras.layers", "config": {"units": 40000},
+         "build_config": {"input_shape": [None, 40000]}}])
+    with pytest.raises(spec.UnsafeModel, match="1,600,040,000 weights"):
+        spec.load_safely(huge)
+    own = _keras_file(tmp_path / "own.keras", [
+        {"class_name": "Dense", "module": "__main__", "config": {"units": 10, "name": "dense"}}])
+    with pytest.raises(spec.UnsafeModel, match="class of your own"):
+        spec.load_safely(own)
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    with pytest.raises(spec.UnsafeModel, match="not a Keras model file"):
+        spec.read_config(tmp_path / "junk.keras")
+
+
+@pytest.mark.parametrize("code, flagged", [
+    ("import keras\nkeras.Model.fit = lambda *a, **k: None", True),
+    ("import sys\nsys.modules['_autograder_harness'].finish = print", True),
+    ("setattr(keras.Model, 'evaluate', print)", True),
+    ("f = model.fit.__globals__", True),
+    ("history = model.fit(x, y, batch_size=64)\nmodel.save('m.keras')\nself_check()", False),
+    ("class CB(keras.callbacks.Callback):\n    def on_epoch_end(self, e, logs=None):\n"
+     "        self.model.evaluate(x, y)", False),
+])
+def test_code_that_reaches_into_the_grader_is_found_and_honest_code_is_not(code, flagged):
+    assert bool(capture.tampering([(3, code)])) == flagged
+
+
+def test_a_recorded_call_must_match_the_line_that_made_it():
+    cells = {4: "model.fit(x, y,\n          batch_size=32, epochs=epochs)"}
+    event = {"event": "fit", "cell": 4, "site": {"line": 1, "code": "model.fit(x, y,"}, "batch_size": 64}
+    assert "batch_size=32" in capture.verify_call(event, capture.locate(event, cells), cells)
+    event["batch_size"] = 32
+    assert capture.verify_call(event, capture.locate(event, cells), cells) is None
+    event["site"] = {"line": 2, "code": "batch_size=32, epochs=epochs)"}  # a multi-line call, its second line
+    assert capture.verify_call(event, capture.locate(event, cells), cells) is None
+    event["site"] = None  # a call no line of the notebook made
+    assert "no line of your notebook" in capture.verify_call(event, capture.locate(event, cells), cells)
+
+
+def _fit(model, cell, epochs, samples, batch=64, initial=0):
+    return {"event": "fit", "model": {"id": model}, "cell": cell, "epochs": epochs, "initial_epoch": initial,
+            "samples": samples, "batch_size": batch, "site": {"line": 1, "code": ""}}
+
+
+def test_the_trained_model_and_the_training_that_counts_are_chosen():
+    loop = [_fit(1, 5, 1, 60000) for _ in range(10)]
+    facts = capture.fit_facts(loop, 1, {})
+    assert facts["epochs"] == 10 and facts["calls"] == 10
+    trick = [_fit(1, 5, 5, 60000, batch=32), _fit(1, 6, 10, 1, batch=64)]
+    facts = capture.fit_facts(trick, 1, {})
+    assert facts["batch_size"] == 32 and facts["epochs"] == 15
+    finish = {"event": "finish", "models": [{"model": {"id": 1}, "names": ["model"]},
+                                            {"model": {"id": 2}, "names": ["net"]}]}
+    assert capture.choose_model([_fit(2, 5, 10, 60000), finish])[0] == 2  # model never fitted: net is graded
+    assert capture.choose_model([_fit(1, 5, 10, 60000), _fit(2, 6, 10, 60000), finish])[0] == 1
+
+
+def test_the_lessons_extra_parenthesis_is_repaired_in_the_copy_that_runs():
+    nb = __import__("nbformat").v4.new_notebook(cells=[
+        __import__("nbformat").v4.new_code_cell("x = 1"),
+        __import__("nbformat").v4.new_code_cell("model.add(Conv2D(32, 3))\nmodel.add(MaxPooling2D()))")])
+    notes = slips.repair(nb, ("extra_parenthesis",))
+    assert nb.cells[1].source.endswith("model.add(MaxPooling2D())") and notes[0].startswith("In [2], line 2:")
+    assert slips.repair(nb, ("extra_parenthesis",)) == []  # nothing left to repair

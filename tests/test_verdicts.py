@@ -19,11 +19,14 @@ NO_MODEL = {c: "skipped" for c in ("model.sequential", "layers.order", "layers.c
 NO_FIT = {c: "fail" for c in ("fit.batch_size", "fit.epochs", "fit.validation_data", "fit.shuffle",
                               "evaluate.test_data")}
 NO_COMPILE = {c: "fail" for c in ("compile.loss", "compile.optimizer", "compile.metrics")}
+# Code that reaches into the grader: nothing the kernel sent can be credited.
+TAMPERED = {c: "fail" for c in CHECK_IDS if c not in ("notebook.runs", "data.prepared")}
 
 EXPECTED: dict[str, dict[str, str | set]] = {
     "wrong_optimizer_adam": {"compile.optimizer": "fail"},
     "missing_dropout": {"layers.order": "partial"},
-    "misplaced_pooling": {"layers.order": "partial", "layers.shapes": "partial"},
+    "misplaced_pooling": {},  # the lesson's own slip ("below the second Conv2D"): forgiven
+    "pooling_after_the_last_conv": {"layers.order": "partial", "layers.shapes": "partial"},
     "no_softmax": {"layers.config": "partial", "train.learns": "fail"},
     "batch_32": {"fit.batch_size": "fail"},
     "batch_size_left_out": {"fit.batch_size": "fail"},
@@ -48,15 +51,50 @@ EXPECTED: dict[str, dict[str, str | set]] = {
     "output_one_unit": {"notebook.runs": "partial", "layers.config": "partial", "layers.shapes": "fail",
                         "train.learns": "fail", "predict.digit3": "fail"},
     "data_not_prepared": {"data.prepared": "fail", "compile.loss": "fail"},
-    "lesson_test_acc_slip": {"notebook.runs": "partial"},
-    "lesson_extra_parenthesis": {"notebook.runs": "partial", "layers.order": "fail", "layers.config": "skipped",
-                                 "layers.shapes": "fail", "train.learns": "fail", "predict.digit3": "fail"},
+    "lesson_test_acc_slip": {},  # the lesson's slips cost nothing
+    "lesson_extra_parenthesis": {},
+    "lesson_copied_literally": {},
     "never_ending_cell": {"notebook.runs": "partial"},
-    "kernel_dies": {"notebook.runs": "fail", "data.prepared": "fail", "model.found": "fail", **NO_MODEL, **NO_FIT},
+    # The kernel dies instead of fitting: the compiled model was kept, so its structure is checked.
+    "kernel_dies": {"notebook.runs": "fail", "data.prepared": "fail", **NO_FIT},
     "no_model": {"model.found": "fail", **NO_MODEL, **NO_COMPILE, **NO_FIT},
+    "tampers_with_record": {"notebook.runs": "partial", **TAMPERED},
+    "replaces_model_fit": TAMPERED,
+    # Written the way students write: each earns what a real run on full MNIST would earn.
+    "habit_hard_coded_sizes": {},
+    "habit_history_plots_and_callback": {},
+    "habit_early_stopping_and_checkpoint": {},
+    "habit_saves_files": {},
+    "habit_predict_and_return_dict": {},
+    "habit_keywords_and_steps": {},
+    "habit_tf_data": {},
+    "habit_fit_in_a_loop": {},
+    "crash_after_the_model": {"notebook.runs": "fail"},
+    "processes_left_running": {},
+    "epochs_1000": {"fit.epochs": "fail"},
+    "loads_cifar10": {"notebook.runs": "partial", "data.prepared": "fail", "layers.shapes": "fail", **NO_COMPILE,
+                      **NO_FIT, "train.learns": "fail", "predict.digit3": "fail"},
+    # Tricks: no credit for what did not happen.
+    "trick_recompile_before_a_tiny_fit": {"compile.optimizer": "fail", "fit.batch_size": "fail", "fit.epochs": "fail",
+                                          "fit.validation_data": "fail"},
+    "trick_model_variable_never_trained": {"layers.order": "fail", "layers.config": "partial",
+                                           "layers.shapes": "partial"},
+    "trick_optimizer_class_named_rmsprop": {"compile.optimizer": "fail", "train.learns": "fail",
+                                            "predict.digit3": "fail"},
+    "trick_loss_class_that_is_mse": {"compile.loss": "fail", "train.learns": "fail", "predict.digit3": "fail"},
+    "trick_dense_subclass_without_activation": {"model.found": "fail", **NO_MODEL, **NO_COMPILE},
+    "trick_fit_on_test_set_from_epoch_9": {"data.prepared": "partial", "fit.epochs": "fail"},
+    "trick_replaces_the_harness": TAMPERED,
+    "trick_dead_fit_with_the_right_settings": {"fit.batch_size": "fail", "fit.epochs": "fail",
+                                               "fit.validation_data": "fail"},
 }
 CHANCY = {
     "misplaced_pooling": {"train.learns", "predict.digit3"},
+    "pooling_after_the_last_conv": {"train.learns", "predict.digit3"},
+    "lesson_copied_literally": {"train.learns", "predict.digit3"},
+    "trick_recompile_before_a_tiny_fit": {"train.learns", "predict.digit3"},
+    "trick_model_variable_never_trained": {"train.learns", "predict.digit3"},
+    "loads_cifar10": {"model.sequential", "layers.order", "layers.config"},
     "missing_dropout": {"train.learns", "predict.digit3"},
     "no_softmax": {"predict.digit3"},
     "mse_loss": {"predict.digit3"},
@@ -105,12 +143,18 @@ def test_every_check_is_seen_to_fail(graded):
     assert failed == set(CHECK_IDS)
 
 
-def test_misplaced_pooling_is_explained_as_a_move_with_the_lessons_slip(graded):
-    order = by_id(graded("misplaced_pooling"))["layers.order"]
+def test_pooling_where_the_lessons_text_says_costs_nothing_and_is_explained(graded):
+    checks = by_id(graded("misplaced_pooling"))
+    for check_id in ("layers.order", "layers.shapes"):
+        assert checks[check_id].status == "pass"
+        assert any("below the second Conv2D layer" in d and "no points are lost" in d for d in checks[check_id].details)
+
+
+def test_a_misplaced_layer_is_explained_as_a_move(graded):
+    order = by_id(graded("pooling_after_the_last_conv"))["layers.order"]
     assert order.details == ["MaxPooling2D is in the wrong place: the lesson has it as layer 2, right after the "
-                             "1st Conv2D; yours is layer 3, right after the 2nd Conv2D."]
-    assert "second Conv2D" in order.hint
-    assert by_id(graded("misplaced_pooling"))["layers.config"].status == "pass"  # each layer's settings are right
+                             "1st Conv2D; yours is layer 5, right after the 3rd Conv2D."]
+    assert by_id(graded("pooling_after_the_last_conv"))["layers.config"].status == "pass"
 
 
 def test_missing_layer_names_what_and_where(graded):
@@ -154,17 +198,38 @@ def test_model_under_another_name_is_found_and_named(graded):
     assert "net" in found.found and "fit" in found.found
 
 
-def test_lesson_slips_get_their_own_explanations(graded):
-    assert "scores[1]" in by_id(graded("lesson_test_acc_slip"))["notebook.runs"].hint
+def test_lesson_slips_cost_nothing_and_get_one_friendly_sentence_each(graded):
+    runs = by_id(graded("lesson_test_acc_slip"))["notebook.runs"]
+    assert runs.status == "pass"
+    assert runs.details == ["In [12], line 2: the lesson prints test_acc, which it never creates, so this line stops "
+                            "with a NameError. That slip is the lesson's, not yours: no points lost. (scores[1] "
+                            "holds the accuracy.)"]
     runs = by_id(graded("lesson_extra_parenthesis"))["notebook.runs"]
-    assert "one ')' too many" in runs.hint
-    assert any("Cell 12" in d and "SyntaxError" in d for d in runs.details)
+    assert runs.status == "pass" and graded("lesson_extra_parenthesis").full_marks
+    assert runs.details == ["In [9], line 2: the lesson's model.add(MaxPooling2D())) has one ')' too many. The grader "
+                            "ran your line without it, so no points are lost; remove it in your notebook too."]
+    literal = by_id(graded("lesson_copied_literally"))
+    assert len(literal["notebook.runs"].details) == 2 and literal["layers.order"].details
     assert "scores" in by_id(graded("no_metrics"))["notebook.runs"].hint
+
+
+def test_a_rubric_that_does_not_forgive_a_slip_counts_it(tmp_path):
+    from autograder import Options, grade, locations
+    from conftest import FIXTURES
+
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(locations.RUBRIC.read_text().replace(
+        'forgive = ["extra_parenthesis", "test_acc", "pooling_below_second_conv"]', 'forgive = ["extra_parenthesis"]'))
+    result = grade(FIXTURES / "lesson_test_acc_slip.ipynb", Options(rubric=rubric))
+    runs = by_id(result)["notebook.runs"]
+    assert runs.status == "partial" and "scores[1]" in runs.hint
 
 
 def test_cell_errors_keep_cell_number_exception_and_clean_traceback(graded):
     errors = graded("lesson_test_acc_slip").facts["execution"]["errors"]
-    assert [(e["cell"], e["kind"], e["ename"]) for e in errors] == [(17, "error", "NameError")]
+    assert [(e["cell"], e["line"], e["kind"], e["ename"]) for e in errors] == [(12, 2, "error", "NameError")]
+    assert errors[0]["code"] == "print('Test accuracy:', test_acc, '%')"
+    assert "Cell In[12], line 2" in errors[0]["traceback"]  # the traceback and the message agree
     assert "test_acc" in errors[0]["evalue"]
     assert "NameError" in errors[0]["traceback"] and "\x1b[" not in errors[0]["traceback"]
 
@@ -183,6 +248,7 @@ def test_dead_kernel_is_recorded_and_what_ran_before_is_kept(graded):
     assert result.facts["execution"]["kernel_died"]
     assert by_id(result)["compile.optimizer"].status == "pass"  # compile ran before the crash
     assert "crashed" in by_id(result)["notebook.runs"].message
+    assert "model checked is the one the grader saved before that (In [10])" in by_id(result)["model.found"].message
 
 
 def test_the_reference_itself_gets_full_marks(graded):
@@ -191,6 +257,7 @@ def test_the_reference_itself_gets_full_marks(graded):
     result = graded(locations.REFERENCE)
     assert result.full_marks, [c.message for c in result.checks if c.status != "pass"]
     assert result.facts["quick_train"]["heldout_accuracy"] > 0.6
+    assert result.facts["fit"]["epochs"] == 10 and result.facts["fit"]["where"]["cell"] == 11
     assert result.facts["digit3"]["guess"] == 3
     assert result.data_source["kind"] == "embedded"
 

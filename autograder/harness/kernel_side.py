@@ -293,7 +293,12 @@ def _fit(self, *args, **kwargs):
     was_eager = getattr(self, "run_eagerly", False)
     try:
         self.run_eagerly = True  # a few eager steps cost less than tracing the training function
-        return _ORIGINAL["fit"](self, **plan["arguments"])
+        if plan["callbacks"] is not None:
+            plan["callbacks"].set_model(self)
+        history = _ORIGINAL["fit"](self, **plan["arguments"])
+        if plan["callbacks"] is not None:
+            plan["callbacks"].replay(*plan["replay"], self)
+        return history
     finally:
         self.run_eagerly = was_eager
         _INSIDE[0] -= 1
@@ -336,45 +341,51 @@ def _plan(arguments):
         else:
             args["validation_steps"] = 1
     real = min(count, CONFIG["max_real_epochs"])
-    if count > real:
-        args["callbacks"] = [_ORIGINAL["Replay"](first + real)] + list(args.get("callbacks") or [])
-    return {"arguments": args, "real_epochs": real, "epochs": count}
+    plan = {"arguments": args, "real_epochs": real, "epochs": count, "callbacks": None}
+    if count > real:  # train `real` epochs, then play the rest through the same callbacks
+        verbose = args.get("verbose", "auto")
+        callbacks = _ORIGINAL["DeferredEnd"](list(args.get("callbacks") or []), add_history=True,
+                                             add_progbar=verbose != 0, verbose=verbose, epochs=first + count,
+                                             steps=1)
+        args["callbacks"], args["epochs"] = callbacks, first + real
+        plan.update(callbacks=callbacks, replay=(first + real, first + count))
+    return plan
 
 
-def _make_replay_class():
+def _make_deferred_list():
     import keras
 
-    class Replay(keras.callbacks.Callback):
-        """From epoch `start` on, each epoch repeats the last trained epoch's results without
-        training: an absurd epoch count costs seconds, and history still has every epoch."""
+    class DeferredEnd(keras.callbacks.CallbackList):
+        """The student's callbacks, with History and the progress bar as fit adds them, whose
+        on_train_end waits until the replayed epochs have been played through them too."""
 
-        def __init__(self, start):
-            super().__init__()
-            self.start = start
-            self.logs = None
+        def on_train_end(self, logs=None):
+            self.end_logs = logs
 
-        def on_train_batch_end(self, batch, logs=None):
-            self.logs = dict(logs or {})
+        def replay(self, start, stop, model):
+            """Epochs start..stop-1: each repeats the last trained epoch's results, no training."""
+            history = model.history.history if getattr(model, "history", None) else {}
+            last = {k: v[-1] for k, v in history.items() if v}
+            for epoch in range(start, stop):
+                if model.stop_training:
+                    break
+                self.on_epoch_begin(epoch)
+                self.on_epoch_end(epoch, dict(last))
+            keras.callbacks.CallbackList.on_train_end(self, getattr(self, "end_logs", None))
 
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == self.start and self.logs is not None:
-                model, last = self.model, dict(self.logs)
-                model.train_function = lambda iterator: last
-                model.reset_metrics = lambda: None
-                model.make_train_function = lambda force=False: model.train_function
-
-    return Replay
+    return DeferredEnd
 
 
 def _evaluate(self, *args, **kwargs):
-    if _INSIDE[0]:
+    if kwargs.get("_use_cached_eval_dataset"):  # fit's own validation, already shortened
         return _ORIGINAL["evaluate"](self, *args, **kwargs)
     try:
         arguments, given = _bind("evaluate", self, args, kwargs)
     except TypeError:
         return _ORIGINAL["evaluate"](self, *args, **kwargs)
-    _send({"event": "evaluate", "model": _model_ref(self), "site": _call_site(), "given": given,
-           "x": _describe_value(arguments.get("x")), "y": _describe_value(arguments.get("y"))})
+    if not _INSIDE[0]:  # the student's call (a callback's evaluate during fit is shortened, not recorded)
+        _send({"event": "evaluate", "model": _model_ref(self), "site": _call_site(), "given": given,
+               "x": _describe_value(arguments.get("x")), "y": _describe_value(arguments.get("y"))})
     shortened = dict(arguments)
     n = CONFIG["evaluate_samples"]
     if hasattr(shortened.get("x"), "shape"):
@@ -430,9 +441,12 @@ def install(config):
         for key in ("x_train", "y_train", "x_test", "y_test"):
             _RAW[key] = np.array(f[key][:200])
     for name, wrapper in (("compile", _compile), ("fit", _fit), ("evaluate", _evaluate), ("predict", _predict)):
-        _ORIGINAL[name] = getattr(keras.Model, name)
-        setattr(keras.Model, name, wrapper)
-    _ORIGINAL["Replay"] = _make_replay_class()
+        # On the class that defines it: Keras compares Model.compile with Trainer.compile when it
+        # reloads a saved model, and skips restoring its compile settings if they differ.
+        owner = next(c for c in keras.Model.__mro__ if name in c.__dict__)
+        _ORIGINAL[name] = owner.__dict__[name]
+        setattr(owner, name, wrapper)
+    _ORIGINAL["DeferredEnd"] = _make_deferred_list()
     _send({"event": "installed", "keras": keras.__version__, "pid": os.getpid()})
 
 
