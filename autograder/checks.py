@@ -177,6 +177,9 @@ def _images_and_labels(s: dict):
 
 
 def check_data_prepared(s: dict, r: dict) -> Verdict:
+    tampered = _tampered(s)  # the data's description comes from the kernel too
+    if tampered:
+        return tampered
     x, y, where = _images_and_labels(s)
     rx, ry, _ = _images_and_labels(r)
     expected = (f"images of shape (N, {', '.join(map(str, rx['shape'][1:]))}), {rx['dtype']}, "

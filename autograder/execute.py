@@ -274,6 +274,7 @@ async def _run_cells(client: NotebookClient, nb, numbers: dict[int, int], result
 
 
 async def _stop(client: NotebookClient) -> None:
+    launcher = getattr(getattr(client.km, "provisioner", None), "process", None)
     try:
         if client.kc is not None:
             client.kc.stop_channels()
@@ -281,6 +282,12 @@ async def _stop(client: NotebookClient) -> None:
             await client.km.shutdown_kernel(now=True)
     except Exception:  # already gone
         pass
+    if launcher is not None:  # a kernel that died mid-cell is never waited for: reap it, no zombie left
+        try:
+            launcher.kill()
+            launcher.wait(timeout=10)
+        except Exception:
+            pass
 
 
 async def _answers(client: NotebookClient) -> bool:

@@ -144,7 +144,7 @@ def _own_classes(config: dict) -> list[str]:
     found = []
     for layer in (config.get("config") or {}).get("layers", []) if isinstance(config, dict) else []:
         if isinstance(layer, dict):
-            module = str(layer.get("module") or "keras")
+            module = str(layer.get("module") or "")  # Keras' own classes always name their module
             if not module.startswith("keras"):
                 found.append(f"{layer.get('class_name')} ({(layer.get('config') or {}).get('name', '')})")
             found += _own_classes(layer)

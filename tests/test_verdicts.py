@@ -20,7 +20,7 @@ NO_FIT = {c: "fail" for c in ("fit.batch_size", "fit.epochs", "fit.validation_da
                               "evaluate.test_data")}
 NO_COMPILE = {c: "fail" for c in ("compile.loss", "compile.optimizer", "compile.metrics")}
 # Code that reaches into the grader: nothing the kernel sent can be credited.
-TAMPERED = {c: "fail" for c in CHECK_IDS if c not in ("notebook.runs", "data.prepared")}
+TAMPERED = {c: "fail" for c in CHECK_IDS if c != "notebook.runs"}
 
 EXPECTED: dict[str, dict[str, str | set]] = {
     "wrong_optimizer_adam": {"compile.optimizer": "fail"},

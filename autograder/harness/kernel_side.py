@@ -235,7 +235,7 @@ def _snapshot(model, why):
 # ---------------------------------------------------------------- compile, fit, evaluate, predict
 
 def _compile(self, *args, **kwargs):
-    if _INSIDE[0]:
+    if _INSIDE[0] or sys._getframe(1).f_code.co_name == "compile_from_config":  # Keras' own (load_model)
         return _ORIGINAL["compile"](self, *args, **kwargs)
     event = {"event": "compile", "model": _model_ref(self), "site": _call_site()}
     try:
