@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from . import data, reference, report
+from . import data, reference_cache, report
 from . import rubric as rubric_mod
 from .errors import SetupError
 from .pipeline import Options, error_result, grade, reference_facts
@@ -172,7 +172,7 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
     rubric = rubric_mod.load(options.rubric)
     source_data = data.resolve(options.data)
     reference_facts(source_data, rubric, options)  # once, before the workers: they read it from the cache
-    batch_key = reference.cache_key(options.reference, rubric.digest, source_data.sha256)
+    batch_key = reference_cache.cache_key(options.reference, rubric.digest, source_data.sha256)
     workers = workers or multiprocessing.cpu_count()
 
     with tempfile.TemporaryDirectory(prefix="autograder-batch-") as scratch:

@@ -21,12 +21,28 @@ from pathlib import Path
 
 import psutil
 
-from . import locations, report
+from . import __version__, locations, report
 from .pipeline import GradeResult, Options, error_result, grade
 
-# What the bundle carries from this repository (paths relative to its root).
-SOURCES = ["pyproject.toml", "README.md", "autograder", "templates", "reference/CNN.ipynb",
-           "assignment/rubric.toml", "assignment/handwritten-3.png"]
+# The bundle's source/ is a small project made from the installed grader (wheel or checkout alike):
+# the package with its files inside it, as a wheel has them, and this pyproject.toml.
+BUNDLE_PYPROJECT = """[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "cnn-autograder"
+version = "{version}"
+
+[project.scripts]
+autograder = "autograder.cli:main"
+
+[tool.setuptools.packages.find]
+include = ["autograder*"]
+
+[tool.setuptools.package-data]
+"*" = ["*.npz", "*.md", "*.j2", "*.css", "*.ipynb", "*.png", "*.toml"]
+"""
 PINNED = ["tensorflow", "keras", "numpy", "matplotlib", "nbformat", "nbclient", "nbconvert", "ipykernel",
           "jinja2", "click", "rich"]
 
@@ -39,7 +55,7 @@ apt-get install -y -qq python3 python3-venv python3-pip bubblewrap util-linux >/
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --upgrade pip
 /autograder/venv/bin/pip install -q -r /autograder/source/requirements.txt
-/autograder/venv/bin/pip install -q --no-deps -e /autograder/source
+/autograder/venv/bin/pip install -q --no-deps /autograder/source
 /autograder/venv/bin/autograder reference   # fail the build now if the reference lost full marks
 """
 
@@ -155,13 +171,22 @@ def build_bundle(out: Path) -> Path:
         add_text("setup.sh", SETUP_SH, 0o755)
         add_text("run_autograder", RUN_AUTOGRADER, 0o755)
         add_text("source/requirements.txt", _requirements())
-        for item in SOURCES:
-            path = locations.ROOT / item
-            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
-                                                           and "__pycache__" not in p.parts)
-            for file in files:
-                zf.write(file, "source/" + file.relative_to(locations.ROOT).as_posix())
+        add_text("source/pyproject.toml", BUNDLE_PYPROJECT.format(version=__version__))
+        for folder, inside in _package_files():
+            files = folder.rglob("*") if inside == "autograder" else folder.glob("*")  # not assignment/examples
+            for file in sorted(p for p in files if p.is_file() and "__pycache__" not in p.parts):
+                zf.write(file, f"source/{inside}/{file.relative_to(folder).as_posix()}")
     return out
+
+
+def _package_files() -> list[tuple[Path, str]]:
+    """(installed folder, its place in the bundle's package) for the grader and its files."""
+    found = [(locations.PACKAGE, "autograder")]
+    for name, folder in (("templates", locations.TEMPLATES), ("reference", locations.REFERENCE.parent),
+                         ("assignment", locations.RUBRIC.parent)):
+        if locations.PACKAGE not in folder.parents:  # a checkout keeps them beside the package
+            found.append((folder, f"autograder/{name}"))
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:

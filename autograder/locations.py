@@ -1,19 +1,34 @@
-"""Where the grader finds its own files. Every path can be overridden from the CLI."""
+"""Where the grader finds its own files: inside the installed package, found with importlib, so an
+installed wheel works from any folder. A course points at its own reference and rubric with
+--reference and --rubric.
+
+In the repository, templates/, reference/ and assignment/ are mapped into the package as
+autograder.templates, autograder.reference and autograder.assignment (pyproject.toml).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-ROOT = PACKAGE.parent  # the repository (the grader is installed with `pip install -e .`)
 
-REFERENCE = ROOT / "reference" / "CNN.ipynb"
-RUBRIC = ROOT / "assignment" / "rubric.toml"
-TEMPLATES = ROOT / "templates"
+
+def _folder(package: str) -> Path:
+    """The folder of one of the grader's asset packages, wherever it is installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"the grader's {package} files are missing: reinstall cnn-autograder")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+TEMPLATES = _folder("autograder.templates")
+REFERENCE = _folder("autograder.reference") / "CNN.ipynb"
+RUBRIC = _folder("autograder.assignment") / "rubric.toml"
+STARTER = _folder("autograder.assignment") / "CNN.ipynb"
+HANDWRITTEN_3 = _folder("autograder.assignment") / "handwritten-3.png"
 EMBEDDED_MNIST = PACKAGE / "data" / "mnist-embedded.npz"
-HANDWRITTEN_3 = PACKAGE / "data" / "handwritten-3.png"
-EXAMPLES = ROOT / "assignment" / "examples"
 
 
 def cache_dir() -> Path:

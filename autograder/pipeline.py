@@ -24,14 +24,14 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import __version__, capture, checks, data, execute, locations, reference, sandbox, slips, spec, submission, training
+from . import __version__, capture, checks, data, execute, locations, reference_cache, sandbox, slips, spec, submission, training
 from . import rubric as rubric_mod
 from .errors import SetupError, SubmissionError
 
 
 @dataclass(frozen=True)
 class Options:
-    """How to grade. Paths default to the repository's assignment/ and reference/."""
+    """How to grade. Paths default to the reference and rubric shipped with the grader."""
 
     data: Path | None = None  # an .npz with x_train, y_train, x_test, y_test
     reference: Path = locations.REFERENCE
@@ -108,7 +108,8 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
     scratch.chmod(0o755)  # mkdtemp makes it 0700; the kernel's user must reach its root inside it
     notebook_timeout = options.notebook_timeout or rubric.limits["notebook_timeout_s"]
     kernel_data = data.mnist_sized(source)
-    confinement = sandbox.Sandbox(scratch=scratch, readable=[kernel_data], hide=[*options.hide],
+    secrets = [*options.hide, locations.REFERENCE, Path(options.reference), options.rubric]
+    confinement = sandbox.Sandbox(scratch=scratch, readable=[kernel_data], hide=secrets,
                                   cpu_seconds=int(2 * notebook_timeout + 120), enabled=options.sandbox)
     try:
         confinement.prepare()
@@ -157,8 +158,8 @@ def cell_timeout(rubric: rubric_mod.Rubric, reference: dict, options: Options) -
 
 def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options: Options) -> tuple[dict, bool]:
     """The reference's facts and whether they came from the cache."""
-    key = reference.cache_key(options.reference, rubric.digest, source.sha256)
-    cached = reference.load(key)
+    key = reference_cache.cache_key(options.reference, rubric.digest, source.sha256)
+    cached = reference_cache.load(key)
     if cached is not None:
         return cached, True
     try:
@@ -171,7 +172,7 @@ def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options:
         raise SetupError(options.reference, "the reference notebook must run cleanly and build, fit and evaluate "
                                             "a model; " + ("; ".join(problems) or facts.get("model_error")
                                                            or "no model or no training was found"))
-    reference.store(key, facts)
+    reference_cache.store(key, facts)
     return facts, False
 
 

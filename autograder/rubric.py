@@ -50,6 +50,54 @@ class Rubric:
         return sum(rule.points for rule in self.checks.values())
 
 
+# Every key the rubric's tables may hold, with its type: a typo is an error that names the key.
+NUMBER = (int, float)
+SCHEMA: dict[str, dict[str, tuple]] = {
+    "limits": {"cell_timeout_s": (int, float, str), "notebook_timeout_s": NUMBER},
+    "harness": {"seed": (int,), "fit_samples": (int,), "max_real_epochs": (int,), "evaluate_samples": (int,),
+                "predict_batch": (int,)},
+    "training": {"seed": (int,), "train_images": (int,), "heldout_images": (int,), "epochs": (int,),
+                 "batch_size": (int,), "time_limit_s": NUMBER, "pass_within": NUMBER, "partial_within": NUMBER},
+    "slips": {"forgive": (list,)},
+}
+CHECK_KEYS = {"points": NUMBER, "title": (str,), "lesson": (str,), "partial": NUMBER}
+
+
+def _validate(path: Path, data: dict) -> None:
+    unknown = [t for t in data if t not in (*SCHEMA, "checks")]
+    if unknown:
+        raise SetupError(path, f"unknown table [{unknown[0]}]; the rubric has " + ", ".join(f"[{t}]" for t in SCHEMA)
+                         + " and [checks.\"ID\"]")
+    for table, keys in SCHEMA.items():
+        given = data.get(table)
+        if given is None:
+            if table == "slips":
+                continue
+            raise SetupError(path, f"the [{table}] table is missing")
+        _keys(path, table, given, keys, required=table != "slips")
+    for check_id, entry in data.get("checks", {}).items():
+        if check_id not in CHECK_IDS:
+            raise SetupError(path, f"[checks.\"{check_id}\"] is not a check; the checks are " + ", ".join(CHECK_IDS))
+        _keys(path, f'checks."{check_id}"', entry, CHECK_KEYS, required=False)
+
+
+def _words(types: tuple) -> str:
+    if float in types:
+        return "a number" + (' or "auto"' if str in types else "")
+    return {int: "a whole number", str: "text", list: "a list"}[types[0]]
+
+
+def _keys(path: Path, table: str, given: dict, keys: dict, required: bool) -> None:
+    for key, value in given.items():
+        if key not in keys:
+            raise SetupError(path, f"[{table}] has an unknown key {key!r}; allowed: " + ", ".join(keys))
+        if isinstance(value, bool) or not isinstance(value, keys[key]):
+            raise SetupError(path, f"[{table}] {key} is {value!r}; it must be {_words(keys[key])}")
+    missing = [k for k in keys if k not in given] if required else []
+    if missing:
+        raise SetupError(path, f"[{table}] lacks {', '.join(missing)}")
+
+
 def load(path: Path) -> Rubric:
     try:
         raw = path.read_bytes()
@@ -58,6 +106,7 @@ def load(path: Path) -> Rubric:
         raise SetupError(path, "rubric file not found; pass --rubric with the path to rubric.toml") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SetupError(path, f"the rubric is not valid TOML ({exc}); fix the line it names") from None
+    _validate(path, data)
     checks = {}
     for check_id, entry in data.get("checks", {}).items():
         try:
@@ -68,9 +117,6 @@ def load(path: Path) -> Rubric:
     missing = [c for c in CHECK_IDS if c not in checks]
     if missing:
         raise SetupError(path, "no entry for the checks " + ", ".join(missing) + "; add a [checks.\"ID\"] table for each")
-    for section in ("limits", "harness", "training"):
-        if section not in data:
-            raise SetupError(path, f"the [{section}] table is missing")
     limit = data["limits"].get("cell_timeout_s")
     if limit != "auto" and not (isinstance(limit, (int, float)) and limit > 0):
         raise SetupError(path, f"[limits] cell_timeout_s is {limit!r}; give a number of seconds or \"auto\"")

@@ -263,9 +263,9 @@ class Sandbox:
         import site
 
         paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, locations.PACKAGE, *self.readable)}
-        user_site = Path(site.getusersitepackages())
-        if user_site.is_dir():
-            paths.add(user_site.resolve())
+        # Packages may also come from the user's site or a .pth file: every site-packages on the path.
+        paths |= {Path(p).resolve() for p in [site.getusersitepackages(), *sys.path]
+                  if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()}
         return sorted((p for p in paths if p.exists()), key=lambda p: len(p.parts))
 
     def _bwrap(self) -> list[str]:
@@ -287,9 +287,10 @@ class Sandbox:
                 self._mountpoint(path)
                 args += ["--ro-bind", str(path), str(path)]
                 bound.append(path)
-        for secret in self.hide:  # grader files that live inside a bound folder (the reference, if packaged)
-            if Path(secret).exists() and any(b in Path(secret).resolve().parents for b in bound):
-                args += ["--tmpfs", str(Path(secret).resolve())]
+        for secret in self.hide:  # grader files inside a bound folder (the reference ships in the package)
+            secret = Path(secret).resolve()
+            if secret.exists() and any(b in secret.parents for b in bound):
+                args += ["--ro-bind", "/dev/null", str(secret)] if secret.is_file() else ["--tmpfs", str(secret)]
         self._mountpoint(self.ipc_dir)
         args += ["--bind", str(self.ipc_dir), str(self.ipc_dir),
                  "--dev", "/dev", "--proc", "/proc", "--chdir", HOME_INSIDE,

@@ -16,15 +16,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import Options, batch, data, locations, rubric
+from autograder import Options, batch, data, rubric
 from autograder.pipeline import reference_facts
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: examples and fixtures
 
 SLOW_ON_PURPOSE = {"never_ending_cell"}
 
 
 def make_class(folder: Path, students: int) -> None:
-    pool = sorted((locations.ROOT / "assignment" / "examples").glob("*.ipynb"))
-    pool += sorted(p for p in (locations.ROOT / "tests" / "fixtures").glob("*.ipynb") if p.stem not in SLOW_ON_PURPOSE)
+    pool = sorted((ROOT / "assignment" / "examples").glob("*.ipynb"))
+    pool += sorted(p for p in (ROOT / "tests" / "fixtures").glob("*.ipynb") if p.stem not in SLOW_ON_PURPOSE)
     for i in range(students):
         shutil.copy(pool[i % len(pool)], folder / f"student{i:02d}_CNN.ipynb")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent  # the repository: examples, fixtures, CI files
+FIXTURES = ROOT / "tests" / "fixtures"
 CELL_TIMEOUT = 20  # seconds; keeps never_ending_cell affordable
 
 

@@ -12,6 +12,8 @@ import pytest
 from autograder import Options, grade
 from conftest import FIXTURES
 
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
+
 
 @pytest.mark.parametrize("name, words", [
     ("not_a_notebook", "not valid JSON"),

@@ -17,7 +17,9 @@ import pytest
 
 from autograder import Options, batch, locations
 from autograder.rubric import CHECK_IDS
-from conftest import CELL_TIMEOUT, FIXTURES, sha256
+from conftest import CELL_TIMEOUT, FIXTURES, ROOT, sha256
+
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
 
 def tree_fingerprint(folder: Path) -> dict:
@@ -120,7 +122,7 @@ def test_an_lms_zip_is_graded_without_unpacking_beside_it(tmp_path):
 
 def small_class(root: Path) -> Path:
     root.mkdir()
-    for example in sorted((locations.ROOT / "assignment" / "examples").glob("*.ipynb"))[:3]:
+    for example in sorted((ROOT / "assignment" / "examples").glob("*.ipynb"))[:3]:
         shutil.copy(example, root / example.name)
     return root
 

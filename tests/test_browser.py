@@ -15,6 +15,8 @@ import pytest
 from autograder import batch, report
 from autograder.rubric import CHECK_IDS
 
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import shutil
 import subprocess
 import sys
 
 from conftest import FIXTURES
+
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
 
 def run(*args, **kwargs):

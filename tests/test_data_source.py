@@ -13,6 +13,8 @@ from autograder import Options, data, grade, locations
 from autograder.errors import SetupError
 from conftest import by_id, sha256
 
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
+
 EMBEDDED_SHA256 = {  # printed by scripts/build_embedded_mnist.py
     "x_train": "05010eb906ea2600d8d11a7866f9a1c75429505fc1c2b174e75d0a4461dfe52d",
     "y_train": "760163352046325b63b45874c5ec9719fbe010ac425694157bf2d5f5febb9097",

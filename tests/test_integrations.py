@@ -15,7 +15,9 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import gradescope, locations
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
+
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
 SELF_CHECK = "from autograder import self_check\nself_check()"
 
@@ -64,7 +66,7 @@ def test_self_check_warns_when_the_notebook_is_not_saved(tmp_path):
 
 
 def test_self_check_does_nothing_inside_a_graded_notebook(graded):
-    starter_like = graded(locations.ROOT / "assignment" / "CNN.ipynb")  # its last cell calls self_check()
+    starter_like = graded(ROOT / "assignment" / "CNN.ipynb")  # its last cell calls self_check()
     assert starter_like.status == "graded"
     assert not [e for e in starter_like.facts["execution"]["errors"] if "self_check" in e["source"]]
 
@@ -133,5 +135,5 @@ def test_empty_submission_folder_still_gives_results(tmp_path):
 
 
 def test_course_ci_workflow_runs_the_reference_check():
-    workflow = (locations.ROOT / "assignment" / "ci" / "reference.yml").read_text()
+    workflow = (ROOT / "assignment" / "ci" / "reference.yml").read_text()
     assert "autograder reference" in workflow and "pip install" in workflow

@@ -17,6 +17,8 @@ import pytest
 from autograder import Options, grade, locations, sandbox
 from conftest import CELL_TIMEOUT, FIXTURES, by_id
 
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
+
 LAYERS = {layer.name: layer for layer in sandbox.probe()}
 NEEDS_SANDBOX = pytest.mark.skipif(not all(l.active for l in LAYERS.values()) and not os.environ.get("CI"),
                                    reason="sandbox layers missing here (see `autograder doctor`)")

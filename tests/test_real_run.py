@@ -10,6 +10,8 @@ import pytest
 
 from conftest import by_id
 
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
+
 HABITS = ["habit_hard_coded_sizes", "habit_history_plots_and_callback", "habit_early_stopping_and_checkpoint",
           "habit_saves_files", "habit_predict_and_return_dict", "habit_keywords_and_steps", "habit_tf_data",
           "habit_fit_in_a_loop"]

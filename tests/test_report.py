@@ -10,6 +10,8 @@ import pytest
 from autograder import report
 from autograder.rubric import CHECK_IDS
 
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
+
 
 @pytest.fixture(scope="module")
 def pooling_html(graded):

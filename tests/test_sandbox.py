@@ -22,6 +22,8 @@ import pytest
 from autograder import Options, grade, locations, sandbox
 from conftest import CELL_TIMEOUT, FIXTURES, by_id
 
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
+
 LAYERS = {layer.name: layer for layer in sandbox.probe()}
 MISSING = [name for name, layer in LAYERS.items() if not layer.active]
 if MISSING:

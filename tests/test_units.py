@@ -155,3 +155,65 @@ def test_the_lessons_extra_parenthesis_is_repaired_in_the_copy_that_runs():
     notes = slips.repair(nb, ("extra_parenthesis",))
     assert nb.cells[1].source.endswith("model.add(MaxPooling2D())") and notes[0].startswith("In [2], line 2:")
     assert slips.repair(nb, ("extra_parenthesis",)) == []  # nothing left to repair
+
+
+# ---------------------------------------------------------------- configuration, sandbox, names
+
+from pathlib import Path  # noqa: E402
+
+from autograder import batch, kernel, locations, rubric, sandbox  # noqa: E402
+from autograder.errors import SetupError  # noqa: E402
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("train_images = 2000", "train_imags = 2000", "[training] has an unknown key 'train_imags'; allowed: seed"),
+    ("pass_within = 0.10", 'pass_within = "a lot"', "[training] pass_within is 'a lot'; it must be a number"),
+    ("[training]", "[trainin]", "unknown table [trainin]"),
+    ('cell_timeout_s = "auto"', 'cell_timeout_s = "soon"', "cell_timeout_s is 'soon'"),
+    ('forgive = ["extra_parenthesis", "test_acc", "pooling_below_second_conv"]', 'forgive = ["typo"]',
+     "[slips] forgive names typo; known slips: extra_parenthesis"),
+])
+def test_a_rubric_mistake_names_the_file_the_key_and_what_is_allowed(tmp_path, old, new, words):
+    path = tmp_path / "rubric.toml"
+    text = locations.RUBRIC.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    with pytest.raises(SetupError) as raised:
+        rubric.load(path)
+    assert raised.value.path == str(path) and words in raised.value.reason
+
+
+def test_the_kernel_environment_is_an_allow_list(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "nope")
+    box = sandbox.Sandbox(scratch=tmp_path, readable=[], hide=[], cpu_seconds=10, enabled=False)
+    env = kernel.kernel_env(box)
+    assert "AWS_SECRET_ACCESS_KEY" not in env and env["AUTOGRADER_GRADING"] == "1"
+    assert set(env) <= {"PATH", "HOME", "LANG", "TMPDIR", "KERAS_HOME", "MPLCONFIGDIR", "TF_CPP_MIN_LOG_LEVEL",
+                        "PYTHONHASHSEED", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION", "AUTOGRADER_GRADING",
+                        *kernel.PASS_THROUGH}
+
+
+def test_the_sandbox_binds_the_runtime_read_only_and_nothing_else_of_the_host(tmp_path):
+    layers = tuple(sandbox.Layer(n, True, "") for n in ("network", "filesystem", "user", "limits"))
+    box = sandbox.Sandbox(scratch=tmp_path, readable=[], hide=[locations.REFERENCE], cpu_seconds=10, layers=layers)
+    box.prepare()
+    argv = box.wrap(["python", "-m", "ipykernel_launcher"])
+    bwrap = argv[argv.index("bwrap"):]
+    assert bwrap[1:4] == ["--bind", str(box.root), "/"]  # the kernel's own root, not the host's
+    binds = [bwrap[i + 1] for i, a in enumerate(bwrap) if a == "--ro-bind"]
+    assert "/" not in binds and "/etc" not in binds and str(locations.PACKAGE.parent) not in binds
+    assert all(Path(b).exists() for b in binds)
+    writable = [bwrap[i + 1] for i, a in enumerate(bwrap) if a == "--bind"]
+    assert writable == [str(box.root), str(box.ipc_dir)]
+    assert argv[-3:] == ["python", "-m", "ipykernel_launcher"] and "--unshare-net" in bwrap
+
+
+@pytest.mark.parametrize("relative, student", [
+    ("alice_CNN.ipynb", "alice"),
+    ("smithjane_LATE_12345_67890_CNN.ipynb", "smithjane"),
+    ("Jane Smith_12345_assignsubmission_file_/CNN.ipynb", "Jane Smith"),
+    ("Jane Smith - CNN.ipynb", "Jane Smith"),
+    ("bob/CNN.ipynb", "bob"),
+])
+def test_the_student_is_read_from_lms_file_names(relative, student):
+    assert batch.student_of(Path(relative)) == student

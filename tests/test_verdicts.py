@@ -14,6 +14,8 @@ import pytest
 from autograder.rubric import CHECK_IDS
 from conftest import FIXTURES, by_id, sha256
 
+pytestmark = pytest.mark.slow  # real notebooks in real kernels
+
 NO_MODEL = {c: "skipped" for c in ("model.sequential", "layers.order", "layers.config", "layers.shapes",
                                    "train.learns", "predict.digit3")}
 NO_FIT = {c: "fail" for c in ("fit.batch_size", "fit.epochs", "fit.validation_data", "fit.shuffle",
