@@ -16,11 +16,15 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def _folder(package: str) -> Path:
-    """The folder of one of the grader's asset packages, wherever it is installed."""
+    """The folder of one of the grader's asset packages: inside the installed package (a wheel), else
+    beside it (a checkout, when Python imports the package from the repository itself)."""
     spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"the grader's {package} files are missing: reinstall cnn-autograder")
-    return Path(next(iter(spec.submodule_search_locations))).resolve()
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    beside = PACKAGE.parent / package.rpartition(".")[2]
+    if beside.is_dir():
+        return beside
+    raise ModuleNotFoundError(f"the grader's {package} files are missing: reinstall cnn-autograder")
 
 
 TEMPLATES = _folder("autograder.templates")
