@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -42,6 +43,12 @@ def grading_options(func):
 def _options(data, rubric, reference_nb, cell_timeout, notebook_timeout, no_sandbox) -> Options:
     return Options(data=data, rubric=rubric, reference=reference_nb, cell_timeout=cell_timeout,
                    notebook_timeout=notebook_timeout, sandbox=not no_sandbox)
+
+
+def _setup_failed(exc: SetupError) -> None:
+    """The grader's own setup is wrong: say which file and what to do, and exit 3."""
+    console.print(f"[red]error:[/] {escape(str(exc))}")  # escaped: rubric keys look like [markup]
+    sys.exit(3)
 
 
 def print_summary(result: GradeResult) -> None:
@@ -79,8 +86,7 @@ def grade_command(notebooks, output, **kwargs) -> None:
         try:
             result = grade(path, options)
         except SetupError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            sys.exit(3)
+            _setup_failed(exc)
         html, js = report.write(result, output or path.parent, path.stem)
         print_summary(result)
         console.print(f"  report: {html}\n  result: {js}")
@@ -98,8 +104,7 @@ def reference_command(output, **kwargs) -> None:
     try:
         result = grade(options.reference, options)
     except SetupError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        sys.exit(3)
+        _setup_failed(exc)
     if output:
         html, _ = report.write(result, output, "reference")
         console.print(f"report: {html}")
@@ -153,8 +158,7 @@ def batch_command(source, output, workers, force, roster, **kwargs) -> None:
             summary = batch.run(source, output, options=options, workers=workers, force=force, roster=roster,
                                 on_start=on_start, on_result=on_result)
     except SetupError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        sys.exit(3)
+        _setup_failed(exc)
     except KeyboardInterrupt:
         console.print(f"\nStopped after {state['done']} of {state['total']}. gradebook.csv and index.html cover "
                       f"what is done; run the same command again to grade the rest.")

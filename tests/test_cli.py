@@ -33,7 +33,7 @@ def test_reference_command_fails_when_the_rubric_is_broken(tmp_path):
     rubric.write_text("[limits]\ncell_timeout_s = 5\n")
     proc = run("reference", "--rubric", str(rubric))
     assert proc.returncode == 3
-    assert str(rubric) in proc.stdout and "no entry for the checks" in proc.stdout
+    assert str(rubric) in proc.stdout and "[limits] lacks notebook_timeout_s" in proc.stdout
 
 
 def test_grade_writes_report_next_to_the_notebook_and_exits_0_for_a_low_score(tmp_path):

@@ -82,13 +82,28 @@ def test_gradescope_bundle_layout(bundle):
         for name in ("setup.sh", "run_autograder"):
             assert name in names
             assert stat.S_IMODE(zf.getinfo(name).external_attr >> 16) & 0o111, f"{name} must be executable"
-        assert {"source/pyproject.toml", "source/autograder/pipeline.py", "source/templates/report.html.j2",
-                "source/reference/CNN.ipynb", "source/assignment/rubric.toml",
+        assert {"source/pyproject.toml", "source/autograder/pipeline.py", "source/autograder/templates/report.html.j2",
+                "source/autograder/reference/CNN.ipynb", "source/autograder/assignment/rubric.toml",
+                "source/autograder/assignment/handwritten-3.png",
                 "source/autograder/data/mnist-embedded.npz"} <= names
+        assert not any("examples/" in n for n in names)  # the demo class is not the grader's
         requirements = zf.read("source/requirements.txt").decode()
         assert "tensorflow==" in requirements and "keras==" in requirements
         assert "autograder reference" in zf.read("setup.sh").decode()
         assert not any("__pycache__" in n for n in names)
+        assert "bubblewrap" in zf.read("setup.sh").decode()
+
+
+def test_the_bundles_source_builds_a_package_that_carries_its_files(bundle, tmp_path):
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(tmp_path)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(tmp_path / "dist"), str(tmp_path / "source")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    with zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))) as wheel:
+        names = set(wheel.namelist())
+    assert {"autograder/reference/CNN.ipynb", "autograder/templates/report.html.j2",
+            "autograder/assignment/rubric.toml", "autograder/data/mnist-embedded.npz"} <= names
 
 
 REQUIRED_TEST_FIELDS = {"name", "score", "max_score", "status", "output", "output_format", "visibility"}
