@@ -1,8 +1,10 @@
 """Grade a class: a folder (flat, one folder per student, or nested) or an LMS .zip of notebooks.
 
-Each submission is graded in a worker process (its own fresh kernel inside),
-its JSON result stored under OUT/.results/ by a key made of the file's content
-and everything the grade depends on. A re-run reuses stored results, so an
+Each submission is graded by a worker (a local process, or a Dask worker with
+--cluster), its own fresh kernel inside; the notebook's bytes and the
+reference's facts travel with the task, and the result comes back to be stored
+under OUT/.results/ by a key made of the file's content and everything the
+grade depends on. A re-run reuses stored results, so an
 interrupted batch resumes without losing or duplicating a row. Every output is
 written atomically. The gradebook and class summary are rebuilt from the
 stored results at the end (and on Ctrl-C, from what is done).
@@ -16,8 +18,10 @@ import hashlib
 import io
 import json
 import multiprocessing
+import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import zipfile
@@ -31,7 +35,7 @@ import psutil
 from . import data, reference_cache, report
 from . import rubric as rubric_mod
 from .errors import SetupError
-from .pipeline import Options, error_result, grade, reference_facts
+from .pipeline import Options, error_result, grade, reference_facts, versions
 from .rubric import CHECK_IDS
 
 SKIP_DIRS = {".ipynb_checkpoints", "__MACOSX", ".results"}
@@ -143,13 +147,43 @@ def _result_key(entry: Entry, batch_key: str) -> str:
     return hashlib.sha256(f"{digest}\n{batch_key}".encode()).hexdigest()[:32]
 
 
-def _grade_one(path: str, stem: str, options: Options, results_dir: str, out_dir: str, key: str) -> dict:
-    """In a worker process: grade, store the JSON result, write both report files."""
-    result = grade(Path(path), options)
-    data_ = report.to_dict(result)
-    report.atomic_write(Path(results_dir) / f"{key}.json", json.dumps(data_, default=str))
-    report.write_dict(data_, Path(out_dir), stem)
-    return data_
+@dataclass(frozen=True)
+class Task:
+    """All a worker needs to grade one submission, sent with it: no shared filesystem."""
+
+    name: str  # the file's name, as the report shows it
+    notebook: bytes
+    options: Options
+    reference: dict  # the reference's facts, computed once by the client
+    data_sha256: str  # the MNIST the client graded the reference on
+    versions: dict  # the client's grader, Keras and TensorFlow versions
+
+
+class WorkerMismatch(RuntimeError):
+    """A worker that cannot grade as the client would (other versions, other data)."""
+
+
+def grade_task(task: Task) -> dict:
+    """On a worker (a local process or a Dask worker): grade one submission and return its JSON result
+    and HTML report. Refuses when this worker would not grade as the client does."""
+    mine = versions()
+    for name in ("grader", "keras", "tensorflow"):
+        if mine[name] != task.versions[name]:
+            raise WorkerMismatch(f"the worker on {socket.gethostname()} runs {name} {mine[name]}, the batch needs "
+                                 f"{task.versions[name]}: install the same versions on every worker")
+    try:
+        source = data.resolve(task.options.data)
+    except SetupError as exc:
+        raise WorkerMismatch(f"the worker on {socket.gethostname()} has no data file: {exc}") from None
+    if source.sha256 != task.data_sha256:
+        raise WorkerMismatch(f"the worker on {socket.gethostname()} has other MNIST data ({source.description}): give "
+                             "every worker the same --data file")
+    with tempfile.TemporaryDirectory(prefix="autograder-task-") as folder:
+        path = Path(folder) / task.name
+        path.write_bytes(task.notebook)
+        result = report.to_dict(grade(path, task.options, reference=task.reference))
+    result["graded_on"] = socket.gethostname()
+    return {"result": result, "html": report.render_html(result)}
 
 
 def _crashed(entry: Entry, reason: str) -> dict:
@@ -157,10 +191,12 @@ def _crashed(entry: Entry, reason: str) -> dict:
 
 
 def run(source: Path, out: Path, *, options: Options = Options(), workers: int | None = None,
-        force: bool = False, roster: Path | None = None, on_start=None, on_result=None) -> dict:
+        force: bool = False, roster: Path | None = None, cluster: str | None = None, on_start=None,
+        on_result=None) -> dict:
     """Grade every submission under `source` into `out`. Returns the summary (see summarise).
 
-    on_start(total, to_grade) is called once the submissions are found;
+    cluster: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS, else the local pool of
+    `workers` processes). on_start(total, to_grade) is called once the submissions are found;
     on_result(entry, result_dict, reused) as each one is done."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +207,7 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
     names = read_roster(roster)
     rubric = rubric_mod.load(options.rubric)
     source_data = data.resolve(options.data)
-    reference_facts(source_data, rubric, options)  # once, before the workers: they read it from the cache
+    ref, _ = reference_facts(source_data, rubric, options)  # once, here: it travels with every task
     batch_key = reference_cache.cache_key(options.reference, rubric.digest, source_data.sha256)
     workers = workers or multiprocessing.cpu_count()
 
@@ -191,14 +227,28 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
                 report.write_dict(results[entry], out, entry.stem)
             if on_result:
                 on_result(entry, results[entry], True)
+        def make_task(entry: Entry) -> Task:
+            return Task(name=entry.path.name, notebook=entry.path.read_bytes(), options=options, reference=ref,
+                        data_sha256=source_data.sha256, versions=client_versions)
+
+        def on_done(entry: Entry, outcome: dict | None, reason: str | None) -> None:
+            """Store each result as it comes back (atomically), so an interrupted batch resumes."""
+            result = outcome["result"] if outcome else _crashed(entry, reason)
+            result["submission"]["path"] = str(entry.path)
+            results[entry] = result
+            report.atomic_write(stored[entry], json.dumps(result, default=str))
+            report.atomic_write(out / f"{entry.stem}.result.json", json.dumps(result, indent=2, default=str))
+            report.atomic_write(out / f"{entry.stem}.report.html",
+                                outcome["html"] if outcome else report.render_html(result))
+            if on_result:
+                on_result(entry, result, False)
+
+        client_versions = versions()
+        engine = engine_for(cluster, workers) if todo else None
         try:
-            _grade_all(todo, results, keys, options, results_dir, out, workers, on_result,
-                       deadline_s(options, rubric))
-        finally:  # also on Ctrl-C: the gradebook covers what is done, including results the
-            # workers stored but the pool had not handed back yet
-            for entry in entries:
-                if entry not in results and stored[entry].exists():
-                    results[entry] = json.loads(stored[entry].read_text(encoding="utf-8"))
+            if engine:
+                _grade_all(todo, make_task, engine, deadline_s(options, rubric), on_done)
+        finally:  # also on Ctrl-C: the gradebook covers what is done
             summary = summarise(entries, results, names, rubric)
             write_gradebook(out / "gradebook.csv", summary)
             report.atomic_write(out / "index.html", report.render_class(summary))
@@ -220,52 +270,124 @@ def deadline_s(options: Options, rubric) -> float:
     return (options.notebook_timeout or rubric.limits["notebook_timeout_s"]) + 180
 
 
-def _grade_all(todo, results, keys, options, results_dir, out, workers, on_result, deadline) -> None:
-    context = multiprocessing.get_context("spawn")  # fresh workers: no TensorFlow state copied by fork
-    pending = list(todo)
-    while pending:
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context)
-        futures, started = {}, {}
-        queue = list(pending)
-        pending = []
+class LocalPool:
+    """The embedded default: spawned worker processes on this machine, no server."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        # spawn: fresh workers, no TensorFlow state copied by fork
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def slots(self) -> int:
+        return self.workers
+
+    def submit(self, task: Task):
+        return self._pool.submit(grade_task, task)
+
+    def crash(self, exc: BaseException) -> str | None:
+        """Why a submission crashed its worker, when this exception says so (the pool is then broken)."""
+        return "the grading process crashed on this submission" if isinstance(exc, BrokenProcessPool) else None
+
+    def give_up(self) -> bool:
+        """Stop a submission that outlived its deadline; True when the others running were stopped too."""
+        self.restart()
+        return True
+
+    def restart(self) -> None:
+        _kill_workers()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new()
+
+    def close(self, interrupted: bool = False) -> None:
+        if interrupted:  # never wait for a worker that may be stuck: Ctrl-C always ends the batch
+            _kill_workers()
+        self._pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+class DaskCluster:
+    """The same tasks on a running Dask scheduler (`--cluster tcp://host:8786`): its workers each grade
+    one submission per thread; a task whose worker dies is retried elsewhere, up to the scheduler's
+    allowed-failures, then reported as crashing its worker."""
+
+    def __init__(self, address: str):
+        from distributed import Client
+
         try:
-            while queue or futures:
-                while queue and len(futures) < workers:  # submit as slots free up, so each deadline is fair
-                    entry = queue.pop(0)
-                    future = pool.submit(_grade_one, str(entry.path), entry.stem, options, str(results_dir),
-                                         str(out), keys[entry])
-                    futures[future], started[future] = entry, time.monotonic()
-                done, _ = wait(futures, timeout=5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    entry = futures.pop(future)
-                    try:
-                        results[entry] = future.result()
-                    except BrokenProcessPool:
-                        pending = list(futures.values()) + queue  # a worker died: redo the rest in a new pool
-                        results[entry] = _crashed(entry, "the grading process crashed on this submission")
-                        futures, queue = {}, []
-                    except Exception as exc:  # one bad submission never stops the batch
-                        results[entry] = _crashed(entry, f"the grader failed: {type(exc).__name__}: {exc}")
-                    if on_result:
-                        on_result(entry, results[entry], False)
-                    if not futures and not queue and pending:
-                        break  # the pool broke: the rest go to a new one
-                late = [f for f in futures if time.monotonic() - started[f] > deadline]
-                if late:  # a submission that hangs its worker: give up on it, restart the others
-                    for future in late:
-                        entry = futures.pop(future)
-                        results[entry] = _crashed(entry, f"grading took longer than {deadline:.0f} seconds and was "
-                                                         "stopped")
-                        if on_result:
-                            on_result(entry, results[entry], False)
-                    pending = list(futures.values()) + queue
-                    _kill_workers()
-                    break
-        except KeyboardInterrupt:
-            _kill_workers()  # never wait for a worker that may be stuck: Ctrl-C always ends the batch
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=False, cancel_futures=True)
+            self.client = Client(address, timeout="30s")
+        except OSError as exc:
+            raise SetupError(None, f"cannot reach the Dask scheduler at {address} ({exc}); start it with "
+                                   "`dask scheduler` and workers with `autograder worker ADDRESS`") from None
+        self._executor = self.client.get_executor(pure=False)
+
+    def slots(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def submit(self, task: Task):
+        return self._executor.submit(grade_task, task)
+
+    def crash(self, exc: BaseException) -> str | None:
+        from distributed.scheduler import KilledWorker
+
+        if isinstance(exc, KilledWorker):
+            return "the grading process crashed on this submission every time the cluster tried it"
+        return None
+
+    def give_up(self) -> bool:
+        return False  # a Dask task cannot be stopped from here; its kernel's own limits end it
+
+    def restart(self) -> None:
+        pass  # the scheduler reschedules by itself
+
+    def close(self, interrupted: bool = False) -> None:
+        self._executor.shutdown(wait=False)
+        self.client.close()
+
+
+def engine_for(cluster: str | None, workers: int):
+    """The local pool, or the Dask cluster at `cluster` (also $DASK_SCHEDULER_ADDRESS)."""
+    cluster = cluster or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    return DaskCluster(cluster) if cluster else LocalPool(workers)
+
+
+def _grade_all(todo: list[Entry], make_task, engine, deadline: float, on_done) -> None:
+    """Grade `todo` on the engine, at most as many at once as it has slots, calling on_done(entry,
+    outcome or None, reason) for each. One engine loop for every backend."""
+    queue, running, started = list(todo), {}, {}
+    try:
+        while queue or running:
+            while queue and len(running) < engine.slots():
+                entry = queue.pop(0)
+                future = engine.submit(make_task(entry))
+                running[future], started[future] = entry, time.monotonic()
+            done, _ = wait(running, timeout=2, return_when=FIRST_COMPLETED)
+            for future in done:
+                entry = running.pop(future, None)
+                if entry is None:
+                    continue
+                try:
+                    on_done(entry, future.result(), None)
+                except Exception as exc:  # one bad submission never stops the batch
+                    crashed = engine.crash(exc)
+                    on_done(entry, None, crashed or f"the grader failed: {type(exc).__name__}: {exc}")
+                    if crashed and isinstance(engine, LocalPool):  # the pool is broken: redo the rest
+                        queue = list(running.values()) + queue
+                        running.clear()
+                        engine.restart()
+                        break
+            late = [f for f in running if time.monotonic() - started[f] > deadline]
+            for future in late:
+                on_done(running.pop(future), None, f"grading took longer than {deadline:.0f} seconds and was stopped")
+                future.cancel()
+            if late and engine.give_up():  # the others running on the stopped workers start again
+                queue = list(running.values()) + queue
+                running.clear()
+    except KeyboardInterrupt:
+        engine.close(interrupted=True)
+        raise
+    engine.close()
 
 
 # ---------------------------------------------------------------- gradebook and summary

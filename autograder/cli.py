@@ -7,6 +7,7 @@ reference did not get full marks; 3 the grader's own setup is wrong.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -130,8 +131,10 @@ def _one_line(entry, result: dict) -> str:
 @click.option("--force", is_flag=True, help="Regrade everything, even submissions graded before.")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV mapping student ids (first column) to names (a 'name' column).")
+@click.option("--cluster", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
+              help="Grade on a running Dask scheduler, e.g. tcp://head:8786 (default: local worker processes).")
 @grading_options
-def batch_command(source, output, workers, force, roster, **kwargs) -> None:
+def batch_command(source, output, workers, force, roster, cluster, **kwargs) -> None:
     """Grade every notebook in SOURCE (a folder, nested folders, or an LMS .zip) into OUTPUT."""
     options = _options(**kwargs)
     live = console.is_terminal
@@ -144,10 +147,19 @@ def batch_command(source, output, workers, force, roster, **kwargs) -> None:
         console.print(f"{total} submissions in {source}: {todo} to grade, {total - todo} graded before")
         state["task"] = progress.add_task("grading", total=total)
 
+    hosts: dict[str, int] = {}
+
     def on_result(entry, result, reused):
         state["done"] += 1
-        progress.update(state["task"], advance=1)
+        host = result.get("graded_on")
+        if host and not reused:
+            hosts[host] = hosts.get(host, 0) + 1
+        progress.update(state["task"], advance=1,
+                        description="grading" + (f" ({', '.join(f'{h}: {n}' for h, n in hosts.items())})"
+                                                 if len(hosts) > 1 else ""))
         line = f"[{state['done']}/{state['total']}] {_one_line(entry, result)}" + (" (graded before)" if reused else "")
+        if cluster and host and not reused:
+            line += f" (on {host})"
         if live:
             progress.console.print(line)
         else:
@@ -156,7 +168,7 @@ def batch_command(source, output, workers, force, roster, **kwargs) -> None:
     try:
         with progress:
             summary = batch.run(source, output, options=options, workers=workers, force=force, roster=roster,
-                                on_start=on_start, on_result=on_result)
+                                cluster=cluster, on_start=on_start, on_result=on_result)
     except SetupError as exc:
         _setup_failed(exc)
     except KeyboardInterrupt:
@@ -165,6 +177,8 @@ def batch_command(source, output, workers, force, roster, **kwargs) -> None:
         sys.exit(130)
     console.print(f"{summary['graded']} graded, {summary['errors']} could not be graded"
                   + (f", class average {summary['mean']}%" if summary["mean"] is not None else ""))
+    if len(hosts) > 1:
+        console.print("graded on: " + ", ".join(f"{h} ({n})" for h, n in sorted(hosts.items())))
     console.print(f"gradebook: {output / 'gradebook.csv'}\nsummary:   {output / 'index.html'}")
 
 
@@ -179,15 +193,36 @@ def gradescope_command(output) -> None:
     console.print(f"wrote {path}: upload it as the assignment's autograder (configuration: zip file).")
 
 
-@main.command("doctor")
-def doctor_command() -> None:
-    """Show which sandbox layers this machine supports, and why a missing one is missing."""
+@main.command("worker", context_settings={"ignore_unknown_options": True})
+@click.argument("scheduler")
+@click.option("--workers", "nworkers", type=int, default=None,
+              help="Submissions graded at once on this machine (default: the number of cores).")
+@click.argument("dask_options", nargs=-1, type=click.UNPROCESSED)
+def worker_command(scheduler, nworkers, dask_options) -> None:
+    """Join the Dask scheduler at SCHEDULER (tcp://head:8786) as grading workers: one worker process
+    per submission at a time, one thread each. Other options go to `dask worker` as they are."""
+    _print_layers()
+    count = nworkers or os.cpu_count() or 1
+    argv = [sys.executable, "-m", "distributed.cli.dask_worker", scheduler, "--nworkers", str(count),
+            "--nthreads", "1", "--no-dashboard", *dask_options]
+    console.print(f"starting {count} grading worker{'s' if count != 1 else ''} for {scheduler}")
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+
+
+def _print_layers() -> list[str]:
     from . import sandbox
 
     layers = sandbox.probe()
     for layer in layers:
         mark = "[green]✓[/]" if layer.active else "[yellow]✗[/]"
         console.print(f"{mark} {layer.name:<11} {layer.how}")
-    missing = [layer.name for layer in layers if not layer.active]
+    return [layer.name for layer in layers if not layer.active]
+
+
+@main.command("doctor")
+def doctor_command() -> None:
+    """Show which sandbox layers this machine supports, and why a missing one is missing."""
+    missing = _print_layers()
     console.print("All layers are available." if not missing else
                   f"Grading works without {', '.join(missing)}; each report says which layers were active.")

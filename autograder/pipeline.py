@@ -67,7 +67,7 @@ class GradeResult:
         return self.status == "graded" and self.score >= self.max_score
 
 
-def _versions() -> dict:
+def versions() -> dict:
     return {"grader": __version__, "keras": metadata.version("keras"),
             "tensorflow": metadata.version("tensorflow"), "python": sys.version.split()[0]}
 
@@ -180,28 +180,31 @@ def error_result(path: Path, reason: str, started: float | None = None) -> Grade
     """The result for a file that could not be graded at all."""
     started = time.perf_counter() if started is None else started
     return GradeResult(status="error", reason=reason, submission={"path": str(path), "name": Path(path).name},
-                       timings={"total_s": round(time.perf_counter() - started, 2)}, versions=_versions(),
+                       timings={"total_s": round(time.perf_counter() - started, 2)}, versions=versions(),
                        graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def grade(path: Path, options: Options = Options()) -> GradeResult:
-    """Grade one notebook. Bad submissions give a result with status 'error', never an exception."""
+def grade(path: Path, options: Options = Options(), reference: dict | None = None) -> GradeResult:
+    """Grade one notebook. Bad submissions give a result with status 'error', never an exception.
+
+    reference: the reference's facts, when the caller has them already (a batch computes them once
+    and ships them to its workers); else they come from the cache or a run of the reference."""
     started = time.perf_counter()
     warming = _warm_up_keras()
     try:
-        return _grade(path, options, started)
+        return _grade(path, options, started, reference)
     finally:
         warming.join()  # the import hides stderr while it runs: let it finish before any error shows
 
 
-def _grade(path: Path, options: Options, started: float) -> GradeResult:
+def _grade(path: Path, options: Options, started: float, reference: dict | None = None) -> GradeResult:
     rubric = rubric_mod.load(options.rubric)
     source = data.resolve(options.data)
     try:
         sub = submission.read(path)
     except SubmissionError as exc:
         return error_result(path, exc.reason, started)
-    ref, cached = reference_facts(source, rubric, options)
+    ref, cached = (reference, True) if reference is not None else reference_facts(source, rubric, options)
     t0 = time.perf_counter()
     try:
         facts = run_and_capture(sub.notebook, source, rubric, options, cell_timeout(rubric, ref, options))
@@ -222,4 +225,4 @@ def _grade(path: Path, options: Options, started: float) -> GradeResult:
         timings={"total_s": round(time.perf_counter() - started, 2),
                  "notebook_s": round(facts["execution"]["seconds"], 2),
                  "grading_s": round(time.perf_counter() - t0, 2), "reference_cached": cached},
-        versions=_versions(), graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        versions=versions(), graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
