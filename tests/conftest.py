@@ -62,3 +62,17 @@ def graded(fingerprints_before):
 
 def by_id(result) -> dict:
     return {c.id: c for c in result.checks}
+
+
+def kernels_among(processes) -> list:
+    """The running Jupyter kernels among these processes (a zombie, e.g. a browser's, is not running)."""
+    import psutil
+
+    found = []
+    for p in processes:
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from autograder import Options, grade, locations, sandbox
-from conftest import CELL_TIMEOUT, FIXTURES, by_id
+from conftest import CELL_TIMEOUT, FIXTURES, by_id, kernels_among
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
@@ -38,8 +38,7 @@ def cell_errors(result) -> list[tuple[str, str]]:
 
 def no_kernel_left() -> bool:
     time.sleep(0.5)
-    mine = psutil.Process().children(recursive=True)
-    return not [p for p in mine if "ipykernel_launcher" in " ".join(p.cmdline())]
+    return not kernels_among(psutil.Process().children(recursive=True))
 
 
 def test_report_names_every_active_layer(graded):

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from autograder.rubric import CHECK_IDS
-from conftest import FIXTURES, by_id, sha256
+from conftest import FIXTURES, by_id, kernels_among, sha256
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
@@ -269,6 +269,4 @@ def test_no_fixture_changed_and_no_kernel_left(graded, fingerprints_before):
     assert graded.results, "run with the other tests: this checks what they left behind"
     after = {p.name: sha256(p) for p in FIXTURES.glob("*.ipynb")}
     assert after == fingerprints_before
-    kernels = [p for p in psutil.Process().children(recursive=True)
-               if "ipykernel" in " ".join(p.cmdline())]
-    assert kernels == []
+    assert kernels_among(psutil.Process().children(recursive=True)) == []
