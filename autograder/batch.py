@@ -30,9 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
-from . import data, reference_cache, report
+from . import data, reference_cache, report, sandbox
 from . import rubric as rubric_mod
 from .errors import SetupError
 from .pipeline import Options, error_result, grade, reference_facts, versions
@@ -255,15 +253,6 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
     return summary
 
 
-def _kill_workers() -> None:
-    """Stop this process's worker processes and everything under them (their kernels)."""
-    for child in psutil.Process().children(recursive=True):
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-
-
 def deadline_s(options: Options, rubric) -> float:
     """How long one submission may take in a worker before the batch gives up on it: the notebook's
     own limit, plus the kernel's start, the grader's checks and the brief training."""
@@ -297,13 +286,13 @@ class LocalPool:
         return True
 
     def restart(self) -> None:
-        _kill_workers()
+        sandbox.stop_descendants()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new()
 
     def close(self, interrupted: bool = False) -> None:
         if interrupted:  # never wait for a worker that may be stuck: Ctrl-C always ends the batch
-            _kill_workers()
+            sandbox.stop_descendants()
         self._pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 

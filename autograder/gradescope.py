@@ -19,9 +19,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-import psutil
-
-from . import __version__, locations, report
+from . import __version__, locations, report, sandbox
 from .pipeline import GradeResult, Options, error_result, grade
 
 # The bundle's source/ is a small project made from the installed grader (wheel or checkout alike):
@@ -111,23 +109,12 @@ def find_submission(folder: Path) -> Path | None:
 def unconfined_root() -> str | None:
     """Why grading must not start: as real root without the sandbox's user layer, a notebook could
     rewrite results.json itself."""
-    from . import sandbox
-
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         missing = [layer for layer in sandbox.probe() if layer.name in ("user", "filesystem") and not layer.active]
         if missing:
             return ("The autograder is not set up safely: " + "; ".join(f"{l.name}: {l.how}" for l in missing)
                     + ". Your teacher must rebuild it (setup.sh installs bubblewrap). Nothing was graded.")
     return None
-
-
-def _stop_descendants() -> None:
-    """No process a notebook started may outlive grading (results.json is written after this)."""
-    for child in psutil.Process().children(recursive=True):
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
 
 
 def run(submission_dir: Path, results_path: Path) -> dict:
@@ -148,7 +135,7 @@ def run(submission_dir: Path, results_path: Path) -> dict:
         data = {"score": 0, "execution_time": round(time.perf_counter() - started), "tests": [],
                 "output": f"The grader itself failed ({type(exc).__name__}: {exc}); tell your teacher.",
                 "extra_data": {"traceback": traceback.format_exc()}}
-    _stop_descendants()
+    sandbox.stop_descendants()  # no process a notebook started outlives grading; results.json comes last
     report.atomic_write(Path(results_path), json.dumps(data, indent=2))
     return data
 

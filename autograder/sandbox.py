@@ -116,6 +116,17 @@ def probe() -> tuple[Layer, ...]:
     )
 
 
+def stop_descendants() -> None:
+    """Kill every process this one started, and theirs (worker processes, kernels, what they left)."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
 STALE_AFTER_S = 3600  # a group this old whose grader was killed (kill -9) before cleaning up
 
 

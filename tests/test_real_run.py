@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
 HABITS = ["habit_hard_coded_sizes", "habit_history_plots_and_callback", "habit_early_stopping_and_checkpoint",
           "habit_saves_files", "habit_predict_and_return_dict", "habit_keywords_and_steps", "habit_tf_data",
-          "habit_fit_in_a_loop"]
+          "habit_fit_in_a_loop", "habit_generator"]
 
 
 @pytest.mark.parametrize("name", HABITS)
@@ -56,6 +56,13 @@ def test_a_tf_data_pipeline_is_graded_for_what_it_means(graded):
     assert fit["batch_size"] == 64 and fit["shuffle"] is True
     assert fit["dataset"][-2:] == ["ShuffleDataset", "BatchDataset"]
     assert "tf.data" in by_id(graded("habit_tf_data"))["fit.batch_size"].message
+
+
+def test_what_a_generator_hides_is_said_not_failed(graded):
+    checks = by_id(graded("habit_generator"))
+    assert checks["fit.batch_size"].status == "pass" and "cannot see the batch size" in checks["fit.batch_size"].message
+    assert checks["fit.validation_data"].message == "model.fit validates on the test images and labels."
+    assert checks["data.prepared"].status == "pass"  # read from train_images, as fit's data is a generator
 
 
 def test_files_the_student_saves_work_and_stay_inside(graded):
