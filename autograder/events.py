@@ -66,6 +66,7 @@ class Channel:
     events: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     connected: bool = False
+    on_snapshot: object = None  # called with each copied snapshot's event (the brief training starts early)
 
     def start(self) -> None:
         self.copies.mkdir(parents=True, exist_ok=True)
@@ -153,3 +154,5 @@ class Channel:
         copy = self.copies / f"{len(self.events)}-{name}"
         copy.write_bytes(data)
         event["copy"] = str(copy)
+        if self.on_snapshot is not None:
+            self.on_snapshot(event)

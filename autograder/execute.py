@@ -155,7 +155,7 @@ def _numbers(nb) -> dict[int, int]:
 
 
 async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout: float,
-               finish_timeout: float) -> Execution:
+               finish_timeout: float, on_snapshot=None) -> Execution:
     result = Execution()
     started = time.perf_counter()
     deadline = started + notebook_timeout
@@ -172,7 +172,7 @@ async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout:
 
     channel = events.Channel(socket_path=sandbox.ipc_dir / "events", snapshots_host=sandbox.root / HARNESS_DIR,
                              snapshots_inside=sandbox.inside(sandbox.root / HARNESS_DIR),
-                             copies=sandbox.grader_dir / "models")
+                             copies=sandbox.grader_dir / "models", on_snapshot=on_snapshot)
     config = {**config, "events": str(channel.socket_path), "snapshots": channel.snapshots_inside}
     client = _CappedClient(
         nb, km=kernel.kernel_manager(sandbox), timeout=cell_timeout, allow_errors=True,
@@ -300,9 +300,10 @@ async def _answers(client: NotebookClient) -> bool:
 
 
 def run_notebook(nb: nbformat.NotebookNode, sandbox, config: dict, *, cell_timeout: float,
-                 notebook_timeout: float, finish_timeout: float = 60) -> Execution:
-    """Execute `nb` (a copy; it is changed) in a fresh kernel confined by `sandbox` (prepared)."""
-    run = _run(nb, sandbox, config, cell_timeout, notebook_timeout, finish_timeout)
+                 notebook_timeout: float, finish_timeout: float = 60, on_snapshot=None) -> Execution:
+    """Execute `nb` (a copy; it is changed) in a fresh kernel confined by `sandbox` (prepared).
+    on_snapshot(event) is called as each model snapshot is copied out of the kernel."""
+    run = _run(nb, sandbox, config, cell_timeout, notebook_timeout, finish_timeout, on_snapshot)
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # the usual case: no event loop here

@@ -122,14 +122,15 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
             "evaluate_samples": rubric.harness["evaluate_samples"],
             "predict_batch": rubric.harness["predict_batch"],
         }
-        execution = execute.run_notebook(
-            notebook, confinement, config,
-            cell_timeout=cell_timeout,
-            notebook_timeout=notebook_timeout)
-        arrays = _arrays(source)
-        facts = capture.collect(
-            execution, describe=spec.describe_model,
-            train=lambda path: training.brief_training(path, arrays, rubric.training, locations.HANDWRITTEN_3))
+        trainer = training.Trainer(_arrays(source), rubric.training, locations.HANDWRITTEN_3)
+        try:
+            execution = execute.run_notebook(
+                notebook, confinement, config, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                # The model is compiled: train the grader's copy on the other core while the kernel goes on.
+                on_snapshot=lambda event: trainer.start(Path(event["copy"])) if event.get("why") != "finish" else None)
+            facts = capture.collect(execution, describe=spec.describe_model, train=trainer)
+        finally:
+            trainer.close()
         facts["isolation"] = confinement.summary()
         facts["repaired_slips"] = repaired
         facts["other_assignment"] = other_assignment(execution.sources)

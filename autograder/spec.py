@@ -164,12 +164,15 @@ def check_size(config: dict) -> int:
     return total
 
 
+_LOADING = threading.Lock()  # the brief training may run beside a load: Keras' global state is shared
+
+
 def load_safely(path: Path):
     """(model, config): the saved model loaded with safe_mode after its size was checked."""
     config = read_config(path)
     check_size(config)
     keras = import_keras_quietly()
-    with native_stderr_silenced():
+    with _LOADING, native_stderr_silenced():
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     for layer in model.layers:  # a subclass of Dense is not Dense: only Keras' own classes count
         if not type(layer).__module__.startswith("keras."):
