@@ -8,7 +8,6 @@ read by beginners: each says what was expected, what was found, and where.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 
