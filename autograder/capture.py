@@ -191,8 +191,8 @@ def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict 
     facts["epochs"] = sum(max(0, int(e.get("epochs") or 1) - int(e.get("initial_epoch") or 0)) for _, e in fits)
     facts["epochs_given"] = main.get("epochs")
     facts["calls"] = len(fits)
-    facts["replayed"] = sum(max(0, (e.get("plan") or {}).get("epochs", 0) - (e.get("plan") or {}).get("real_epochs", 0))
-                            for _, e in fits)
+    plans = [e.get("plan") or {} for _, e in fits]
+    facts["replayed"] = sum(max(0, (p.get("epochs") or 0) - (p.get("real_epochs") or 0)) for p in plans)
     facts["where"] = locate(main, cells)
     facts["index"] = index
     x = main.get("x") or {}

@@ -175,7 +175,7 @@ async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout:
                              copies=sandbox.grader_dir / "models", on_snapshot=on_snapshot)
     config = {**config, "events": str(channel.socket_path), "snapshots": channel.snapshots_inside}
     client = _CappedClient(
-        nb, km=kernel.kernel_manager(sandbox), timeout=cell_timeout, allow_errors=True,
+        nb, km=kernel.kernel_manager(sandbox), timeout=int(cell_timeout), allow_errors=True,
         interrupt_on_timeout=True, startup_timeout=120, shutdown_kernel="immediate",
         error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
         resources={"metadata": {"path": str(sandbox.home)}}, on_cell_executed=on_cell_executed,

@@ -10,6 +10,7 @@ own inputs (rubric, data file, reference notebook) are wrong.
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import tempfile
@@ -153,7 +154,7 @@ def cell_timeout(rubric: rubric_mod.Rubric, reference: dict, options: Options) -
         return float(limit)
     factor, low, high = AUTO_TIMEOUT
     slowest = max((reference.get("execution") or {}).get("cell_seconds", {}).values(), default=high / factor)
-    return min(high, max(low, factor * slowest))
+    return float(min(high, max(low, math.ceil(factor * slowest))))
 
 
 def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options: Options) -> tuple[dict, bool]:

@@ -217,3 +217,13 @@ def test_the_sandbox_binds_the_runtime_read_only_and_nothing_else_of_the_host(tm
 ])
 def test_the_student_is_read_from_lms_file_names(relative, student):
     assert batch.student_of(Path(relative)) == student
+
+
+def test_the_auto_cell_limit_is_whole_seconds_from_the_references_slowest_cell():
+    from autograder.pipeline import Options, cell_timeout
+
+    rules = rubric.load(locations.RUBRIC)
+    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 3.693}}}, Options()) == 37
+    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 0.5}}}, Options()) == 30
+    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 60}}}, Options()) == 120
+    assert cell_timeout(rules, {}, Options(cell_timeout=12)) == 12

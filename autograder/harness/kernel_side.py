@@ -285,18 +285,24 @@ def _fit(self, *args, **kwargs):
         arguments, given = _bind("fit", self, args, kwargs)
     except TypeError:
         return _ORIGINAL["fit"](self, *args, **kwargs)  # let Keras say what is wrong
-    x = _describe_value(arguments.get("x"))
-    batch_size = arguments.get("batch_size")
-    if isinstance(x, dict) and x.get("kind") == "dataset":
-        batch_size = x.get("batch_size")
-    event = {"event": "fit", "model": _model_ref(self), "site": _call_site(), "given": given, "x": x,
-             "y": _describe_value(arguments.get("y")), "batch_size": batch_size,
-             "epochs": arguments.get("epochs"), "initial_epoch": arguments.get("initial_epoch"),
-             "shuffle": _jsonable(arguments.get("shuffle")),
-             "validation_data": _describe_value(arguments.get("validation_data")),
-             "validation_split": arguments.get("validation_split"),
-             "steps_per_epoch": arguments.get("steps_per_epoch"), "samples": _count(arguments.get("x"))}
-    plan = _plan(arguments)
+    event = {"event": "fit", "model": _model_ref(self), "site": _call_site(), "given": given}
+    try:  # recording must never break the student's cell
+        x = _describe_value(arguments.get("x"))
+        batch_size = arguments.get("batch_size")
+        if isinstance(x, dict) and x.get("kind") == "dataset":
+            batch_size = x.get("batch_size")
+        event.update(x=x, y=_describe_value(arguments.get("y")), batch_size=batch_size,
+                     epochs=arguments.get("epochs"), initial_epoch=arguments.get("initial_epoch"),
+                     shuffle=_jsonable(arguments.get("shuffle")),
+                     validation_data=_describe_value(arguments.get("validation_data")),
+                     validation_split=arguments.get("validation_split"),
+                     steps_per_epoch=arguments.get("steps_per_epoch"), samples=_count(arguments.get("x")))
+    except Exception as exc:
+        event["problem"] = f"{type(exc).__name__}: {exc}"[:300]
+    try:
+        plan = _plan(arguments)
+    except Exception:  # arguments Keras itself will judge: run the call as written
+        plan = {"arguments": arguments, "real_epochs": None, "epochs": None, "callbacks": None}
     event["plan"] = {k: plan[k] for k in ("real_epochs", "epochs")}
     _send(event)
     _INSIDE[0] += 1
