@@ -137,11 +137,19 @@ def verify_call(event: dict, where: dict, cells: dict[int, str]) -> str | None:
 
 # ---------------------------------------------------------------- which model, which training
 
+def _epochs_run(event: dict) -> int:
+    """Epochs a fit really trains: from initial_epoch to epochs."""
+    return max(0, int(event.get("epochs") or 1) - int(event.get("initial_epoch") or 0))
+
+
 def _trained(event: dict) -> int:
     """How much a fit trains in a real run: epochs times samples (a step count when unknown)."""
-    epochs = max(0, int(event.get("epochs") or 1) - int(event.get("initial_epoch") or 0))
-    samples = event.get("samples") or event.get("steps_per_epoch") or 1
-    return epochs * int(samples)
+    return _epochs_run(event) * int(event.get("samples") or event.get("steps_per_epoch") or 1)
+
+
+def _sources(dataset: dict) -> list:
+    """(x, y) descriptions of the arrays a tf.data pipeline was made from (None where unknown)."""
+    return ((dataset.get("sources") or []) + [None, None])[:2]
 
 
 def choose_model(events: list[dict]) -> tuple[int | None, str]:
@@ -188,7 +196,7 @@ def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict 
     index, main = max(fits, key=lambda item: (_trained(item[1]), item[0]))
     facts = {k: main.get(k) for k in ("x", "y", "batch_size", "shuffle", "validation_data", "validation_split",
                                       "given", "initial_epoch", "steps_per_epoch")}
-    facts["epochs"] = sum(max(0, int(e.get("epochs") or 1) - int(e.get("initial_epoch") or 0)) for _, e in fits)
+    facts["epochs"] = sum(_epochs_run(e) for _, e in fits)
     facts["epochs_given"] = main.get("epochs")
     facts["calls"] = len(fits)
     plans = [e.get("plan") or {} for _, e in fits]
@@ -199,8 +207,7 @@ def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict 
     if x.get("kind") == "dataset":  # a tf.data pipeline batches and shuffles by itself
         facts["shuffle"] = x.get("shuffle")
         facts["dataset"] = x.get("steps")
-        sources = x.get("sources") or []
-        facts["x"], facts["y"] = (sources + [None, None])[:2]
+        facts["x"], facts["y"] = _sources(x)
     validation = main.get("validation_data") or {}
     if validation.get("kind") == "dataset" and validation.get("sources"):
         facts["validation_data"] = {"kind": "tuple", "items": validation["sources"]}
@@ -245,8 +252,9 @@ def collect(execution: Execution, describe=None, train=None) -> dict:
         else:
             try:
                 facts["model"] = describe(Path(latest["copy"]))
-                if at_training is not latest and at_training is not None:
-                    facts["model"]["compile"] = describe(Path(at_training["copy"]))["compile"]
+                if at_training is not latest and at_training is not None:  # its compile settings alone
+                    facts["model"]["compile"] = spec.compile_settings(
+                        spec.read_config(Path(at_training["copy"])).get("compile_config"))
             except spec.UnsafeModel as exc:
                 facts["model_error"] = f"the grader will not load it: {exc}"
             except Exception as exc:
@@ -258,7 +266,8 @@ def collect(execution: Execution, describe=None, train=None) -> dict:
                     facts["quick_train"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
         compiles = [e for e in events if e["event"] == "compile" and e["model"]["id"] == model_id]
         if compiles:
-            before = [e for i, e in enumerate(events) if e in compiles and (trained_at is None or i < trained_at)]
+            before = [e for i, e in enumerate(events) if e["event"] == "compile" and e["model"]["id"] == model_id
+                      and (trained_at is None or i < trained_at)]
             chosen = (before or compiles)[-1]
             facts["compile_where"] = locate(chosen, cells)
             facts["compile_calls"] = len(compiles)
@@ -271,7 +280,7 @@ def collect(execution: Execution, describe=None, train=None) -> dict:
         if chosen_eval:
             x, y = chosen_eval.get("x"), chosen_eval.get("y")
             if (x or {}).get("kind") == "dataset":
-                x, y = ((x.get("sources") or []) + [None, None])[:2]
+                x, y = _sources(x)
             facts["evaluate"] = {"x": x, "y": y, "where": locate(chosen_eval, cells)}
     facts["compile"] = _compile_facts(facts)
     for e in events:
