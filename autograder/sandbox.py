@@ -267,7 +267,18 @@ class Sandbox:
             self.cgroups = self._make_cgroups()
             joins = " ".join(f'echo $$ > "{g}/cgroup.procs" &&' for g in self.cgroups)
             argv = ["sh", "-c", f'{joins} exec "$@"', "sandbox"] + argv
-        return argv
+        return self._tied_to_grader(argv)
+
+    @staticmethod
+    def _tied_to_grader(argv: list[str]) -> list[str]:
+        """Kill the launch if the grader dies, from its first instruction: a grader killed between
+        forking the launcher and bwrap's own pdeathsig (Ctrl-C in a batch) left an orphan kernel idling
+        forever. The signal is set first, then the parent is checked: if it is no longer the grader,
+        the grader died before the signal was armed, and the launch stops there."""
+        if not shutil.which("setpriv"):
+            return argv
+        guard = f'[ "$PPID" = "{os.getpid()}" ] || exit 1; exec "$@"'
+        return ["setpriv", "--pdeathsig", "KILL", "--", "sh", "-c", guard, "guard"] + argv
 
     def runtime(self) -> list[Path]:
         """What the kernel needs of the host, read-only: the Python runtime and its packages."""

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from autograder import checks, spec
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from autograder import batch, capture, checks, events, kernel, locations, rubric, sandbox, slips, spec
+from autograder.errors import SetupError
 
 
 def model(*classes):
@@ -58,13 +71,6 @@ def test_known_slips_are_explained():
 
 
 # ---------------------------------------------------------------- what the grader reads from the kernel
-
-import os  # noqa: E402
-import zipfile  # noqa: E402
-
-import pytest  # noqa: E402
-
-from autograder import capture, events, slips  # noqa: E402
 
 
 def test_snapshot_reads_refuse_links_fifos_folders_and_large_files(tmp_path):
@@ -159,11 +165,6 @@ def test_the_lessons_extra_parenthesis_is_repaired_in_the_copy_that_runs():
 
 # ---------------------------------------------------------------- configuration, sandbox, names
 
-from pathlib import Path  # noqa: E402
-
-from autograder import batch, kernel, locations, rubric, sandbox  # noqa: E402
-from autograder.errors import SetupError  # noqa: E402
-
 
 @pytest.mark.parametrize("old, new, words", [
     ("train_images = 2000", "train_imags = 2000", "[training] has an unknown key 'train_imags'; allowed: seed"),
@@ -227,3 +228,23 @@ def test_the_auto_cell_limit_is_whole_seconds_from_the_references_slowest_cell()
     assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 0.5}}}, Options()) == 30
     assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 60}}}, Options()) == 120
     assert cell_timeout(rules, {}, Options(cell_timeout=12)) == 12
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
+def test_a_launch_whose_grader_died_first_never_starts_and_one_whose_grader_dies_later_is_killed(tmp_path):
+    marker = tmp_path / "ran"
+    # Armed by another process: run from here, its parent is not that grader, so nothing starts.
+    built = subprocess.run([sys.executable, "-c", "import json; from autograder.sandbox import Sandbox; "
+                            f"print(json.dumps(Sandbox._tied_to_grader(['touch', {str(marker)!r}])))"],
+                           capture_output=True, text=True, check=True)
+    assert subprocess.run(json.loads(built.stdout)).returncode == 1 and not marker.exists()
+    # A grader that launches and dies at once takes its launch with it.
+    grader = subprocess.run([sys.executable, "-c", "import os, subprocess; from autograder.sandbox import Sandbox; "
+                             "p = subprocess.Popen(Sandbox._tied_to_grader(['sleep', '300'])); print(p.pid)"],
+                            capture_output=True, text=True, check=True)
+    time.sleep(0.5)
+    assert not psutil.pid_exists(int(grader.stdout)) or \
+        psutil.Process(int(grader.stdout)).status() == psutil.STATUS_ZOMBIE
+    # Built and run here: it runs.
+    subprocess.run(sandbox.Sandbox._tied_to_grader(["touch", str(marker)]), check=True)
+    assert marker.exists()
