@@ -30,7 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data, reference_cache, report, sandbox
+from . import data, lms, reference_cache, report, sandbox
 from . import rubric as rubric_mod
 from .errors import SetupError
 from .pipeline import Options, error_result, grade, reference_facts, versions
@@ -47,29 +47,7 @@ class Entry:
     path: Path  # where the file is (inside a temporary folder for a .zip)
     file: str  # as the instructor knows it: relative to the folder, or zip name + member
     stem: str  # a safe file name for its report
-
-
-# Canvas:  smithjane_LATE_12345_67890_CNN.ipynb  (login, [LATE], user id, submission id, file name)
-CANVAS = re.compile(r"^(?P<student>[a-z0-9-]+?)(?:_late)?_(?P<uid>\d+)_\d+_.+$", re.IGNORECASE)
-# Moodle:  Jane Smith_12345_assignsubmission_file_/CNN.ipynb (a folder per student)
-MOODLE = re.compile(r"^(?P<student>.+?)_\d+_assignsubmission_\w+_?$")
-# Google Classroom: Jane Smith - CNN.ipynb
-CLASSROOM = re.compile(r"^(?P<student>.+?) - .+$")
-# A flat folder: alice_CNN.ipynb, alice-cnn.ipynb
-OWN_NAME = re.compile(r"[ _-]+cnn$", re.IGNORECASE)
-
-
-def student_of(relative: Path) -> str:
-    """The student's id or name from an LMS-style file or folder name."""
-    if len(relative.parts) > 1:
-        folder = relative.parts[0]
-        m = MOODLE.match(folder)
-        return m.group("student") if m else folder
-    for pattern in (CANVAS, CLASSROOM):
-        m = pattern.match(relative.stem)
-        if m:
-            return m.group("student")
-    return OWN_NAME.sub("", relative.stem) or relative.stem  # alice_CNN.ipynb is alice's
+    identity: lms.Identity = lms.Identity("")  # who, as the file name says (LMS ids included)
 
 
 def _safe(name: str) -> str:
@@ -108,34 +86,19 @@ def discover(source: Path, scratch: Path) -> list[Entry]:
     for path in sorted(root.rglob("*.ipynb")):
         relative = path.relative_to(root)
         if not any(part in SKIP_DIRS for part in relative.parts):
-            found.append((path, relative, student_of(relative)))
+            found.append((path, relative, lms.identify(relative)))
     per_student = {}
-    for _, _, student in found:
-        per_student[student] = per_student.get(student, 0) + 1
+    for _, _, who in found:
+        per_student[who.student] = per_student.get(who.student, 0) + 1
     entries, stems = [], set()
-    for path, relative, student in found:
-        stem = _safe(student if per_student[student] == 1 else f"{student}__{relative.stem}")
+    for path, relative, who in found:
+        stem = _safe(who.student if per_student[who.student] == 1 else f"{who.student}__{relative.stem}")
         while stem in stems:  # two students whose names differ only in punctuation keep both reports
             stem += "_"
         stems.add(stem)
-        entries.append(Entry(student=student, path=path, file=label + relative.as_posix(), stem=stem))
+        entries.append(Entry(student=who.student, path=path, file=label + relative.as_posix(), stem=stem,
+                             identity=who))
     return entries
-
-
-def read_roster(path: Path | None) -> dict[str, str]:
-    """id -> name from a CSV with a header: the first column is the id, a 'name' column the name."""
-    if path is None:
-        return {}
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SetupError(path, f"cannot read the roster ({exc}); it must be a CSV with a header row") from None
-    if not rows:
-        return {}
-    columns = list(rows[0])
-    name_col = next((c for c in columns if c.strip().lower() in ("name", "full name", "student name")), columns[-1])
-    return {row[columns[0]].strip(): row[name_col].strip() for row in rows if row.get(columns[0])}
 
 
 # ---------------------------------------------------------------- grading
@@ -181,7 +144,7 @@ def grade_task(task: Task) -> dict:
         path.write_bytes(task.notebook)
         result = report.to_dict(grade(path, task.options, reference=task.reference))
     result["graded_on"] = socket.gethostname()
-    return {"result": result, "html": report.render_html(result)}
+    return {"result": result}
 
 
 def _crashed(entry: Entry, reason: str) -> dict:
@@ -190,19 +153,20 @@ def _crashed(entry: Entry, reason: str) -> dict:
 
 def run(source: Path, out: Path, *, options: Options = Options(), workers: int | None = None,
         force: bool = False, roster: Path | None = None, cluster: str | None = None, on_start=None,
-        on_result=None) -> dict:
+        on_result=None, lms_export: str | None = None, lms_column: str = "CNN") -> dict:
     """Grade every submission under `source` into `out`. Returns the summary (see summarise).
 
     cluster: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS, else the local pool of
     `workers` processes). on_start(total, to_grade) is called once the submissions are found;
-    on_result(entry, result_dict, reused) as each one is done."""
+    on_result(entry, result_dict, reused) as each one is done. lms_export: "canvas" or "moodle" also
+    writes that LMS's grade file (lms_column: the Canvas assignment column's header)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # The kernels must not see the other submissions, nor each other's results.
     options = dataclasses.replace(options, hide=(*options.hide, Path(source).resolve(), out.resolve()))
     results_dir = out / ".results"
     results_dir.mkdir(exist_ok=True)
-    names = read_roster(roster)
+    people = lms.read_roster(roster)
     rubric = rubric_mod.load(options.rubric)
     source_data = data.resolve(options.data)
     ref, _ = reference_facts(source_data, rubric, options)  # once, here: it travels with every task
@@ -221,8 +185,8 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
             if entry in todo:
                 continue
             results[entry] = json.loads(stored[entry].read_text(encoding="utf-8"))
-            if not (out / f"{entry.stem}.report.html").exists():
-                report.write_dict(results[entry], out, entry.stem)
+            if not (out / f"{entry.stem}.instructor.html").exists():
+                report.write_dict(results[entry], out, entry.stem, instructor_copy=True)
             if on_result:
                 on_result(entry, results[entry], True)
         def make_task(entry: Entry) -> Task:
@@ -235,9 +199,7 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
             result["submission"]["path"] = str(entry.path)
             results[entry] = result
             report.atomic_write(stored[entry], json.dumps(result, default=str))
-            report.atomic_write(out / f"{entry.stem}.result.json", json.dumps(result, indent=2, default=str))
-            report.atomic_write(out / f"{entry.stem}.report.html",
-                                outcome["html"] if outcome else report.render_html(result))
+            report.write_dict(result, out, entry.stem, instructor_copy=True)
             if on_result:
                 on_result(entry, result, False)
 
@@ -247,9 +209,11 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
             if engine:
                 _grade_all(todo, make_task, engine, deadline_s(options, rubric), on_done)
         finally:  # also on Ctrl-C: the gradebook covers what is done
-            summary = summarise(entries, results, names, rubric)
+            summary = summarise(entries, results, people, rubric)
             write_gradebook(out / "gradebook.csv", summary)
             report.atomic_write(out / "index.html", report.render_class(summary))
+            if lms_export:
+                summary["lms_file"], summary["lms_left_out"] = write_lms(out, summary, lms_export, lms_column)
     return summary
 
 
@@ -381,37 +345,81 @@ def _grade_all(todo: list[Entry], make_task, engine, deadline: float, on_done) -
 
 # ---------------------------------------------------------------- gradebook and summary
 
-def summarise(entries: list[Entry], results: dict, names: dict[str, str], rubric) -> dict:
+def summarise(entries: list[Entry], results: dict, people: dict[str, dict], rubric) -> dict:
     rows = []
     for entry in entries:
         r = results.get(entry)
-        row = {"student": entry.student, "name": names.get(entry.student, ""), "file": entry.file,
-               "report": f"{entry.stem}.report.html", "score": None, "max_score": rubric.max_points,
-               "percent": None, "status": "not graded yet", "reason": "", "checks": {}}
+        who = entry.identity
+        person = lms.lookup(people, entry.student, who.lms_id)
+        row = {"student": entry.student, "name": person.get("name", ""), "file": entry.file,
+               "lms": who.system, "lms_id": who.lms_id, "late": who.late,
+               "report": f"{entry.stem}.report.html", "instructor_report": f"{entry.stem}.instructor.html",
+               "score": None, "max_score": rubric.max_points, "percent": None, "status": "not graded yet",
+               "reason": "", "checks": {}, "comment": ""}
+        row.update({k: person.get(k, "") for k in ("sis_user_id", "sis_login_id", "section", "canvas_id")})
         if r is not None:
             row.update(status=r["status"], reason=r.get("reason") or "")
             if r["status"] == "graded":
                 row.update(score=r["score"], percent=r["percent"])
                 row["checks"] = {c["id"]: c for c in r["checks"]}
+            row["comment"] = _comment(row, r)
         rows.append(row)
     rows.sort(key=lambda row: (row["student"].lower(), row["file"]))
-    common: dict[tuple[str, str], list[str]] = {}
-    for row in rows:
-        for check_id, c in row["checks"].items():
-            if c["status"] in ("fail", "partial"):
-                common.setdefault((check_id, c["found"] or c["status"]), []).append(row["student"])
-    failures = [{"check": check_id, "title": rubric.checks[check_id].title, "found": found,
-                 "count": len(students), "students": students}
-                for (check_id, found), students in common.items()]
-    failures.sort(key=lambda f: (-f["count"], f["check"]))
     scores = [row["percent"] for row in rows if row["percent"] is not None]
-    return {"rows": rows, "failures": failures, "graded": len(scores),
+    columns = [{"id": c, "title": rubric.checks[c].title, "short": rubric.checks[c].short} for c in CHECK_IDS]
+    return {"rows": rows, "checks": check_table(rows, rubric), "columns": columns, "graded": len(scores),
             "errors": sum(row["status"] == "error" for row in rows), "total": len(rows),
             "max_score": rubric.max_points, "scores": scores,
             "mean": round(sum(scores) / len(scores), 1) if scores else None}
 
 
-GRADEBOOK_COLUMNS = ["student", "name", "file", "score", "max_score", "percent", "status", "reason"]
+def _comment(row: dict, result: dict) -> str:
+    """One line for the LMS's feedback box: the score and what to fix first; the report has the rest."""
+    if result["status"] != "graded":
+        return f"Not graded: {result.get('reason') or 'see the report'}."
+    todo = report.view(result)["problems"]
+    fix = ("Fix first: " + "; ".join(c["title"] for c in todo[:3]) + ". ") if todo else "Every check passed. "
+    return f"{result['score']:g} / {result['max_score']:g}. {fix}Your report: {row['report']}"
+
+
+def _pattern(found: str) -> str:
+    """Wrong values that differ only in their numbers are one group: 'batch_size=32' ~ 'batch_size=128'."""
+    return re.sub(r"\d+(?:\.\d+)?", "#", found or "")
+
+
+def check_table(rows: list[dict], rubric) -> list[dict]:
+    """Per scored check: pass rate and points lost across the class, the wrong values grouped, the
+    students under each; the check that cost the class most first."""
+    table = []
+    for check_id in CHECK_IDS:
+        rule = rubric.checks[check_id]
+        if rule.points <= 0:
+            continue  # information only: never a class problem
+        graded = [row for row in rows if check_id in row["checks"]]
+        if not graded:
+            continue
+        groups: dict[str, dict] = {}
+        for row in graded:
+            c = row["checks"][check_id]
+            if c["status"] == "pass":
+                continue
+            found = c["found"] or {"skipped": "not checked"}.get(c["status"], c["status"])
+            group = groups.setdefault(_pattern(found), {"values": [], "students": []})
+            if found not in group["values"]:
+                group["values"].append(found)
+            group["students"].append({"student": row["student"], "name": row["name"], "link": row["instructor_report"]})
+        passed = sum(row["checks"][check_id]["status"] == "pass" for row in graded)
+        lost = sum(row["checks"][check_id]["max_points"] - row["checks"][check_id]["points"] for row in graded)
+        table.append({"check": check_id, "title": rule.title, "short": rule.short, "points": rule.points,
+                      "passed": passed, "graded": len(graded), "pass_rate": round(100 * passed / len(graded)),
+                      "points_lost": round(lost, 2),
+                      "groups": sorted(groups.values(), key=lambda g: -len(g["students"]))})
+    table.sort(key=lambda t: (-t["points_lost"], t["pass_rate"], CHECK_IDS.index(t["check"])))
+    return table
+
+
+GRADEBOOK_COLUMNS = ["student", "name", "file", "lms", "lms_id", "late", "score", "max_score", "percent", "status",
+                     "reason"]
 
 
 def write_gradebook(path: Path, summary: dict) -> None:
@@ -422,3 +430,17 @@ def write_gradebook(path: Path, summary: dict) -> None:
         writer.writerow([row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
                         + [row["checks"][c]["points"] if c in row["checks"] else "" for c in CHECK_IDS])
     report.atomic_write(path, buffer.getvalue())
+
+
+def write_lms(out: Path, summary: dict, system: str, column: str) -> tuple[Path, list[str]]:
+    """canvas.csv or moodle.csv beside the gradebook; returns it and the students it had to leave out."""
+    graded = [row for row in summary["rows"] if row["status"] != "not graded yet"]
+    if system == "canvas":
+        text, left_out = lms.canvas_csv(graded, column)
+    elif system == "moodle":
+        text, left_out = lms.moodle_csv(graded, summary["max_score"])
+    else:
+        raise SetupError(Path(system), f"unknown LMS; choose one of {', '.join(lms.SYSTEMS)}")
+    path = out / f"{system}.csv"
+    report.atomic_write(path, text)
+    return path, left_out

@@ -42,6 +42,10 @@ class CheckResult:
     lesson: str
     details: list[str]
     where: dict | None = None
+    short: str = ""  # the rubric's column heading
+    visibility: str = "visible"  # the rubric's: visible, hidden, after_due_date
+    show_expected: bool = True
+    caused_by: list[str] = field(default_factory=list)  # failed checks that likely explain this one
 
 
 def at(where: dict | None) -> str:
@@ -58,6 +62,11 @@ def ordinal(n: int) -> str:
 
 def percent(x: float) -> str:
     return f"{x * 100:.0f}%"
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 setting', '3 settings': never 'setting(s)'."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _skip_without_model(s: dict) -> Verdict | None:
@@ -206,7 +215,7 @@ def check_data_prepared(s: dict, r: dict) -> Verdict:
         return Verdict("pass", expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
                        f"{x.get('max', 0):g}, one-hot labels", "Your data is prepared the way the lesson does it.")
     status = "partial" if len(problems) <= 2 else "fail"
-    return Verdict(status, expected, f"{len(problems)} problem(s) in {where}",
+    return Verdict(status, expected, f"{counted(len(problems), 'problem')} in {where}",
                    f"Some of the data preparation is not done the lesson's way ({where}).", "", problems)
 
 
@@ -372,26 +381,29 @@ def check_layers_config(s: dict, r: dict) -> Verdict:
     rows = [row for row in align_layers(r["model"], s["model"]) if row["op"] in ("same", "moved")]
     if not rows:
         return Verdict("skipped", "", "", "Skipped: none of your layers lines up with the lesson's.")
-    details, hint = [], ""
+    details, differing, hint = [], [], ""
     last = len(r["model"]["layers"]) - 1
     for row in rows:
         ref_layer, stu_layer = r["model"]["layers"][row["ref"]], s["model"]["layers"][row["stu"]]
         for key, want in ref_layer["settings"].items():
             got = stu_layer["settings"].get(key)
             if got != want:
-                details.append(f"Your {_layer_name(_classes(s['model']), row['stu'])}: {key} should be "
-                               f"{_show(want)}, yours is {_show(got)}.")
+                name = _layer_name(_classes(s['model']), row['stu'])
+                details.append(f"Your {name}: {key} should be {_show(want)}, yours is {_show(got)}.")
+                differing.append(f"{name}: {key}={_show(got)}")
                 if row["ref"] == last and key == "activation":
                     hint = ("The output layer needs activation='softmax' so that its 10 outputs are "
                             "probabilities; without it, categorical cross-entropy cannot train the network.")
     checked = sum(len(r["model"]["layers"][row["ref"]]["settings"]) for row in rows)
-    expected = f"the lesson's settings on {len(rows)} matching layers"
+    expected = "the lesson's filters, kernel_size, pool_size, rate, units and activation on every layer"
     if not details:
         return Verdict("pass", expected, f"all {checked} settings match",
-                       f"All {checked} settings of your {len(rows)} matching layers are the lesson's.")
+                       f"All {checked} settings of your {counted(len(rows), 'matching layer')} are the lesson's.")
     status = "partial" if len(details) <= 2 else "fail"
-    return Verdict(status, expected, f"{len(details)} setting(s) differ",
-                   "Some layers have different settings from the lesson.", hint, details)
+    found = "; ".join(differing[:2]) + (f"; and {counted(len(differing) - 2, 'more setting')}" if len(differing) > 2 else "")
+    return Verdict(status, expected, found,
+                   f"{counted(len(details), 'setting differs', 'settings differ')} from the lesson's: see the list "
+                   "below and the marked cells in the layer table.", hint, details)
 
 
 def check_layers_shapes(s: dict, r: dict, rubric: Rubric) -> Verdict:
@@ -527,7 +539,8 @@ def check_compile_metrics(s: dict, r: dict) -> Verdict:
     absent = [m for m in want if m not in got]
     where = s["compile"].get("where")
     if not absent:
-        return Verdict("pass", expected, found, f"Your metrics {found} include what the lesson asks for.", where=where)
+        return Verdict("pass", expected, found, f"Your metrics include {', '.join(r['compile']['metrics_written'])}, "
+                       "as the lesson asks.", where=where)
     return Verdict("fail", expected, found, f"Your metrics are {found} ({at(where)}); the lesson asks for {expected}, "
                    "so Keras reports how many images the network gets right.", where=where)
 
@@ -771,6 +784,28 @@ assert tuple(CHECKS) == CHECK_IDS
 
 WITH_RUBRIC = {"notebook.runs", "layers.order", "layers.shapes", "train.learns"}
 
+# Checks whose failure is usually a consequence: their tip names what the checks before them found first.
+FOLLOWS_FROM = {"train.learns", "predict.digit3"}
+CAUSES = ("layers.config", "compile.loss", "layers.order", "data.prepared", "compile.optimizer", "layers.shapes")
+
+
+def _causes(results: list[CheckResult]) -> list[CheckResult]:
+    """The failed checks that explain a network that does not learn, likeliest first."""
+    found = {c.id: c for c in results if c.status in ("fail", "partial")}
+    return [found[c] for c in CAUSES if c in found]
+
+
+def _cause_first(results: list[CheckResult], own_hint: str) -> str:
+    """'Start with "Each layer has the right settings": …' when another check already found why the
+    network does not learn; the check's own generic tip otherwise."""
+    causes = _causes(results)
+    if not causes:
+        return own_hint
+    first = causes[0]
+    reason = first.hint or (first.details[0] if first.details else first.message)
+    more = f" Then: {', '.join(c.title.lower() for c in causes[1:])}." if len(causes) > 1 else ""
+    return f"Start with \"{first.title}\" above: {reason}{more}"
+
 
 def run_checks(student: dict, reference: dict, rubric: Rubric) -> list[CheckResult]:
     results = []
@@ -781,9 +816,14 @@ def run_checks(student: dict, reference: dict, rubric: Rubric) -> list[CheckResu
         except Exception as exc:  # a bug in one check must not cost the others
             verdict = Verdict("error", "", "", f"The grader hit a problem in this check ({type(exc).__name__}: "
                               f"{exc}). This is not your fault: tell your teacher.")
+        caused_by = []
+        if check_id in FOLLOWS_FROM and verdict.status not in ("pass", "skipped"):
+            verdict.hint = _cause_first(results, verdict.hint)
+            caused_by = [c.id for c in _causes(results)]
         share = {"pass": 1.0, "partial": rule.partial}.get(verdict.status, 0.0)
         results.append(CheckResult(
             id=check_id, title=rule.title, status=verdict.status, points=round(rule.points * share, 2),
             max_points=rule.points, expected=verdict.expected, found=verdict.found, message=verdict.message,
-            hint=verdict.hint, lesson=rule.lesson, details=verdict.details, where=verdict.where))
+            hint=verdict.hint, lesson=rule.lesson, details=verdict.details, where=verdict.where,
+            short=rule.short, visibility=rule.visibility, show_expected=rule.show_expected, caused_by=caused_by))
     return results

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import __version__, batch, locations, report
+from . import __version__, batch, lms, locations, report
 from .errors import SetupError
 from .pipeline import GradeResult, Options, grade
 
@@ -78,8 +78,10 @@ def main() -> None:
 @click.argument("notebooks", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the reports (default: next to each notebook).")
+@click.option("--instructor", is_flag=True,
+              help="Also write NAME.instructor.html: every check and expected value, whatever the rubric shows students.")
 @grading_options
-def grade_command(notebooks, output, **kwargs) -> None:
+def grade_command(notebooks, output, instructor, **kwargs) -> None:
     """Grade NOTEBOOKS and write NAME.report.html and NAME.result.json for each."""
     options = _options(**kwargs)
     failed = False
@@ -88,7 +90,7 @@ def grade_command(notebooks, output, **kwargs) -> None:
             result = grade(path, options)
         except SetupError as exc:
             _setup_failed(exc)
-        html, js = report.write(result, output or path.parent, path.stem)
+        html, js = report.write(result, output or path.parent, path.stem, instructor_copy=instructor)
         print_summary(result)
         console.print(f"  report: {html}\n  result: {js}")
         failed |= result.status != "graded"
@@ -133,8 +135,12 @@ def _one_line(entry, result: dict) -> str:
               help="CSV mapping student ids (first column) to names (a 'name' column).")
 @click.option("--cluster", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
               help="Grade on a running Dask scheduler, e.g. tcp://head:8786 (default: local worker processes).")
+@click.option("--lms", "lms_export", type=click.Choice(lms.SYSTEMS),
+              help="Also write canvas.csv (Canvas gradebook import) or moodle.csv (Moodle's offline grading worksheet).")
+@click.option("--lms-column", default="CNN", show_default=True, metavar="HEADER",
+              help="Canvas: the assignment's column header as Canvas exports it, e.g. \"CNN (12345)\".")
 @grading_options
-def batch_command(source, output, workers, force, roster, cluster, **kwargs) -> None:
+def batch_command(source, output, workers, force, roster, cluster, lms_export, lms_column, **kwargs) -> None:
     """Grade every notebook in SOURCE (a folder, nested folders, or an LMS .zip) into OUTPUT."""
     options = _options(**kwargs)
     live = console.is_terminal
@@ -168,7 +174,8 @@ def batch_command(source, output, workers, force, roster, cluster, **kwargs) -> 
     try:
         with progress:
             summary = batch.run(source, output, options=options, workers=workers, force=force, roster=roster,
-                                cluster=cluster, on_start=on_start, on_result=on_result)
+                                cluster=cluster, on_start=on_start, on_result=on_result, lms_export=lms_export,
+                                lms_column=lms_column)
     except SetupError as exc:
         _setup_failed(exc)
     except KeyboardInterrupt:
@@ -180,6 +187,16 @@ def batch_command(source, output, workers, force, roster, cluster, **kwargs) -> 
     if len(hosts) > 1:
         console.print("graded on: " + ", ".join(f"{h} ({n})" for h, n in sorted(hosts.items())))
     console.print(f"gradebook: {output / 'gradebook.csv'}\nsummary:   {output / 'index.html'}")
+    if lms_export:
+        console.print(f"{lms_export}:    {summary['lms_file']}", markup=False)
+        if summary["lms_left_out"]:
+            what = ("no Canvas user id in the file name (give a --roster with Canvas' ID column)" if lms_export == "canvas"
+                    else "no participant number (Moodle's folder names carry it: Name_12345_assignsubmission_file_)")
+            console.print(f"  left out, {what}: " + ", ".join(summary["lms_left_out"]), markup=False)
+        if lms_export == "canvas" and lms_column == "CNN":
+            console.print("  The grade column is headed \"CNN\": Canvas adds it as a new assignment. To fill an "
+                          "existing one, pass --lms-column with its header from Canvas' own export, e.g. "
+                          "\"CNN (12345)\".", markup=False)
 
 
 @main.command("gradescope")

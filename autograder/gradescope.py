@@ -10,6 +10,7 @@ autograder failed to execute correctly".
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -67,21 +68,30 @@ exec "$PY" -m autograder.gradescope "$ROOT/submission" "$ROOT/results/results.js
 
 
 def _test_entry(check, number: int) -> dict:
-    lines = [check.message] + [f"- {d}" for d in check.details]
-    where = check.where or {}
-    if where.get("cell") and check.status not in ("pass", "skipped"):
+    """One Gradescope test. The rubric's visibility becomes Gradescope's own (it hides "hidden" tests and
+    shows "after_due_date" ones when the due date passes); a kept-back expected value is left out."""
+    c = dataclasses.asdict(check)
+    if not c["show_expected"]:
+        c = report.without_expected(c)
+    lines = [c["message"]] + [f"- {d}" for d in c["details"]]
+    where = c["where"] or {}
+    if where.get("cell") and c["status"] not in ("pass", "skipped"):
         lines += ["", f"Where: In [{where['cell']}]" + (f", line {where['line']}" if where.get("line") else "")
                   + (f": `{where['code']}`" if where.get("code") else "")]
-    if check.status not in ("pass", "skipped") and (check.expected or check.found):
-        lines += ["", f"Expected: {check.expected}", f"Found: {check.found}"]
-    if check.hint:
-        lines += ["", f"Tip: {check.hint}"]
-    if check.status != "pass":
-        lines += ["", f"Lesson step: {check.lesson}"]
-    return {"name": check.title, "number": str(number), "score": check.points, "max_score": check.max_points,
-            "status": "passed" if check.status == "pass" else "failed", "output": "\n".join(lines),
-            "output_format": "md", "visibility": "visible", "tags": [check.id],
-            "extra_data": {"id": check.id, "status": check.status}}
+    if c["status"] not in ("pass", "skipped") and (c["expected"] or c["found"]):
+        lines += ["", *([f"Expected: {c['expected']}"] if c["expected"] else []), f"Found: {c['found']}"]
+    if c["hint"]:
+        lines += ["", f"Tip: {c['hint']}"]
+    if c["status"] != "pass":
+        lines += ["", f"Lesson step: {c['lesson']}"]
+    entry = {"name": c["title"], "number": str(number), "score": c["points"], "max_score": c["max_points"],
+             "output": "\n".join(lines), "output_format": "md", "visibility": c["visibility"], "tags": [c["id"]],
+             "extra_data": {"id": c["id"], "status": c["status"]}}
+    if c["max_points"] > 0:  # a check worth nothing is information: no red "failed" on it
+        entry["status"] = "passed" if c["status"] == "pass" else "failed"
+    else:
+        entry["name"] += " (for your information, no points)"
+    return entry
 
 
 def results_json(result: GradeResult, seconds: float) -> dict:

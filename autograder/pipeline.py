@@ -57,6 +57,7 @@ class GradeResult:
     timings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     graded_at: str = ""
+    due: str = ""  # the rubric's [release] due: when "after_due_date" checks are shown to students
 
     @property
     def percent(self) -> float:
@@ -226,4 +227,4 @@ def _grade(path: Path, options: Options, started: float, reference: dict | None 
         timings={"total_s": round(time.perf_counter() - started, 2),
                  "notebook_s": round(facts["execution"]["seconds"], 2),
                  "grading_s": round(time.perf_counter() - t0, 2), "reference_cached": cached},
-        versions=versions(), graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        versions=versions(), graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), due=rubric.due)

@@ -7,13 +7,13 @@ import dataclasses
 import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import jinja2
 
 from . import checks, locations
 from .pipeline import GradeResult
-from .rubric import CHECK_IDS
 
 SCHEMA = "cnn-autograder/result/1"
 
@@ -68,6 +68,7 @@ def _settings_rows(result: GradeResult) -> list[dict]:
     for row, check_id in zip(rows, ("compile.loss", "compile.optimizer", "compile.metrics", "fit.batch_size",
                                     "fit.epochs", "fit.shuffle", "fit.validation_data", "evaluate.test_data")):
         row["same"] = next(c.status == "pass" for c in result.checks if c.id == check_id)
+        row["check"] = check_id
     return rows
 
 
@@ -87,6 +88,7 @@ def to_dict(result: GradeResult) -> dict:
         "timings": result.timings,
         "versions": result.versions,
         "graded_at": result.graded_at,
+        "due": result.due,
     }
     if result.status == "graded":
         s, r = result.facts, result.reference
@@ -102,10 +104,76 @@ def to_dict(result: GradeResult) -> dict:
     return out
 
 
+# ---------------------------------------------------------------- what each reader sees
+
+AUDIENCES = ("student", "instructor")
+PROBLEM = ("fail", "partial", "error")
+
+
+def released(due: str, now: datetime | None = None) -> bool:
+    """Has the rubric's due date passed? (A due without a time zone is the grading machine's local time.)"""
+    if not due:
+        return False
+    when = datetime.fromisoformat(due)
+    now = now or (datetime.now(when.tzinfo) if when.tzinfo else datetime.now())
+    return now >= when
+
+
+def _shown(check: dict, audience: str, due: str) -> bool:
+    visibility = check.get("visibility", "visible")
+    return audience == "instructor" or visibility == "visible" or (visibility == "after_due_date" and released(due))
+
+
+def without_expected(check: dict) -> dict:
+    """A check whose expected value the rubric keeps from students: the verdict, the student's own value,
+    where, and the lesson step; not the message, details or tip, which quote the expected value."""
+    return {**check, "expected": "", "details": [], "hint": "",
+            "message": f"Yours: {check['found']}. Compare it with the lesson step below." if check["found"] else
+            "Compare your notebook with the lesson step below."}
+
+
+def view(data: dict, audience: str = "student") -> dict:
+    """What one reader sees of a result: the checks in the order to act on them, and what is held back.
+
+    student: the rubric's visibility is honoured (hidden checks are left out, expected values kept back
+    where it says so); instructor: everything, with the grading details open."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {AUDIENCES}")
+    due = data.get("due", "")
+    order = {c["id"]: i for i, c in enumerate(data["checks"])}
+    shown, held = [], []
+    for c in data["checks"]:
+        if not _shown(c, audience, due):
+            held.append(c)
+        else:
+            shown.append(without_expected(c) if audience == "student" and not c.get("show_expected", True) else c)
+    scored = [c for c in shown if c["max_points"] > 0]
+    # By points lost; a check that another failed check explains comes after its causes.
+    problems = sorted((c for c in scored if c["status"] in PROBLEM),
+                      key=lambda c: (bool(c.get("caused_by")), -(c["max_points"] - c["points"]), order[c["id"]]))
+    by_id = {c["id"]: c for c in shown}
+    full = {i for i, c in by_id.items() if audience == "instructor" or c.get("show_expected", True)}
+    return {
+        "audience": audience,
+        "problems": problems,
+        "not_checked": [c for c in scored if c["status"] == "skipped"],
+        "passed": [c for c in scored if c["status"] == "pass"],
+        "info": [c for c in shown if c["max_points"] == 0],
+        "held": {"count": len(held), "points": sum(c["max_points"] for c in held),
+                 "after_due": [c for c in held if c.get("visibility") == "after_due_date"], "due": due},
+        "score": sum(c["points"] for c in scored), "max_score": sum(c["max_points"] for c in scored),
+        # The side-by-side sections quote the lesson's values: shown only where their checks are.
+        "show_layers": all(i in full for i in ("layers.order", "layers.config", "layers.shapes")),
+        "show_training": "train.learns" in by_id, "show_digit3": "predict.digit3" in by_id,
+        "expected_shown": full,
+    }
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file and a rename, so no reader ever sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)  # mkstemp's 0600 would keep a graded/ folder on a shared drive unreadable to others
     # backslashreplace: a file name that is not valid UTF-8 is shown escaped, never a crash
     with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(text)
@@ -124,37 +192,71 @@ def _curve_points(curve: list, width: int, height: int, index: int) -> str:
                     for i, v in enumerate(values) if v == v)  # v == v skips NaN
 
 
+def _shape_words(shape) -> str:
+    """(None, 26, 26, 32) as a student reads it: '26 × 26 × 32' (the batch dimension left out)."""
+    if not shape:
+        return "—"
+    dims = [str(d) for d in shape[1:]] if shape[0] is None else [str(d) for d in shape]
+    return " × ".join(dims) or "—"
+
+
+def _when(iso: str) -> str:
+    """'27 November 2026, 12:00 UTC' from an ISO timestamp."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso or "—"
+    zone = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
+    return f"{moment.day} {moment:%B %Y, %H:%M}{zone}"
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(locations.TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["pct"] = lambda x: f"{x * 100:.0f}%"
-    env.filters["shape"] = lambda s: "(" + ", ".join("None" if d is None else str(d) for d in s) + ")" if s else "—"
+    env.filters["shape"] = _shape_words
     env.filters["num"] = lambda n: f"{n:,}"
     env.filters["setting"] = lambda v: "(" + ", ".join(map(str, v)) + ")" if isinstance(v, list) else repr(v) if isinstance(v, str) else str(v)
+    env.filters["when"] = _when
     env.globals["curve_points"] = _curve_points
+    env.globals["bar_heights"] = _bar_heights
     return env
 
 
-def render_html(result: GradeResult | dict) -> str:
-    """The report, from a GradeResult or from its JSON result (as stored by a batch)."""
+def _bar_heights(outputs: list | None, probabilities: bool) -> list[float]:
+    """0..1 for each digit's bar: probabilities as they are; other outputs (no softmax) relative to
+    their own range, so the largest is the tallest bar and the guess is visible."""
+    if not outputs:
+        return [0.0] * 10
+    if probabilities:
+        return [max(0.0, min(1.0, float(v))) for v in outputs]
+    low, high = min(outputs), max(outputs)
+    return [(v - low) / (high - low) if high > low else 0.0 for v in outputs]
+
+
+def render_html(result: GradeResult | dict, audience: str = "student") -> str:
+    """The report for a student (the rubric's visibility honoured) or for the instructor (everything),
+    from a GradeResult or from its JSON result (as stored by a batch)."""
     data = to_dict(result) if isinstance(result, GradeResult) else result
     digit3 = "data:image/png;base64," + base64.b64encode(locations.HANDWRITTEN_3.read_bytes()).decode()
-    counts = {status: sum(c["status"] == status for c in data["checks"]) for status in checks.STATUSES}
-    return _environment().get_template("report.html.j2").render(r=data, counts=counts, digit3_png=digit3)
+    return _environment().get_template("report.html.j2").render(r=data, v=view(data, audience), digit3_png=digit3)
 
 
-def write_dict(data: dict, out_dir: Path, stem: str) -> tuple[Path, Path]:
-    """Write STEM.report.html and STEM.result.json into out_dir from a JSON result."""
+def write_dict(data: dict, out_dir: Path, stem: str, instructor_copy: bool = False) -> tuple[Path, Path]:
+    """Write STEM.report.html (the student's) and STEM.result.json (everything) into out_dir, and
+    STEM.instructor.html when asked; return the report's and the result's paths."""
     html, js = Path(out_dir) / f"{stem}.report.html", Path(out_dir) / f"{stem}.result.json"
     atomic_write(js, json.dumps(data, indent=2, default=str))
     atomic_write(html, render_html(data))
+    if instructor_copy:
+        atomic_write(Path(out_dir) / f"{stem}.instructor.html", render_html(data, "instructor"))
     return html, js
 
 
-def write(result: GradeResult, out_dir: Path, stem: str) -> tuple[Path, Path]:
+def write(result: GradeResult, out_dir: Path, stem: str, instructor_copy: bool = False) -> tuple[Path, Path]:
     """Write STEM.report.html and STEM.result.json into out_dir; return both paths."""
-    return write_dict(to_dict(result), out_dir, stem)
+    return write_dict(to_dict(result), out_dir, stem, instructor_copy)
 
 
 def write_json(result: GradeResult, path: Path) -> None:
@@ -172,4 +274,4 @@ def _histogram(percents: list[float]) -> list[dict]:
 def render_class(summary: dict) -> str:
     """index.html: the class at a glance."""
     return _environment().get_template("class.html.j2").render(
-        s=summary, histogram=_histogram(summary["scores"]), check_ids=list(CHECK_IDS))
+        s=summary, histogram=_histogram(summary["scores"]), columns=summary["columns"])

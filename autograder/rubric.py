@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import sys
 from dataclasses import dataclass
@@ -33,6 +34,11 @@ class CheckRule:
     title: str
     lesson: str
     partial: float = 0.5  # share of the points a "partial" verdict earns
+    short: str = ""  # a column heading on the class page ("Loss")
+    # Who sees it, as Gradescope's `visibility`: "visible", "hidden" (the instructor only) or
+    # "after_due_date" (students see it once [release] due has passed). The instructor's copy shows all.
+    visibility: str = "visible"
+    show_expected: bool = True  # False: students see the verdict and tip, not the expected value
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Rubric:
     training: dict
     checks: dict[str, CheckRule]
     forgive: tuple[str, ...] = ()  # the lesson's slips that cost nothing (see slips.py)
+    due: str = ""  # ISO date and time after which "after_due_date" checks are shown to students
 
     @property
     def max_points(self) -> float:
@@ -59,8 +66,12 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "training": {"seed": (int,), "train_images": (int,), "heldout_images": (int,), "epochs": (int,),
                  "batch_size": (int,), "time_limit_s": NUMBER, "pass_within": NUMBER, "partial_within": NUMBER},
     "slips": {"forgive": (list,)},
+    "release": {"due": (datetime.datetime, datetime.date, str)},
 }
-CHECK_KEYS = {"points": NUMBER, "title": (str,), "lesson": (str,), "partial": NUMBER}
+OPTIONAL_TABLES = ("slips", "release")
+CHECK_KEYS = {"points": NUMBER, "title": (str,), "lesson": (str,), "partial": NUMBER, "short": (str,),
+              "visibility": (str,), "show_expected": (bool,)}
+VISIBILITIES = ("visible", "hidden", "after_due_date")
 
 
 def _validate(path: Path, data: dict) -> None:
@@ -71,10 +82,10 @@ def _validate(path: Path, data: dict) -> None:
     for table, keys in SCHEMA.items():
         given = data.get(table)
         if given is None:
-            if table == "slips":
+            if table in OPTIONAL_TABLES:
                 continue
             raise SetupError(path, f"the [{table}] table is missing")
-        _keys(path, table, given, keys, required=table != "slips")
+        _keys(path, table, given, keys, required=table not in OPTIONAL_TABLES)
     for check_id, entry in data.get("checks", {}).items():
         if check_id not in CHECK_IDS:
             raise SetupError(path, f"[checks.\"{check_id}\"] is not a check; the checks are " + ", ".join(CHECK_IDS))
@@ -84,14 +95,15 @@ def _validate(path: Path, data: dict) -> None:
 def _words(types: tuple) -> str:
     if float in types:
         return "a number" + (' or "auto"' if str in types else "")
-    return {int: "a whole number", str: "text", list: "a list"}[types[0]]
+    return {int: "a whole number", str: "text", list: "a list", bool: "true or false",
+            datetime.datetime: "a date and time (2026-12-01T17:00:00)"}[types[0]]
 
 
 def _keys(path: Path, table: str, given: dict, keys: dict, required: bool) -> None:
     for key, value in given.items():
         if key not in keys:
             raise SetupError(path, f"[{table}] has an unknown key {key!r}; allowed: " + ", ".join(keys))
-        if isinstance(value, bool) or not isinstance(value, keys[key]):
+        if isinstance(value, bool) != (bool in keys[key]) or not isinstance(value, keys[key]):
             raise SetupError(path, f"[{table}] {key} is {value!r}; it must be {_words(keys[key])}")
     missing = [k for k in keys if k not in given] if required else []
     if missing:
@@ -111,9 +123,15 @@ def load(path: Path) -> Rubric:
     for check_id, entry in data.get("checks", {}).items():
         try:
             checks[check_id] = CheckRule(points=float(entry["points"]), title=entry["title"],
-                                         lesson=entry.get("lesson", ""), partial=float(entry.get("partial", 0.5)))
+                                         lesson=entry.get("lesson", ""), partial=float(entry.get("partial", 0.5)),
+                                         short=entry.get("short") or entry["title"],
+                                         visibility=entry.get("visibility", "visible"),
+                                         show_expected=entry.get("show_expected", True))
         except (KeyError, TypeError, ValueError) as exc:
             raise SetupError(path, f"[checks.\"{check_id}\"] needs points and title ({exc})") from None
+        if checks[check_id].visibility not in VISIBILITIES:
+            raise SetupError(path, f"[checks.\"{check_id}\"] visibility is {checks[check_id].visibility!r}; "
+                                   f"it must be one of {', '.join(VISIBILITIES)}")
     missing = [c for c in CHECK_IDS if c not in checks]
     if missing:
         raise SetupError(path, "no entry for the checks " + ", ".join(missing) + "; add a [checks.\"ID\"] table for each")
@@ -124,5 +142,17 @@ def load(path: Path) -> Rubric:
     unknown = [name for name in forgive if name not in SLIPS]
     if unknown:
         raise SetupError(path, f"[slips] forgive names {', '.join(unknown)}; known slips: {', '.join(SLIPS)}")
+    due = data.get("release", {}).get("due", "")
+    if isinstance(due, datetime.date) and not isinstance(due, datetime.datetime):
+        due = datetime.datetime.combine(due, datetime.time(23, 59, 59))  # a date alone: the end of that day
+    if isinstance(due, str) and due:
+        try:
+            due = datetime.datetime.fromisoformat(due)
+        except ValueError:
+            raise SetupError(path, f"[release] due is {due!r}; write a date and time like 2026-12-01T17:00:00") from None
+    uses_due = [c for c, rule in checks.items() if rule.visibility == "after_due_date"]
+    if uses_due and not due:
+        raise SetupError(path, f"[checks.\"{uses_due[0]}\"] is shown after the due date, but [release] has no due")
     return Rubric(path=path, digest=hashlib.sha256(raw).hexdigest(), limits=data["limits"],
-                  harness=data["harness"], training=data["training"], checks=checks, forgive=tuple(forgive))
+                  harness=data["harness"], training=data["training"], checks=checks, forgive=tuple(forgive),
+                  due=due.isoformat() if due else "")

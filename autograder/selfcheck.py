@@ -96,7 +96,8 @@ def _display(result, html_path: Path, notes: list[str]) -> None:
     from IPython.display import HTML, display
 
     if result.status == "graded":
-        headline = f"<b>{result.score:g} / {result.max_score:g} points</b> ({result.percent:g}%)"
+        seen = report.view(report.to_dict(result))  # the rubric's visibility: a hidden check's points are not shown
+        headline = f"<b>{seen['score']:g} / {seen['max_score']:g} points</b>"
     else:
         headline = f"<b>Not graded:</b> {html.escape(result.reason or '')}"
     page = report.render_html(result)

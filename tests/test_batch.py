@@ -76,17 +76,26 @@ def test_gradebook_has_one_row_per_submission_with_reasons(class_run):
 def test_each_submission_gets_its_report_and_result(class_run):
     out = class_run["out"]
     for stem in ("alice", "Bob_Jones", "carol", "dan"):
-        assert (out / f"{stem}.report.html").exists() and (out / f"{stem}.result.json").exists()
+        for kind in ("report.html", "instructor.html", "result.json"):
+            path = out / f"{stem}.{kind}"
+            assert path.stat().st_mode & 0o777 == 0o644  # readable on a shared drive or a web server
 
 
 def test_class_summary_counts_and_common_problems(class_run):
     summary = class_run["summary"]
     assert (summary["graded"], summary["errors"], summary["total"]) == (3, 1, 4)
-    batch_size = next(f for f in summary["failures"] if f["check"] == "fit.batch_size")
-    assert batch_size["students"] == ["Bob Jones"] and batch_size["found"] == "32"
+    table = {t["check"]: t for t in summary["checks"]}
+    assert "predict.digit3" not in table  # worth no points: never a class problem
+    batch_size = table["fit.batch_size"]
+    assert (batch_size["passed"], batch_size["graded"], batch_size["points_lost"]) == (2, 3, 5)
+    (group,) = batch_size["groups"]
+    assert group["values"] == ["32"] and [s["student"] for s in group["students"]] == ["Bob Jones"]
+    lost = [t["points_lost"] for t in summary["checks"]]
+    assert lost == sorted(lost, reverse=True)  # the check that cost the class most comes first
     html = (class_run["out"] / "index.html").read_text()
     assert "3 graded" in html and "1 could not be graded" in html
-    assert 'href="Bob_Jones.report.html"' in html and "Dan Diaz" in html
+    assert 'href="Bob_Jones.instructor.html"' in html and 'href="Bob_Jones.report.html"' in html and "Dan Diaz" in html
+    assert "Batch size" in html and ">fit.batch_size<" not in html  # titles, not ids
     assert "<svg" in html and not any(s in html for s in ('src="http', 'href="http'))
 
 
@@ -113,11 +122,19 @@ def test_an_lms_zip_is_graded_without_unpacking_beside_it(tmp_path):
         zf.writestr("../evil.ipynb", "{}")  # a member that would escape the folder is skipped
         zf.writestr("submissions/notes.txt", "not a notebook")
     out = tmp_path / "out"
-    summary = batch.run(archive, out, options=Options(cell_timeout=CELL_TIMEOUT))
+    summary = batch.run(archive, out, options=Options(cell_timeout=CELL_TIMEOUT), lms_export="canvas",
+                        lms_column="CNN (4242)")
     rows = {row["student"]: row for row in summary["rows"]}
     assert set(rows) == {"smithjane", "doejohn"}
     assert rows["smithjane"]["percent"] == 100 and rows["doejohn"]["file"].startswith("submissions.zip:")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "submissions.zip"]
+    # What the Canvas file names say is kept, and the Canvas file imports as it is.
+    book = {row["student"]: row for row in read_gradebook(out / "gradebook.csv")}
+    assert (book["doejohn"]["lms"], book["doejohn"]["lms_id"], book["doejohn"]["late"]) == ("canvas", "222", "True")
+    with open(out / "canvas.csv", newline="", encoding="utf-8") as f:
+        canvas = list(csv.reader(f))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "CNN (4242)"]
+    assert sorted((r[1], r[5]) for r in canvas[1:]) == sorted([("12345", "100"), ("222", f"{rows['doejohn']['score']:g}")])
 
 
 def small_class(root: Path) -> Path:

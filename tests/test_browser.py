@@ -42,14 +42,17 @@ def browser():
 def reports(graded, tmp_path_factory):
     folder = tmp_path_factory.mktemp("reports")
     paths = {}
-    for name in ("equivalent_spellings", "pooling_after_the_last_conv", "lesson_test_acc_slip"):
+    for name in ("equivalent_spellings", "pooling_after_the_last_conv", "lesson_test_acc_slip", "no_softmax"):
         paths[name], _ = report.write(graded(name), folder, name)
     return paths
 
 
-def open_page(browser, path: Path):
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+def open_page(browser, path: Path, width: int = 1000):
     """A page with every console error and every network request recorded."""
-    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900})
     page.errors, page.requests = [], []
     page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
@@ -74,23 +77,58 @@ def tab_through(page, limit: int = 200) -> set[str]:
     return reached
 
 
-@pytest.mark.parametrize("name", ["equivalent_spellings", "pooling_after_the_last_conv"])
-def test_report_reads_well_in_a_browser(browser, reports, name):
-    page = open_page(browser, reports[name])
+def fits_the_screen(page, width: int) -> None:
+    """No sideways scrolling of the page (wide tables scroll in their own box), chart text readable."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    sizes = page.eval_on_selector_all("svg.chart text", "els => els.map(e => e.getBoundingClientRect().height)")
+    assert sizes and min(h for h in sizes if h > 0) >= 11  # the rendered glyph box, as a reader sees it
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+@pytest.mark.parametrize("name", ["equivalent_spellings", "pooling_after_the_last_conv", "no_softmax"])
+def test_report_reads_well_in_a_browser(browser, reports, name, width):
+    page = open_page(browser, reports[name], width)
     assert page.errors == []
     assert off_machine(page.requests) == []
-    checks = page.locator("li.check")
-    assert checks.count() == len(CHECK_IDS)
-    for i in range(checks.count()):
-        assert checks.nth(i).is_visible()
-        assert checks.nth(i).locator(".verdict").inner_text().strip()
+    shown = page.eval_on_selector_all("#checks [data-check]", "els => els.map(e => e.dataset.check)")
+    assert sorted(shown) == sorted(CHECK_IDS)  # every check once, passed ones in their short list
+    for card in page.locator("li.check").all():
+        assert card.is_visible() and card.locator(".verdict").inner_text().strip()
+    fits_the_screen(page, width)
     for chart in page.locator("svg.chart").all():
         box = chart.bounding_box()
         assert box and box["width"] > 100 and box["height"] > 50
     links = set(page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"))
     assert links and tab_through(page) >= links
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"report-{name}-{width}px.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_every_problem_is_one_click_from_the_summary_and_information_is_not_a_failure(browser, reports, width):
+    page = open_page(browser, reports["no_softmax"], width)
+    todo = page.locator("#fix-first li[data-problem]")
+    problems = todo.evaluate_all("els => els.map(e => e.dataset.problem)")
+    assert problems and "predict.digit3" not in problems
+    for i, check_id in enumerate(problems):
+        todo.nth(i).locator("a").click()
+        card = page.locator(f'[id="check-{check_id}"]')
+        assert card.is_visible() and card.get_attribute("data-status") in ("fail", "partial", "error")
+        box = card.bounding_box()
+        assert -2 <= box["y"] < 900  # scrolled into view (to the pixel)
+    digit3 = page.locator('[data-check="predict.digit3"]')
+    assert digit3.get_attribute("data-status") == "info" and "not yet" not in digit3.inner_text().lower()
+    # The network-learns tip names the cause the settings check found, not the optimizer.
+    learns = page.locator('[data-check="train.learns"] .hint')
+    if learns.count():
+        assert "softmax" in learns.inner_text() and "learning rate" not in learns.inner_text()
+    # The probability bars are never cut: the guessed digit has the tallest of the student's bars.
+    heights = page.eval_on_selector_all("#digit3 rect.stu", "els => els.map(e => e.getBBox().height)")
+    guess = int(page.locator("#digit3 p strong").first.inner_text())
+    assert heights[guess] == max(heights) and heights.count(max(heights)) == 1
+    # The instructor's details are folded away for the student.
+    assert not page.locator("details.teacher").evaluate("d => d.open")
     page.close()
 
 
@@ -120,20 +158,41 @@ def test_report_prints_to_pdf_with_the_layer_table(browser, reports):
     page.close()
 
 
-def test_class_summary_sorts_and_links(browser, graded, tmp_path):
-    names = ["equivalent_spellings", "no_softmax", "batch_32"]
-    results = {}
-    entries = []
-    for name in names:
+@pytest.fixture(scope="module")
+def class_page(graded, tmp_path_factory):
+    from autograder import locations, rubric
+
+    folder = tmp_path_factory.mktemp("class")
+    results, entries = {}, []
+    for name in CLASS:
         entry = batch.Entry(student=name, path=Path(name), file=f"{name}.ipynb", stem=name)
         entries.append(entry)
         results[entry] = report.to_dict(graded(name))
-        report.write_dict(results[entry], tmp_path, name)
-    from autograder import rubric, locations
-
+        report.write_dict(results[entry], folder, name, instructor_copy=True)
     summary = batch.summarise(entries, results, {}, rubric.load(locations.RUBRIC))
-    (tmp_path / "index.html").write_text(report.render_class(summary))
-    page = open_page(browser, tmp_path / "index.html")
+    (folder / "index.html").write_text(report.render_class(summary))
+    return folder / "index.html"
+
+
+CLASS = ["equivalent_spellings", "no_softmax", "batch_32"]
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_the_class_page_fits_a_phone_and_a_desktop(browser, class_page, width):
+    page = open_page(browser, class_page, width)
+    assert page.errors == [] and off_machine(page.requests) == []
+    fits_the_screen(page, width)
+    rows = page.locator("table.checks-table tbody tr").evaluate_all("els => els.map(e => e.dataset.check)")
+    assert rows[0] == "train.learns" and "predict.digit3" not in rows  # most points lost first; no 0-point check
+    assert page.locator('tr[data-check="fit.batch_size"] a[href="batch_32.instructor.html"]').count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"class-summary-{width}px.png"), full_page=True)
+    page.close()
+
+
+def test_class_summary_sorts_and_links(browser, class_page):
+    names = CLASS
+    page = open_page(browser, class_page)
     assert page.errors == [] and off_machine(page.requests) == []
     first = lambda: page.locator("#class-table tbody tr").first.locator("td").first.inner_text()  # noqa: E731
     page.get_by_role("button", name="Score").click()  # highest first
@@ -141,10 +200,9 @@ def test_class_summary_sorts_and_links(browser, graded, tmp_path):
     page.get_by_role("button", name="Score").click()  # lowest first
     assert first().startswith("no_softmax")
     assert page.locator("svg.chart").bounding_box()["height"] > 50
-    assert tab_through(page) >= {f"{n}.report.html" for n in names}
-    page.locator("a[href='batch_32.report.html']").click()
+    assert tab_through(page) >= {f"{n}.instructor.html" for n in names}
+    page.locator("#class-table a[href='batch_32.instructor.html']").click()
     page.wait_for_load_state("load")
-    assert page.url.endswith("batch_32.report.html")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "class-summary.png"), full_page=True)
+    assert page.url.endswith("batch_32.instructor.html")
+    assert page.locator("details.teacher").evaluate("d => d.open")  # the teacher's copy shows everything
     page.close()

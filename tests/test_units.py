@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import datetime
+import io
 import json
 import os
 import shutil
@@ -14,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder import batch, capture, checks, events, kernel, locations, rubric, sandbox, slips, spec
+from autograder import batch, capture, checks, events, kernel, lms, locations, report, rubric, sandbox, slips, spec
 from autograder.errors import SetupError
 
 
@@ -173,6 +177,9 @@ def test_the_lessons_extra_parenthesis_is_repaired_in_the_copy_that_runs():
     ('cell_timeout_s = "auto"', 'cell_timeout_s = "soon"', "cell_timeout_s is 'soon'"),
     ('forgive = ["extra_parenthesis", "test_acc", "pooling_below_second_conv"]', 'forgive = ["typo"]',
      "[slips] forgive names typo; known slips: extra_parenthesis"),
+    ('short = "Loss"', 'short = "Loss"\nvisibility = "secret"', "visibility is 'secret'; it must be one of visible"),
+    ('short = "Loss"', 'short = "Loss"\nshow_expected = "no"', "show_expected is 'no'; it must be true or false"),
+    ('short = "Loss"', 'short = "Loss"\nvisibility = "after_due_date"', "shown after the due date, but [release]"),
 ])
 def test_a_rubric_mistake_names_the_file_the_key_and_what_is_allowed(tmp_path, old, new, words):
     path = tmp_path / "rubric.toml"
@@ -209,15 +216,53 @@ def test_the_sandbox_binds_the_runtime_read_only_and_nothing_else_of_the_host(tm
     assert argv[-3:] == ["python", "-m", "ipykernel_launcher"] and "--unshare-net" in bwrap
 
 
-@pytest.mark.parametrize("relative, student", [
-    ("alice_CNN.ipynb", "alice"),
-    ("smithjane_LATE_12345_67890_CNN.ipynb", "smithjane"),
-    ("Jane Smith_12345_assignsubmission_file_/CNN.ipynb", "Jane Smith"),
-    ("Jane Smith - CNN.ipynb", "Jane Smith"),
-    ("bob/CNN.ipynb", "bob"),
+@pytest.mark.parametrize("relative, identity", [
+    ("alice_CNN.ipynb", ("alice", "", "", False)),
+    ("smithjane_LATE_12345_67890_CNN.ipynb", ("smithjane", "canvas", "12345", True)),
+    ("smithjane_12345_67890_CNN.ipynb", ("smithjane", "canvas", "12345", False)),
+    ("Jane Smith_12345_assignsubmission_file_/CNN.ipynb", ("Jane Smith", "moodle", "12345", False)),
+    ("Jane Smith - CNN.ipynb", ("Jane Smith", "classroom", "", False)),
+    ("bob/CNN.ipynb", ("bob", "", "", False)),
 ])
-def test_the_student_is_read_from_lms_file_names(relative, student):
-    assert batch.student_of(Path(relative)) == student
+def test_the_student_and_their_lms_ids_are_read_from_lms_file_names(relative, identity):
+    who = lms.identify(Path(relative))
+    assert (who.student, who.system, who.lms_id, who.late) == identity
+
+
+def _class_rows():
+    row = {"name": "", "score": None, "sis_user_id": "", "sis_login_id": "", "section": "", "canvas_id": "",
+           "comment": ""}
+    return [{**row, "student": "smithjane", "lms": "canvas", "lms_id": "12345", "score": 87.5, "name": "Jane Smith",
+             "comment": "87.5 / 100. Fix first: Batch size. Your report: smithjane.report.html"},
+            {**row, "student": "Ann Lee", "lms": "moodle", "lms_id": "678", "score": 100.0,
+             "comment": "100 / 100. Every check passed."},
+            {**row, "student": "bob", "lms": "", "lms_id": "", "score": 40.0}]
+
+
+def test_the_canvas_file_has_canvas_identity_columns_and_one_assignment_column():
+    text, left_out = lms.canvas_csv(_class_rows(), "CNN (4242)")
+    rows = list(csv.reader(io.StringIO(text)))
+    # Canvas' gradebook import: these five identity columns, then one column per assignment, "Name (id)".
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "CNN (4242)"]
+    assert rows[1] == ["Jane Smith", "12345", "", "", "", "87.5"]
+    assert len(rows) == 2 and left_out == ["Ann Lee", "bob"]  # no Canvas id: Canvas could not match them
+
+
+def test_the_moodle_file_is_the_offline_grading_worksheet_keyed_by_participant():
+    text, left_out = lms.moodle_csv(_class_rows(), 100)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    # Moodle's assignfeedback_offline importer needs Identifier, Grade and "Last modified (grade)".
+    assert {"Identifier", "Grade", "Last modified (grade)", "Feedback comments"} <= set(rows[0])
+    assert len(rows) == 1 and rows[0]["Identifier"] == "Participant 678" and rows[0]["Grade"] == "100"
+    assert rows[0]["Feedback comments"].startswith("100 / 100.") and left_out == ["smithjane", "bob"]
+    assert datetime.datetime.strptime(rows[0]["Last modified (grade)"], "%Y-%m-%d %H:%M:%S")
+
+
+def test_a_canvas_roster_gives_names_and_sis_ids(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section\nJane Smith,12345,S-1,jsmith,Period 2\n")
+    person = lms.lookup(lms.read_roster(roster), "smithjane", "12345")
+    assert person["name"] == "Jane Smith" and person["sis_user_id"] == "S-1" and person["section"] == "Period 2"
 
 
 def test_the_auto_cell_limit_is_whole_seconds_from_the_references_slowest_cell():
@@ -248,3 +293,71 @@ def test_a_launch_whose_grader_died_first_never_starts_and_one_whose_grader_dies
     # Built and run here: it runs.
     subprocess.run(sandbox.Sandbox._tied_to_grader(["touch", str(marker)]), check=True)
     assert marker.exists()
+
+
+def _result(*checks_, due=""):
+    """A JSON result with these (id, status, points, max_points[, visibility, show_expected]) checks."""
+    out = []
+    for check_id, status, points, max_points, *rest in checks_:
+        c = checks.CheckResult(id=check_id, title=check_id.title(), status=status, points=points,
+                               max_points=max_points, expected="64", found="32", message="Your value 32; the lesson uses 64.",
+                               hint="Use 64.", lesson="step", details=["the lesson uses 64"])
+        if rest:
+            c.visibility, c.show_expected = rest
+        out.append(dataclasses.asdict(c))
+    return {"checks": out, "due": due}
+
+
+def test_problems_come_first_by_points_lost_and_zero_point_checks_are_information():
+    v = report.view(_result(("fit.epochs", "fail", 0, 5), ("layers.order", "partial", 7.5, 15),
+                            ("compile.loss", "pass", 5, 5), ("predict.digit3", "fail", 0, 0),
+                            ("layers.shapes", "skipped", 0, 10)))
+    assert [c["id"] for c in v["problems"]] == ["layers.order", "fit.epochs"]  # 7.5 lost before 5
+    assert [c["id"] for c in v["info"]] == ["predict.digit3"] and [c["id"] for c in v["passed"]] == ["compile.loss"]
+    assert [c["id"] for c in v["not_checked"]] == ["layers.shapes"]
+    assert (v["score"], v["max_score"]) == (12.5, 35)
+
+
+def test_the_rubrics_visibility_holds_back_checks_and_expected_values_from_students_only():
+    data = _result(("fit.batch_size", "fail", 0, 5, "visible", False), ("fit.epochs", "fail", 0, 5, "hidden", True),
+                   ("compile.loss", "fail", 0, 5, "after_due_date", True), due="2999-01-01T00:00:00")
+    student, teacher = report.view(data, "student"), report.view(data, "instructor")
+    (shown,) = student["problems"]
+    assert shown["id"] == "fit.batch_size" and "64" not in json.dumps({k: shown[k] for k in
+                                                                      ("expected", "message", "hint", "details")})
+    assert student["held"]["count"] == 2 and student["max_score"] == 5
+    assert len(teacher["problems"]) == 3 and teacher["problems"][0]["expected"] == "64"
+    html = report.render_html({**data, "status": "error", "reason": "x", "submission": {"name": "CNN.ipynb"},
+                               "isolation": None, "data_source": None, "timings": {}, "graded_at": "",
+                               "versions": {"grader": "1", "keras": "3", "tensorflow": "2", "python": "3"}})
+    assert "Not graded" in html
+    past = report.view({**data, "due": "2000-01-01T00:00:00"}, "student")
+    assert {c["id"] for c in past["problems"]} == {"fit.batch_size", "compile.loss"}
+
+
+def test_a_tip_names_the_cause_another_check_found_first():
+    found = [checks.CheckResult(id="layers.config", title="Each layer has the right settings", status="partial",
+                                points=5, max_points=10, expected="", found="", message="",
+                                hint="The output layer needs activation='softmax'.", lesson="", details=[])]
+    tip = checks._cause_first(found, "Check the optimizer's learning rate.")
+    assert tip.startswith('Start with "Each layer has the right settings"') and "softmax" in tip
+    assert "learning rate" not in tip
+    assert checks._cause_first([], "own tip") == "own tip"
+
+
+def test_gradescope_gets_the_rubrics_visibility_and_no_kept_back_expected_value():
+    from autograder import gradescope
+
+    hidden = checks.CheckResult(id="fit.batch_size", title="Batch size", status="fail", points=0, max_points=5,
+                                expected="64", found="32", message="Your batch_size is 32; the lesson uses 64.",
+                                hint="Use 64.", lesson="Training, step 3", details=[], visibility="after_due_date",
+                                show_expected=False)
+    entry = gradescope._test_entry(hidden, 11)
+    assert entry["visibility"] == "after_due_date" and entry["status"] == "failed"
+    assert "64" not in entry["output"] and "Found: 32" in entry["output"]
+
+
+def test_a_check_explained_by_another_comes_after_its_cause_in_the_summary():
+    data = _result(("layers.config", "partial", 5, 10), ("train.learns", "fail", 0, 10))
+    data["checks"][1]["caused_by"] = ["layers.config"]
+    assert [c["id"] for c in report.view(data)["problems"]] == ["layers.config", "train.learns"]

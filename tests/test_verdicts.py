@@ -170,8 +170,10 @@ def test_no_softmax_says_which_layer_and_why(graded):
     config = by_id(graded("no_softmax"))["layers.config"]
     assert config.details == ["Your 2nd Dense (layer 8): activation should be 'softmax', yours is 'linear'."]
     assert "probabilities" in config.hint
-    learns = by_id(graded("no_softmax"))["train.learns"]
-    assert "guessing" in learns.hint
+    assert config.found == "2nd Dense (layer 8): activation='linear'"  # which setting of which layer
+    learns = by_id(graded("no_softmax"))["train.learns"]  # its tip names the cause found above first
+    assert learns.hint.startswith('Start with "Each layer has the right settings"') and "softmax" in learns.hint
+    assert "learning rate" not in learns.hint
 
 
 def test_settings_left_out_are_explained_with_keras_defaults(graded):

@@ -1,0 +1,137 @@
+"""Learning-management systems: who a submission is from (read from the names LMS downloads give
+files), the roster, and grade files each LMS imports as they are.
+
+- Canvas, "Download Submissions": smithjane_LATE_12345_67890_CNN.ipynb (name, LATE when late, Canvas user
+  id, submission id, file). Its gradebook import reads the identity columns Student, ID, SIS User ID,
+  SIS Login ID, Section and treats every other column as an assignment, named "Assignment (id)".
+- Moodle, "Download all submissions": Jane Smith_12345_assignsubmission_file_/CNN.ipynb, where 12345 is
+  the participant number. The assignment's offline grading worksheet is matched on its Identifier
+  column ("Participant 12345") and needs Grade and "Last modified (grade)"; "Feedback comments" is
+  imported when feedback comments are on.
+- Google Classroom: Jane Smith - CNN.ipynb.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .errors import SetupError
+
+CANVAS = re.compile(r"^(?P<student>[a-z0-9-]+?)(?P<late>_late)?_(?P<uid>\d+)_\d+_.+$", re.IGNORECASE)
+MOODLE = re.compile(r"^(?P<student>.+?)_(?P<participant>\d+)_assignsubmission_\w+_?$")
+CLASSROOM = re.compile(r"^(?P<student>.+?) - .+$")
+OWN_NAME = re.compile(r"[ _-]+cnn$", re.IGNORECASE)  # a flat folder: alice_CNN.ipynb, alice-cnn.ipynb
+
+SYSTEMS = ("canvas", "moodle")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who handed a file in, as its name says."""
+
+    student: str  # the name or id the file or folder gives
+    system: str = ""  # "canvas", "moodle", "classroom" or "" (a plain folder)
+    lms_id: str = ""  # Canvas user id or Moodle participant number
+    late: bool = False  # Canvas marks late submissions in the file name
+
+
+def identify(relative: Path) -> Identity:
+    """The student (and what the LMS says of them) from a file's path inside the class folder."""
+    if len(relative.parts) > 1:
+        folder = relative.parts[0]
+        m = MOODLE.match(folder)
+        return Identity(m["student"], "moodle", m["participant"]) if m else Identity(folder)
+    m = CANVAS.match(relative.stem)
+    if m:
+        return Identity(m["student"], "canvas", m["uid"], bool(m["late"]))
+    m = CLASSROOM.match(relative.stem)
+    if m:
+        return Identity(m["student"], "classroom")
+    return Identity(OWN_NAME.sub("", relative.stem) or relative.stem)  # alice_CNN.ipynb is alice's
+
+
+# ---------------------------------------------------------------- the roster
+
+NAME_COLUMNS = ("name", "full name", "student name", "student")
+
+
+def read_roster(path: Path | None) -> dict[str, dict]:
+    """Each roster row under every id it gives (its first column, and Canvas' ID / SIS columns):
+    {"name", "sis_user_id", "sis_login_id", "section", "email"}. A CSV with a header row."""
+    if path is None:
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SetupError(path, f"cannot read the roster ({exc}); it must be a CSV with a header row") from None
+    if not rows:
+        return {}
+    columns = {c.strip().lower(): c for c in rows[0] if c}
+    first = next(iter(rows[0]))
+    name_col = next((columns[c] for c in NAME_COLUMNS if c in columns), list(rows[0])[-1])
+
+    def get(row, *names):
+        return next(((row.get(columns[n]) or "").strip() for n in names if n in columns), "")
+
+    roster = {}
+    for row in rows:
+        entry = {"name": (row.get(name_col) or "").strip(), "sis_user_id": get(row, "sis user id"),
+                 "sis_login_id": get(row, "sis login id"), "section": get(row, "section"),
+                 "email": get(row, "email", "email address"), "canvas_id": get(row, "id")}
+        for key in {(row.get(first) or "").strip(), entry["canvas_id"], entry["sis_login_id"], entry["email"]}:
+            if key and key not in roster:
+                roster[key] = entry
+    return roster
+
+
+def lookup(roster: dict[str, dict], student: str, lms_id: str) -> dict:
+    return roster.get(lms_id) or roster.get(student) or {}
+
+
+# ---------------------------------------------------------------- grade files
+
+CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+MOODLE_COLUMNS = ["Identifier", "Full name", "Grade", "Maximum Grade", "Last modified (grade)", "Feedback comments"]
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def canvas_csv(rows: list[dict], column: str) -> tuple[str, list[str]]:
+    """Canvas' gradebook import: its identity columns and one assignment column. Returns the text and
+    the students left out (no Canvas user id in their file name nor the roster: Canvas cannot match them)."""
+    out, left_out = [], []
+    for row in rows:
+        canvas_id = row["lms_id"] if row["lms"] == "canvas" else row.get("canvas_id", "")
+        if not canvas_id and not row.get("sis_user_id"):
+            left_out.append(row["student"])
+            continue
+        out.append([row["name"] or row["student"], canvas_id, row.get("sis_user_id", ""),
+                    row.get("sis_login_id", ""), row.get("section", ""),
+                    "" if row["score"] is None else f"{row['score']:g}"])
+    return _csv(CANVAS_IDENTITY + [column], out), left_out
+
+
+def moodle_csv(rows: list[dict], max_score: float, now: datetime | None = None) -> tuple[str, list[str]]:
+    """The Moodle assignment's offline grading worksheet, keyed by participant number."""
+    stamp = (now or datetime.now()).strftime("%Y-%m-%d %H:%M:%S")  # Moodle reads it with strtotime()
+    out, left_out = [], []
+    for row in rows:
+        if row["lms"] != "moodle" or not row["lms_id"]:
+            left_out.append(row["student"])
+            continue
+        grade = "" if row["score"] is None else f"{row['score']:g}"
+        out.append([f"Participant {row['lms_id']}", row["name"] or row["student"], grade, f"{max_score:g}", stamp,
+                    row.get("comment", "")])
+    return _csv(MOODLE_COLUMNS, out), left_out
