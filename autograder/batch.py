@@ -30,11 +30,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data, lms, reference_cache, report, sandbox
+from . import data, lms, locations, reference_cache, report, sandbox, settings, similarity
 from . import rubric as rubric_mod
 from .errors import SetupError
-from .pipeline import Options, error_result, grade, reference_facts, versions
-from .rubric import CHECK_IDS
+from .pipeline import error_result, grade, reference_facts, versions
+from .settings import Options
+from .checks import CHECK_IDS
 
 SKIP_DIRS = {".ipynb_checkpoints", "__MACOSX", ".results"}
 
@@ -172,11 +173,13 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
     ref, _ = reference_facts(source_data, rubric, options)  # once, here: it travels with every task
     batch_key = reference_cache.cache_key(options.reference, rubric.digest, source_data.sha256)
     workers = workers or multiprocessing.cpu_count()
+    base = similarity.Base.of([locations.STARTER, Path(options.reference)])  # what every student was given
 
     with tempfile.TemporaryDirectory(prefix="autograder-batch-") as scratch:
         entries = discover(source, Path(scratch))
         keys = {entry: _result_key(entry, batch_key) for entry in entries}
         results: dict[Entry, dict] = {}
+        prints: dict[Entry, similarity.Print] = {}
         stored = {e: results_dir / f"{keys[e]}.json" for e in entries}
         todo = [e for e in entries if force or not stored[e].exists()]
         if on_start:
@@ -185,6 +188,7 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
             if entry in todo:
                 continue
             results[entry] = json.loads(stored[entry].read_text(encoding="utf-8"))
+            prints[entry] = _print(entry, results[entry], base, stored[entry])
             if not (out / f"{entry.stem}.instructor.html").exists():
                 report.write_dict(results[entry], out, entry.stem, instructor_copy=True)
             if on_result:
@@ -199,6 +203,7 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
             result["submission"]["path"] = str(entry.path)
             results[entry] = result
             report.atomic_write(stored[entry], json.dumps(result, default=str))
+            prints[entry] = _print(entry, result, base, stored[entry], fresh=True)
             report.write_dict(result, out, entry.stem, instructor_copy=True)
             if on_result:
                 on_result(entry, result, False)
@@ -210,6 +215,8 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
                 _grade_all(todo, make_task, engine, deadline_s(options, rubric), on_done)
         finally:  # also on Ctrl-C: the gradebook covers what is done
             summary = summarise(entries, results, people, rubric)
+            summary["similar"] = similar_pairs(entries, prints, summary, rubric.similarity_threshold)
+            write_similarity(out / "similarity.csv", summary["similar"])
             write_gradebook(out / "gradebook.csv", summary)
             report.atomic_write(out / "index.html", report.render_class(summary))
             if lms_export:
@@ -217,10 +224,47 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
     return summary
 
 
+def _print(entry: Entry, result: dict, base: similarity.Base, stored: Path, fresh: bool = False) -> similarity.Print:
+    """The submission's fingerprints, made once (when it is graded) and kept beside its stored result."""
+    path = stored.with_suffix(".print.json")
+    if not fresh:
+        try:
+            return similarity.Print(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            pass
+    made = similarity.print_of(entry.path, result, base)
+    report.atomic_write(path, json.dumps(dataclasses.asdict(made)))
+    return made
+
+
+def similar_pairs(entries: list[Entry], prints: dict, summary: dict, threshold: float) -> list[dict]:
+    """The class's pairs above the threshold, with both students' rows (names and report links)."""
+    by_student = {row["student"] + "\x00" + row["file"]: row for row in summary["rows"]}
+    keyed = {entry.student + "\x00" + entry.file: prints[entry] for entry in entries if entry in prints}
+    return [{**dataclasses.asdict(pair), "a_row": by_student[pair.a], "b_row": by_student[pair.b]}
+            for pair in similarity.compare(keyed, threshold)]
+
+
+SIMILARITY_COLUMNS = ["student_a", "file_a", "student_b", "file_b", "score", "code_score", "shared_mistakes",
+                      "shared_names", "shared_lines"]
+
+
+def write_similarity(path: Path, pairs: list[dict]) -> None:
+    """similarity.csv: the listed pairs, for the instructor's records."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(SIMILARITY_COLUMNS)
+    for p in pairs:
+        writer.writerow([p["a_row"]["student"], p["a_row"]["file"], p["b_row"]["student"], p["b_row"]["file"],
+                         p["score"], p["code_score"], "; ".join(f"{title}: {found}" for _, title, found in p["mistakes"]),
+                         ", ".join(p["names"]), len(p["lines"])])
+    report.atomic_write(path, buffer.getvalue())
+
+
 def deadline_s(options: Options, rubric) -> float:
     """How long one submission may take in a worker before the batch gives up on it: the notebook's
     own limit, plus the kernel's start, the grader's checks and the brief training."""
-    return (options.notebook_timeout or rubric.limits["notebook_timeout_s"]) + 180
+    return settings.resolve(options, rubric).notebook_timeout_s + 180
 
 
 class LocalPool:
@@ -367,7 +411,7 @@ def summarise(entries: list[Entry], results: dict, people: dict[str, dict], rubr
     rows.sort(key=lambda row: (row["student"].lower(), row["file"]))
     scores = [row["percent"] for row in rows if row["percent"] is not None]
     columns = [{"id": c, "title": rubric.checks[c].title, "short": rubric.checks[c].short} for c in CHECK_IDS]
-    return {"rows": rows, "checks": check_table(rows, rubric), "columns": columns, "graded": len(scores),
+    return {"rows": rows, "checks": check_table(rows, rubric), "columns": columns, "similar": [], "graded": len(scores),
             "errors": sum(row["status"] == "error" for row in rows), "total": len(rows),
             "max_score": rubric.max_points, "scores": scores,
             "mean": round(sum(scores) / len(scores), 1) if scores else None}

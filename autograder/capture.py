@@ -14,8 +14,9 @@ import ast
 import dataclasses
 from pathlib import Path
 
-from . import spec
+from . import describe, model_file
 from .execute import Execution
+from .facts import Facts
 
 METHODS = ("compile", "fit", "evaluate")
 
@@ -214,9 +215,9 @@ def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict 
     return facts
 
 
-def collect(execution: Execution, describe=None, train=None) -> dict:
-    """Facts about the submission. `describe(path)` and `train(path)` load and train a snapshot
-    (spec.describe_model, training.brief_training) in the grader."""
+def collect(execution: Execution, describe_model=None, train=None) -> Facts:
+    """Facts about the submission. `describe_model(path)` and `train(path)` load and train a snapshot
+    (describe.describe_model, a training.Trainer) in the grader."""
     events = execution.events
     cells = dict(execution.sources)
     failed_cells = {e.cell for e in execution.errors}
@@ -228,7 +229,7 @@ def collect(execution: Execution, describe=None, train=None) -> dict:
         "model_found": None, "model": None, "model_error": None,
         "problems": list(execution.channel_problems),
         "namespace": (finish or {}).get("namespace", {}),
-        "quick_train": None, "digit3": None, "compile": None, "compile_where": None,
+        "brief_training": None, "digit3": None, "compile": None, "compile_where": None,
         "fit": None, "fit_calls": 0, "evaluate": None,
         "tampering": tampering(execution.sources),
         "mismatches": [],
@@ -251,19 +252,19 @@ def collect(execution: Execution, describe=None, train=None) -> dict:
             facts["model_error"] = (failed or {}).get("error") or "the model could not be saved"
         else:
             try:
-                facts["model"] = describe(Path(latest["copy"]))
+                facts["model"] = describe_model(Path(latest["copy"]))
                 if at_training is not latest and at_training is not None:  # its compile settings alone
-                    facts["model"]["compile"] = spec.compile_settings(
-                        spec.read_config(Path(at_training["copy"])).get("compile_config"))
-            except spec.UnsafeModel as exc:
+                    facts["model"]["compile"] = describe.compile_settings(
+                        model_file.read_config(Path(at_training["copy"])).get("compile_config"))
+            except model_file.UnsafeModel as exc:
                 facts["model_error"] = f"the grader will not load it: {exc}"
             except Exception as exc:
                 facts["model_error"] = f"{type(exc).__name__}: {exc}"[:400]
             if facts["model"] is not None and train is not None:
                 try:
-                    facts["quick_train"], facts["digit3"] = train(Path((at_training or latest)["copy"]))
+                    facts["brief_training"], facts["digit3"] = train(Path((at_training or latest)["copy"]))
                 except Exception as exc:
-                    facts["quick_train"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
+                    facts["brief_training"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
         compiles = [e for e in events if e["event"] == "compile" and e["model"]["id"] == model_id]
         if compiles:
             before = [e for i, e in enumerate(events) if e["event"] == "compile" and e["model"]["id"] == model_id
@@ -302,9 +303,9 @@ def _compile_facts(facts: dict) -> dict | None:
     if not saved:
         return None
     written = facts.get("compile_written") or {}
-    out = {"optimizer": spec.canonical_optimizer(saved["optimizer"]), "loss": spec.canonical_loss(saved["loss"]),
-           "metrics": [spec.canonical_metric(m) for m in saved["metrics"] if m],
-           "metrics_written": [spec.written(m) for m in saved["metrics"] if m],
+    out = {"optimizer": describe.canonical_optimizer(saved["optimizer"]), "loss": describe.canonical_loss(saved["loss"]),
+           "metrics": [describe.canonical_metric(m) for m in saved["metrics"] if m],
+           "metrics_written": [describe.written(m) for m in saved["metrics"] if m],
            "given": facts.get("compile_given", []), "where": facts.get("compile_where"),
            "calls": facts.get("compile_calls", 0)}
     for kind in ("optimizer", "loss"):
@@ -315,5 +316,5 @@ def _compile_facts(facts: dict) -> dict | None:
             if said.get("module") and not str(said["module"]).startswith("keras") and said.get("kind") == "object":
                 out[kind]["keras"] = False  # the live object's class was the student's own
             if said.get("kind") in ("name", "object", "function"):  # quote the student's own words
-                out[kind]["written"] = spec.written({**said, "changed": out[kind]["changed"]})
+                out[kind]["written"] = describe.written({**said, "changed": out[kind]["changed"]})
     return out

@@ -8,123 +8,32 @@ read by beginners: each says what was expected, what was found, and where.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
+from .alignment import align_layers, classes_of, layer_name, position, swapped_description
 from .execute import MAX_OUTPUT_CHARS
-from .rubric import CHECK_IDS, Rubric
+from .facts import Facts
+from .hints import POOLING_SLIP, explain_error, forgiven
+from .results import CheckResult, Status, Verdict, at
+from .words import counted, percent, show
 
-STATUSES = ("pass", "partial", "fail", "error", "skipped")
-
-
-@dataclass
-class Verdict:
-    status: str
-    expected: str
-    found: str
-    message: str
-    hint: str = ""
-    details: list[str] = field(default_factory=list)
-    where: dict | None = None  # {cell, line, code}: the student's own line this verdict is about
-
-
-@dataclass
-class CheckResult:
-    id: str
-    title: str
-    status: str
-    points: float
-    max_points: float
-    expected: str
-    found: str
-    message: str
-    hint: str
-    lesson: str
-    details: list[str]
-    where: dict | None = None
-    short: str = ""  # the rubric's column heading
-    visibility: str = "visible"  # the rubric's: visible, hidden, after_due_date
-    show_expected: bool = True
-    caused_by: list[str] = field(default_factory=list)  # failed checks that likely explain this one
-
-
-def at(where: dict | None) -> str:
-    """'In [14], line 2' for a place in the student's notebook ('' when unknown)."""
-    if not where or not where.get("cell"):
-        return ""
-    return f"In [{where['cell']}]" + (f", line {where['line']}" if where.get("line") else "")
-
-
-def ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def percent(x: float) -> str:
-    return f"{x * 100:.0f}%"
-
-
-def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """'1 setting', '3 settings': never 'setting(s)'."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
+if TYPE_CHECKING:
+    from .rubric import Rubric
 
 def _skip_without_model(s: dict) -> Verdict | None:
     tampered = _tampered(s)
     if tampered:
         return tampered
     if s["model"] is None:
-        return Verdict("skipped", "a model to check", "no model",
+        return Verdict(Status.SKIPPED, "a model to check", "no model",
                        "Skipped: there is no model to check (see “A Keras model was built”).")
     return None
 
 
 # ---------------------------------------------------------------- the notebook
 
-KNOWN_SLIPS = (
-    # (exception name, text in the error or cell, what to tell the student)
-    ("SyntaxError", "MaxPooling2D()))",
-     "The lesson's first MaxPooling2D line, model.add(MaxPooling2D())), has one ')' too many. "
-     "Write model.add(MaxPooling2D(pool_size=(2,2)))."),
-    ("NameError", "test_acc",
-     "The lesson prints test_acc, but never creates it. model.evaluate returns [loss, accuracy] in scores, "
-     "so use scores[1] (a fraction; multiply by 100 for a percentage)."),
-)
-IMPORT_NAMES = {"Sequential": "tensorflow.keras.models", "Conv2D": "tensorflow.keras.layers",
-                "MaxPooling2D": "tensorflow.keras.layers", "Dropout": "tensorflow.keras.layers",
-                "Flatten": "tensorflow.keras.layers", "Dense": "tensorflow.keras.layers"}
-
-
-def explain_error(ename: str, evalue: str, source: str) -> str:
-    """A hint for errors beginners meet in this lesson; '' when there is none."""
-    for name, marker, advice in KNOWN_SLIPS:
-        if ename == name and (marker in evalue or marker in source):
-            return advice
-    if ename == "NameError":
-        for name, module in IMPORT_NAMES.items():
-            if f"'{name}'" in evalue:
-                return f"Python does not know {name} yet: add  from {module} import {name}  in an earlier cell."
-        return "A name is used before it is created: run the cells from the top, in order."
-    if ename == "TypeError" and "not subscriptable" in evalue and "scores" in source:
-        return ("scores[1] needs model.evaluate to return a list [loss, accuracy], which it does only when "
-                "compile has metrics=['accuracy']; without metrics it returns the loss alone, a single number.")
-    if ename == "CellTimeout":
-        return "This cell ran too long and was stopped. Look for a loop that never ends."
-    if ename == "DeadKernelError":
-        return "The Python kernel crashed (often from running out of memory) and nothing after it ran."
-    return ""
-
-
-def forgiven(e: dict, rubric: Rubric) -> str | None:
-    """The friendly sentence for an error that only a slip of the lesson's text caused, when the
-    rubric forgives that slip."""
-    if "test_acc" in rubric.forgive and e["ename"] == "NameError" and "test_acc" in e["evalue"]:
-        return (f"{at(e)}: the lesson prints test_acc, which it never creates, so this line stops with a "
-                "NameError. That slip is the lesson's, not yours: no points lost. (scores[1] holds the accuracy.)")
-    return None
-
-
-def check_notebook_runs(s: dict, r: dict, rubric: Rubric) -> Verdict:
+def check_notebook_runs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     ex = s["execution"]
     notes = [forgiven(e, rubric) for e in ex["errors"]]
     errors = [e for e, note in zip(ex["errors"], notes) if not note]
@@ -132,10 +41,10 @@ def check_notebook_runs(s: dict, r: dict, rubric: Rubric) -> Verdict:
     total = ex["code_cells"]
     expected = "every code cell runs without an error"
     if not s["harness_installed"]:
-        return Verdict("fail", expected, "the notebook could not be started",
+        return Verdict(Status.FAIL, expected, "the notebook could not be started",
                        "The grader could not start your notebook: " + (ex.get("harness_error") or "unknown reason"))
     if total == 0:
-        return Verdict("fail", expected, "no code cells", "Your notebook has no code in it.")
+        return Verdict(Status.FAIL, expected, "no code cells", "Your notebook has no code in it.")
     details = list(s.get("other_assignment", []))
     hints = []
     for e in errors:
@@ -147,7 +56,7 @@ def check_notebook_runs(s: dict, r: dict, rubric: Rubric) -> Verdict:
             hints.append(hint)
     if ex["kernel_died"] or ex["kernel_stuck"]:
         stopped = "crashed" if ex["kernel_died"] else "stopped answering"
-        return Verdict("fail", expected, f"the kernel {stopped}",
+        return Verdict(Status.FAIL, expected, f"the kernel {stopped}",
                        f"Python {stopped} while running your notebook, so the cells after that did not run.",
                        " ".join(hints), details)
     if ex["notebook_timed_out"]:
@@ -161,15 +70,15 @@ def check_notebook_runs(s: dict, r: dict, rubric: Rubric) -> Verdict:
     details += slips
     if not errors and not ex["notebook_timed_out"]:
         if slips and len(details) == len(slips):
-            return Verdict("pass", expected, f"all {total} code cells ran",
+            return Verdict(Status.PASS, expected, f"all {total} code cells ran",
                            f"All {total} code cells ran, apart from the lesson's own slip{'s' if len(slips) > 1 else ''}.",
                            "", details)
         if details:
-            return Verdict("pass", expected, f"all {total} code cells ran",
+            return Verdict(Status.PASS, expected, f"all {total} code cells ran",
                            f"All {total} code cells ran without an error.", "", details)
-        return Verdict("pass", expected, f"all {total} code cells ran", f"All {total} code cells ran without an error.")
+        return Verdict(Status.PASS, expected, f"all {total} code cells ran", f"All {total} code cells ran without an error.")
     bad = len(errors)
-    status = "fail" if bad >= total else "partial"
+    status = Status.FAIL if bad >= total else Status.PARTIAL
     found = f"{bad} of {total} code cells stopped with an error" if bad else "the notebook ran out of time"
     return Verdict(status, expected, found,
                    f"{found[0].upper()}{found[1:]}. The grader kept going and checked everything it could.",
@@ -184,16 +93,13 @@ def _images_and_labels(s: dict):
     return ns.get("train_images"), ns.get("train_labels"), "train_images and train_labels"
 
 
-def check_data_prepared(s: dict, r: dict) -> Verdict:
-    tampered = _tampered(s)  # the data's description comes from the kernel too
-    if tampered:
-        return tampered
+def check_data_prepared(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     x, y, where = _images_and_labels(s)
     rx, ry, _ = _images_and_labels(r)
     expected = (f"images of shape (N, {', '.join(map(str, rx['shape'][1:]))}), {rx['dtype']}, "
                 f"pixels from 0 to 1; labels one-hot with {ry['shape'][1]} columns")
     if not x or x.get("kind") != "array":
-        return Verdict("fail", expected, "no prepared training data",
+        return Verdict(Status.FAIL, expected, "no prepared training data",
                        "The grader could not find your prepared training data (model.fit never ran and there "
                        "is no train_images variable).")
     problems = []
@@ -212,155 +118,75 @@ def check_data_prepared(s: dict, r: dict) -> Verdict:
         problems.append("model.fit trains on the test images. The lesson trains on train_images and keeps the test "
                         "images for measuring, so the network is tested on pictures it has never seen.")
     if not problems:
-        return Verdict("pass", expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
+        return Verdict(Status.PASS, expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
                        f"{x.get('max', 0):g}, one-hot labels", "Your data is prepared the way the lesson does it.")
-    status = "partial" if len(problems) <= 2 else "fail"
+    status = Status.PARTIAL if len(problems) <= 2 else Status.FAIL
     return Verdict(status, expected, f"{counted(len(problems), 'problem')} in {where}",
                    f"Some of the data preparation is not done the lesson's way ({where}).", "", problems)
 
 
 # ---------------------------------------------------------------- the model
 
-def check_model_found(s: dict, r: dict) -> Verdict:
+def check_model_found(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     expected = "a Keras model in the variable model"
     found = s["model_found"]
-    tampered = _tampered(s)
-    if tampered:
-        return tampered
     if found is None:
         several = [p["error"] for p in s["problems"] if p["where"] == "model"]
         extra = (" " + several[0][0].upper() + several[0][1:] + ".") if several else ""
-        return Verdict("fail", expected, "no model",
+        return Verdict(Status.FAIL, expected, "no model",
                        "No Keras model was found after your notebook ran. The grader looks for a variable "
                        "called model, then for the model you called fit or compile on." + extra)
     if s["model"] is None:
-        return Verdict("fail", expected, f"{found['how']}, which could not be checked",
+        return Verdict(Status.FAIL, expected, f"{found['how']}, which could not be checked",
                        f"Found {found['how']}, but it could not be saved and reloaded safely: {s['model_error']}",
                        "Build the model only from Keras layers (no Lambda layers or custom code).")
     layers = len(s["model"]["layers"])
     later = (" Your notebook stopped before its end; the model checked is the one the grader saved before that "
              f"(In [{found['cell']}]).") if found.get("before_crash") and found.get("cell") else ""
-    return Verdict("pass", expected, f"{found['how']}: a {s['model']['class']} with {layers} layers",
+    return Verdict(Status.PASS, expected, f"{found['how']}: a {s['model']['class']} with {layers} layers",
                    f"Found {found['how']}: a {s['model']['class']} with {layers} layers.{later}")
 
 
-def check_model_sequential(s: dict, r: dict) -> Verdict:
-    skipped = _skip_without_model(s)
-    if skipped:
-        return skipped
+def check_model_sequential(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     want, got = r["model"]["class"], s["model"]["class"]
     if want == got:
-        return Verdict("pass", want, got, f"Your model is a {got}, as in the lesson.")
-    return Verdict("fail", want, got, f"Your model is a {got} model; the lesson builds a {want} with model = {want}().")
-
-
-def _classes(model: dict) -> list[str]:
-    return [layer["class"] for layer in model["layers"]]
-
-
-def _in_order(pairs: list[tuple[int, int]]) -> set[int]:
-    """Student indices of the longest run of pairs whose reference indices also go up (the rest moved)."""
-    best: list[list[int]] = []  # best[k]: a longest chain ending at pair k
-    for k, (_, i) in enumerate(pairs):
-        chains = [best[m] for m in range(k) if pairs[m][1] < i]
-        best.append(max(chains, key=len, default=[]) + [k])
-    chain = max(best, key=len, default=[])
-    return {pairs[k][0] for k in chain}
-
-
-def align_layers(ref: dict, stu: dict) -> list[dict]:
-    """Rows pairing the k-th layer of each class in the reference with the k-th of that class in the
-    student's network: same (in order), moved (out of order), missing or extra."""
-    a, b = _classes(ref), _classes(stu)
-    unused = {cls: [i for i, c in enumerate(a) if c == cls] for cls in set(a)}
-    pairs = []
-    for j, cls in enumerate(b):
-        if unused.get(cls):
-            pairs.append((j, unused[cls].pop(0)))
-    in_order = _in_order(pairs)
-    partner = dict(pairs)
-    missing = sorted(set(range(len(a))) - set(partner.values()))
-    rows = []
-    for j in range(len(b)):
-        i = partner.get(j)
-        while i is not None and missing and missing[0] < i:
-            rows.append({"op": "missing", "ref": missing.pop(0), "stu": None})
-        op = "extra" if i is None else ("same" if j in in_order else "moved")
-        rows.append({"op": op, "ref": i, "stu": j})
-    rows += [{"op": "missing", "ref": i, "stu": None} for i in missing]
-    return rows
-
-
-def _position(classes: list[str], i: int) -> str:
-    """'layer 2, right after the 1st Conv2D' style description of where layer i sits."""
-    if i == 0:
-        return "layer 1, the first layer"
-    before = classes[i - 1]
-    nth = classes[:i].count(before)
-    return f"layer {i + 1}, right after the {ordinal(nth)} {before}"
-
-
-def _layer_name(classes: list[str], i: int) -> str:
-    """'your 2nd Conv2D (layer 3)': how a student finds a layer in model.summary()."""
-    if classes.count(classes[i]) == 1:
-        return f"{classes[i]} (layer {i + 1})"
-    nth = classes[:i + 1].count(classes[i])
-    return f"{ordinal(nth)} {classes[i]} (layer {i + 1})"
-
-
-def _swapped_description(a: list[str], b: list[str]) -> str | None:
-    """Two neighbouring layers swapped: describe the rarer one (MaxPooling2D rather than Conv2D)."""
-    diff = [i for i in range(len(a)) if a[i] != b[i]] if len(a) == len(b) else []
-    if len(diff) != 2 or diff[1] != diff[0] + 1 or a[diff[0]] != b[diff[1]] or a[diff[1]] != b[diff[0]]:
-        return None
-    counts = Counter(a)
-    i = min(diff, key=lambda k: counts[a[k]])
-    j = diff[1] if i == diff[0] else diff[0]
-    return (f"{a[i]} is in the wrong place: the lesson has it as {_position(a, i)}; "
-            f"yours is {_position(b, j)}.")
-
-
-POOLING_SLIP = ("The lesson says “below the second Conv2D layer, add a new 2D pooling layer”, but at that point "
-                "there is only one Conv2D. You did what the text says, so no points are lost; the lesson's "
-                "network has the pooling layer right after the first Conv2D.")
+        return Verdict(Status.PASS, want, got, f"Your model is a {got}, as in the lesson.")
+    return Verdict(Status.FAIL, want, got, f"Your model is a {got} model; the lesson builds a {want} with model = {want}().")
 
 
 def lesson_pooling_slip(s: dict, r: dict, rubric: Rubric) -> bool:
     """The student put MaxPooling2D after the second Conv2D, as the lesson's text literally says."""
-    a, b = _classes(r["model"]), _classes(s["model"])
+    a, b = classes_of(r["model"]), classes_of(s["model"])
     if "pooling_below_second_conv" not in rubric.forgive or len(a) != len(b) or len(a) < 3:
         return False
     i = next((k for k in range(len(a) - 1) if a[k] == "MaxPooling2D" and a[k + 1] == "Conv2D"), None)
     return i is not None and b == a[:i] + [a[i + 1], a[i]] + a[i + 2:]
 
 
-def check_layers_order(s: dict, r: dict, rubric: Rubric) -> Verdict:
-    skipped = _skip_without_model(s)
-    if skipped:
-        return skipped
-    a, b = _classes(r["model"]), _classes(s["model"])
+def check_layers_order(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+    a, b = classes_of(r["model"]), classes_of(s["model"])
     expected, found = " → ".join(a), " → ".join(b) or "(no layers)"
     if a == b:
-        return Verdict("pass", expected, found, f"All {len(a)} layers are in the lesson's order.")
+        return Verdict(Status.PASS, expected, found, f"All {len(a)} layers are in the lesson's order.")
     if lesson_pooling_slip(s, r, rubric):
-        return Verdict("pass", expected, found, "Your layers follow the lesson's text.", "", [POOLING_SLIP])
+        return Verdict(Status.PASS, expected, found, "Your layers follow the lesson's text.", "", [POOLING_SLIP])
     details = []
-    swapped = _swapped_description(a, b)
+    swapped = swapped_description(a, b)
     if swapped:
         details.append(swapped)
     else:
-        for row in align_layers(r["model"], s["model"]):
+        for row in s["alignment"]:
             if row["op"] == "missing":
-                details.append(f"Missing: {a[row['ref']]} (the lesson's {_position(a, row['ref'])}).")
+                details.append(f"Missing: {a[row['ref']]} (the lesson's {position(a, row['ref'])}).")
             elif row["op"] == "extra":
-                details.append(f"Extra: {b[row['stu']]} at your {_position(b, row['stu'])}; the lesson has no "
+                details.append(f"Extra: {b[row['stu']]} at your {position(b, row['stu'])}; the lesson has no "
                                "layer like it there.")
             elif row["op"] == "moved":
                 details.append(f"{a[row['ref']]} is in the wrong place: the lesson has it as "
-                               f"{_position(a, row['ref'])}; yours is {_position(b, row['stu'])}.")
+                               f"{position(a, row['ref'])}; yours is {position(b, row['stu'])}.")
         if not b:
             details = [f"Your model has no layers; the lesson's has {len(a)}."]
-    status = "partial" if b and len(details) <= 2 else "fail"
+    status = Status.PARTIAL if b and len(details) <= 2 else Status.FAIL
     hint = ""
     if any(d.startswith("MaxPooling2D is in the wrong place") for d in details):
         hint = ("The lesson says “below the second Conv2D layer”, but at that point there is only one: "
@@ -368,19 +194,10 @@ def check_layers_order(s: dict, r: dict, rubric: Rubric) -> Verdict:
     return Verdict(status, expected, found, "Your layers are not in the lesson's order.", hint, details)
 
 
-def _show(value) -> str:
-    if isinstance(value, list):
-        return "(" + ", ".join(map(str, value)) + ")"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def check_layers_config(s: dict, r: dict) -> Verdict:
-    skipped = _skip_without_model(s)
-    if skipped:
-        return skipped
-    rows = [row for row in align_layers(r["model"], s["model"]) if row["op"] in ("same", "moved")]
+def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+    rows = [row for row in s["alignment"] if row["op"] in ("same", "moved")]
     if not rows:
-        return Verdict("skipped", "", "", "Skipped: none of your layers lines up with the lesson's.")
+        return Verdict(Status.SKIPPED, "", "", "Skipped: none of your layers lines up with the lesson's.")
     details, differing, hint = [], [], ""
     last = len(r["model"]["layers"]) - 1
     for row in rows:
@@ -388,57 +205,54 @@ def check_layers_config(s: dict, r: dict) -> Verdict:
         for key, want in ref_layer["settings"].items():
             got = stu_layer["settings"].get(key)
             if got != want:
-                name = _layer_name(_classes(s['model']), row['stu'])
-                details.append(f"Your {name}: {key} should be {_show(want)}, yours is {_show(got)}.")
-                differing.append(f"{name}: {key}={_show(got)}")
+                name = layer_name(classes_of(s['model']), row['stu'])
+                details.append(f"Your {name}: {key} should be {show(want)}, yours is {show(got)}.")
+                differing.append(f"{name}: {key}={show(got)}")
                 if row["ref"] == last and key == "activation":
                     hint = ("The output layer needs activation='softmax' so that its 10 outputs are "
                             "probabilities; without it, categorical cross-entropy cannot train the network.")
     checked = sum(len(r["model"]["layers"][row["ref"]]["settings"]) for row in rows)
     expected = "the lesson's filters, kernel_size, pool_size, rate, units and activation on every layer"
     if not details:
-        return Verdict("pass", expected, f"all {checked} settings match",
+        return Verdict(Status.PASS, expected, f"all {checked} settings match",
                        f"All {checked} settings of your {counted(len(rows), 'matching layer')} are the lesson's.")
-    status = "partial" if len(details) <= 2 else "fail"
+    status = Status.PARTIAL if len(details) <= 2 else Status.FAIL
     found = "; ".join(differing[:2]) + (f"; and {counted(len(differing) - 2, 'more setting')}" if len(differing) > 2 else "")
     return Verdict(status, expected, found,
                    f"{counted(len(details), 'setting differs', 'settings differ')} from the lesson's: see the list "
                    "below and the marked cells in the layer table.", hint, details)
 
 
-def check_layers_shapes(s: dict, r: dict, rubric: Rubric) -> Verdict:
-    skipped = _skip_without_model(s)
-    if skipped:
-        return skipped
+def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     if lesson_pooling_slip(s, r, rubric):
-        return Verdict("pass", "the lesson's shapes", "shapes that follow from the lesson's text",
+        return Verdict(Status.PASS, "the lesson's shapes", "shapes that follow from the lesson's text",
                        "Your shapes and parameter counts follow from putting the pooling layer where the "
                        "lesson's text says; that slip is the lesson's.", "", [POOLING_SLIP])
     rm, sm = r["model"], s["model"]
-    expected = f"input {_show(rm['input_shape'])}, output {_show(rm['layers'][-1]['output_shape'][1:])}, " \
+    expected = f"input {show(rm['input_shape'])}, output {show(rm['layers'][-1]['output_shape'][1:])}, " \
                f"{rm['total_params']:,} parameters"
-    found = (f"input {_show(sm['input_shape'])}, output "
-             f"{_show((sm['layers'][-1]['output_shape'] or [None])[1:]) if sm['layers'] else '(none)'}, "
+    found = (f"input {show(sm['input_shape'])}, output "
+             f"{show((sm['layers'][-1]['output_shape'] or [None])[1:]) if sm['layers'] else '(none)'}, "
              f"{sm['total_params']:,} parameters")
     details = []
     if sm["input_shape"] != rm["input_shape"]:
-        details.append(f"Input shape is {_show(sm['input_shape'])}; expected {_show(rm['input_shape'])} "
+        details.append(f"Input shape is {show(sm['input_shape'])}; expected {show(rm['input_shape'])} "
                        "(input_shape=input_shape on the first Conv2D).")
-    for row in align_layers(rm, sm):
+    for row in s["alignment"]:
         if row["op"] not in ("same", "moved"):
             continue
         want, got = rm["layers"][row["ref"]], sm["layers"][row["stu"]]
         if want["output_shape"] != got["output_shape"] or want["params"] != got["params"]:
-            details.append(f"Your {_layer_name(_classes(sm), row['stu'])}: output {_show(got['output_shape'])} with "
-                           f"{got['params']:,} parameters; the lesson's gives {_show(want['output_shape'])} with "
+            details.append(f"Your {layer_name(classes_of(sm), row['stu'])}: output {show(got['output_shape'])} with "
+                           f"{got['params']:,} parameters; the lesson's gives {show(want['output_shape'])} with "
                            f"{want['params']:,}.")
     if sm["total_params"] != rm["total_params"]:
         details.append(f"Total parameters: {sm['total_params']:,}; the lesson's network has {rm['total_params']:,}.")
     if not details:
-        return Verdict("pass", expected, found, "Every layer's output shape and number of parameters match the lesson's.")
+        return Verdict(Status.PASS, expected, found, "Every layer's output shape and number of parameters match the lesson's.")
     final_ok = bool(sm["layers"]) and sm["layers"][-1]["output_shape"] == rm["layers"][-1]["output_shape"] \
         and sm["input_shape"] == rm["input_shape"]
-    return Verdict("partial" if final_ok else "fail", expected, found,
+    return Verdict(Status.PARTIAL if final_ok else Status.FAIL, expected, found,
                    "Some shapes or parameter counts differ from the lesson's model.summary().",
                    "A different number of filters or units, or a missing layer, changes the shapes of every "
                    "layer after it: fix the first difference first.", details[:6])
@@ -452,7 +266,7 @@ def _tampered(s: dict) -> Verdict | None:
         return None
     first = s["tampering"][0]
     place = f"{at(first)} ({first['code']})" if first.get("cell") else "your notebook"
-    return Verdict("fail", "", "the grader's own code was changed",
+    return Verdict(Status.FAIL, "", "the grader's own code was changed",
                    f"{place} {first['what']}, so the grader cannot trust what it saw and this check cannot pass.",
                    "Call Keras' methods as they are and leave the grader's objects alone.", where=first)
 
@@ -461,21 +275,27 @@ def _mismatch(s: dict, method: str) -> Verdict | None:
     problems = [m["problem"] for m in s.get("mismatches", []) if m["method"] == method]
     if not problems:
         return None
-    return Verdict("fail", "", "a record that does not match your code",
+    return Verdict(Status.FAIL, "", "a record that does not match your code",
                    f"{problems[0][0].upper()}{problems[0][1:]}: something in the notebook changed what the grader "
                    "recorded, so this check cannot pass.", "Leave the grader's own objects alone.")
 
 
+def _untrustworthy(s: dict, kind: str) -> Verdict | None:
+    """The record of model.compile / fit / evaluate cannot be believed: the notebook tampered with the
+    grader, made the call where the grader could not see it, or the record contradicts the code."""
+    return _tampered(s) or _unrecorded(s, kind) or _mismatch(s, kind)
+
+
 def _compile_missing(s: dict) -> Verdict | None:
-    for guard in (_tampered(s), _unrecorded(s, "compile"), _mismatch(s, "compile")):
-        if guard:
-            return guard
+    untrustworthy = _untrustworthy(s, "compile")
+    if untrustworthy:
+        return untrustworthy
     if s["compile"] is None and s.get("compile_where") and s["model"] is None:
-        return Verdict("fail", "", "could not be checked", "The grader could not load your model (see “A Keras "
+        return Verdict(Status.FAIL, "", "could not be checked", "The grader could not load your model (see “A Keras "
                        "model was built”), so the settings you gave model.compile cannot be checked.",
                        where=s["compile_where"])
     if s["compile"] is None:
-        return Verdict("fail", "", "not compiled", "The model was never compiled: model.compile did not run "
+        return Verdict(Status.FAIL, "", "not compiled", "The model was never compiled: model.compile did not run "
                        "(is the cell there, and did an earlier cell stop with an error?).")
     return None
 
@@ -484,23 +304,23 @@ def _setting_verdict(what: str, want: dict | None, got: dict | None, where: dict
     expected = want["written"] if want else "(none)"
     place = f" ({at(where)}: {where['code']})" if where and where.get("code") else ""
     if got is None:
-        return Verdict("fail", expected, "none", f"No {what} was given to model.compile{place}; the lesson uses "
+        return Verdict(Status.FAIL, expected, "none", f"No {what} was given to model.compile{place}; the lesson uses "
                        f"{expected}.", where=where)
     if not got.get("keras", True):
         name = got.get("class") or got["name"]
-        return Verdict("fail", expected, f"your own {name}",
+        return Verdict(Status.FAIL, expected, f"your own {name}",
                        f"Your {what} is a class or function of your own named {name}{place}, not Keras' "
                        f"own; the lesson uses {expected}.", f"Use Keras' {what}: {expected}.", where=where)
     if got["name"] != want["name"]:
-        return Verdict("fail", expected, got["written"],
+        return Verdict(Status.FAIL, expected, got["written"],
                        f"Your {what} is {got['written']}{place}; the lesson uses {expected}.", where=where)
     if got["changed"] != want["changed"]:
         changes = ", ".join(f"{k}={v!r}" for k, v in got["changed"].items()) or "the default settings"
-        return Verdict("partial", expected, got["written"],
+        return Verdict(Status.PARTIAL, expected, got["written"],
                        f"The {what} is the right one, but with {changes}{place}; the lesson uses {expected} "
                        "with its default settings.", where=where)
     same = "" if got["written"] == want["written"] else f" (you wrote {got['written']}, which Keras treats the same)"
-    return Verdict("pass", expected, got["written"], f"The {what} is {expected}{same}.", where=where)
+    return Verdict(Status.PASS, expected, got["written"], f"The {what} is {expected}{same}.", where=where)
 
 
 def _recompiled(s: dict, verdict: Verdict) -> Verdict:
@@ -510,28 +330,19 @@ def _recompiled(s: dict, verdict: Verdict) -> Verdict:
     return verdict
 
 
-def check_compile_loss(s: dict, r: dict) -> Verdict:
-    missing = _compile_missing(s)
-    if missing:
-        return missing
+def check_compile_loss(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     verdict = _setting_verdict("loss", r["compile"]["loss"], s["compile"]["loss"], s["compile"].get("where"))
-    if verdict.status != "pass" and s["compile"]["loss"] and s["compile"]["loss"]["changed"].get("from_logits"):
+    if verdict.status != Status.PASS and s["compile"]["loss"] and s["compile"]["loss"]["changed"].get("from_logits"):
         verdict.hint = "from_logits=True is for outputs without softmax; the lesson's output layer has softmax."
     return _recompiled(s, verdict)
 
 
-def check_compile_optimizer(s: dict, r: dict) -> Verdict:
-    missing = _compile_missing(s)
-    if missing:
-        return missing
+def check_compile_optimizer(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     return _recompiled(s, _setting_verdict("optimizer", r["compile"]["optimizer"], s["compile"]["optimizer"],
                                            s["compile"].get("where")))
 
 
-def check_compile_metrics(s: dict, r: dict) -> Verdict:
-    missing = _compile_missing(s)
-    if missing:
-        return missing
+def check_compile_metrics(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     want = r["compile"]["metrics"]
     got = s["compile"]["metrics"]
     expected = "[" + ", ".join(r["compile"]["metrics_written"]) + "]"
@@ -539,9 +350,9 @@ def check_compile_metrics(s: dict, r: dict) -> Verdict:
     absent = [m for m in want if m not in got]
     where = s["compile"].get("where")
     if not absent:
-        return Verdict("pass", expected, found, f"Your metrics include {', '.join(r['compile']['metrics_written'])}, "
+        return Verdict(Status.PASS, expected, found, f"Your metrics include {', '.join(r['compile']['metrics_written'])}, "
                        "as the lesson asks.", where=where)
-    return Verdict("fail", expected, found, f"Your metrics are {found} ({at(where)}); the lesson asks for {expected}, "
+    return Verdict(Status.FAIL, expected, found, f"Your metrics are {found} ({at(where)}); the lesson asks for {expected}, "
                    "so Keras reports how many images the network gets right.", where=where)
 
 
@@ -552,7 +363,7 @@ def _unrecorded(s: dict, kind: str) -> Verdict | None:
     if not cells:
         return None
     where = ", ".join(f"In [{c}]" for c in cells)
-    return Verdict("fail", "", "not seen by the grader",
+    return Verdict(Status.FAIL, "", "not seen by the grader",
                    f"Your notebook calls model.{kind} in {where}, and that cell ran without an error, but the "
                    f"grader never saw the call: something replaced Keras' {kind} (for example keras.Model.{kind} "
                    "= ...), so these settings cannot be checked.",
@@ -560,11 +371,11 @@ def _unrecorded(s: dict, kind: str) -> Verdict | None:
 
 
 def _fit_missing(s: dict) -> Verdict | None:
-    for guard in (_tampered(s), _unrecorded(s, "fit"), _mismatch(s, "fit")):
-        if guard:
-            return guard
+    untrustworthy = _untrustworthy(s, "fit")
+    if untrustworthy:
+        return untrustworthy
     if s["fit"] is None:
-        return Verdict("fail", "", "model.fit never ran",
+        return Verdict(Status.FAIL, "", "model.fit never ran",
                        "model.fit never ran, so there is nothing to check here (is the cell there, and did an "
                        "earlier cell stop with an error?).")
     return None
@@ -579,24 +390,24 @@ def _unknowable(s: dict, what: str) -> Verdict | None:
     """A generator hides its batches from the grader: say so rather than fail the student."""
     if (s["fit"].get("x") or {}).get("kind") != "generator":
         return None
-    return Verdict("pass", "", "not visible in a generator",
+    return Verdict(Status.PASS, "", "not visible in a generator",
                    f"Your model.fit reads its data from a Python generator, so the grader cannot see the {what}; "
                    "your teacher may check it by hand.", where=s["fit"].get("where"))
 
 
-def check_fit_batch_size(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s) or _unknowable(s, "batch size")
-    if missing:
-        return missing
+def check_fit_batch_size(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+    unknowable = _unknowable(s, "batch size")
+    if unknowable:
+        return unknowable
     want, got, where = r["fit"]["batch_size"], s["fit"]["batch_size"], s["fit"].get("where")
     via = " (the batch size of your tf.data pipeline)" if s["fit"].get("dataset") else ""
     if got == want:
-        return Verdict("pass", str(want), str(got), f"batch_size is {got}{via}.", where=where)
+        return Verdict(Status.PASS, str(want), str(got), f"batch_size is {got}{via}.", where=where)
     if got is None:
-        return Verdict("fail", str(want), "not set (Keras uses 32)",
+        return Verdict(Status.FAIL, str(want), "not set (Keras uses 32)",
                        f"You did not set batch_size{_fit_place(s)}, so Keras uses 32; the lesson uses "
                        f"batch_size={want}.", where=where)
-    return Verdict("fail", str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(s)}; the lesson uses "
+    return Verdict(Status.FAIL, str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(s)}; the lesson uses "
                    f"{want}.", where=where)
 
 
@@ -604,15 +415,12 @@ def _epochs_words(n) -> str:
     return f"{n} epoch" + ("" if n == 1 else "s")
 
 
-def check_fit_epochs(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s)
-    if missing:
-        return missing
+def check_fit_epochs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     want, got, where = r["fit"]["epochs"], s["fit"]["epochs"], s["fit"].get("where")
     calls = s["fit"].get("calls", 1)
     over = f" over {calls} calls of model.fit" if calls > 1 else ""
     if got == want:
-        return Verdict("pass", str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}.", where=where)
+        return Verdict(Status.PASS, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}.", where=where)
     variable = s["namespace"].get("epochs")
     note = ""
     if s["fit"].get("initial_epoch"):
@@ -626,7 +434,7 @@ def check_fit_epochs(s: dict, r: dict) -> Verdict:
     if s["fit"].get("replayed"):
         details.append(f"To keep grading quick, the grader trained the first {got - s['fit']['replayed']:,} of your "
                        f"{got:,} epochs and repeated the last one's results for the rest; your code saw every epoch.")
-    return Verdict("fail", str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{_fit_place(s)}; "
+    return Verdict(Status.FAIL, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{_fit_place(s)}; "
                    f"the lesson uses {want}.{note}", details=details, where=where)
 
 
@@ -644,69 +452,63 @@ def _pair(d: dict | None) -> tuple[dict | None, dict | None]:
     return None, None
 
 
-def check_fit_validation_data(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s)
-    if missing:
-        return missing
+def check_fit_validation_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     rx, ry = _pair(r["fit"]["validation_data"])
     expected = f"validation_data=({_split_label(rx)}, {_split_label(ry)})"
     v = s["fit"]["validation_data"]
     if v is None:
         split = s["fit"].get("validation_split") or 0
         if split:
-            return Verdict("fail", expected, f"validation_split={split}",
+            return Verdict(Status.FAIL, expected, f"validation_split={split}",
                            f"You validate on {split:.0%} of the training images (validation_split); the lesson "
                            "validates on the test images with validation_data=(test_images, test_labels).")
-        return Verdict("fail", expected, "no validation data",
+        return Verdict(Status.FAIL, expected, "no validation data",
                        "model.fit has no validation_data, so you cannot see how well the network does on new "
                        "images during training.")
     x, y = _pair(v)
     found = f"validation_data=({_split_label(x)}, {_split_label(y)})"
     ok = [d and d.get("split") == want.get("split") for d, want in ((x, rx), (y, ry))]
     if all(ok):
-        return Verdict("pass", expected, found, "model.fit validates on the test images and labels.")
-    return Verdict("partial" if any(ok) else "fail", expected, found,
+        return Verdict(Status.PASS, expected, found, "model.fit validates on the test images and labels.")
+    return Verdict(Status.PARTIAL if any(ok) else Status.FAIL, expected, found,
                    f"Your validation data is ({_split_label(x)}, {_split_label(y)}); the lesson uses "
                    "(test_images, test_labels): images the network never trains on.")
 
 
-def check_fit_shuffle(s: dict, r: dict) -> Verdict:
-    missing = _fit_missing(s) or _unknowable(s, "shuffling")
-    if missing:
-        return missing
+def check_fit_shuffle(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+    unknowable = _unknowable(s, "shuffling")
+    if unknowable:
+        return unknowable
     want, got = r["fit"]["shuffle"], s["fit"]["shuffle"]
     if s["fit"].get("dataset"):
         if got:
-            return Verdict("pass", f"shuffle={want}", "your tf.data pipeline shuffles",
+            return Verdict(Status.PASS, f"shuffle={want}", "your tf.data pipeline shuffles",
                            "Your tf.data pipeline shuffles the images (.shuffle), which is what shuffle=True does.")
-        return Verdict("fail", f"shuffle={want}", "your tf.data pipeline does not shuffle",
+        return Verdict(Status.FAIL, f"shuffle={want}", "your tf.data pipeline does not shuffle",
                        f"Your tf.data pipeline has no .shuffle(...){_fit_place(s)}, and with a dataset Keras does "
                        "not shuffle for you; the lesson shuffles the images every epoch.", where=s["fit"].get("where"))
     if got == want and "shuffle" in s["fit"]["given"]:
-        return Verdict("pass", f"shuffle={want}", f"shuffle={got}", f"model.fit has shuffle={got}.")
+        return Verdict(Status.PASS, f"shuffle={want}", f"shuffle={got}", f"model.fit has shuffle={got}.")
     if got == want:
-        return Verdict("pass", f"shuffle={want}", "not written (Keras shuffles by default)",
+        return Verdict(Status.PASS, f"shuffle={want}", "not written (Keras shuffles by default)",
                        "You did not write shuffle=True, but Keras shuffles by default, so it does the same. "
                        "The lesson writes it to make it visible.")
-    return Verdict("fail", f"shuffle={want}", f"shuffle={got}",
+    return Verdict(Status.FAIL, f"shuffle={want}", f"shuffle={got}",
                    f"model.fit has shuffle={got}; the lesson shuffles the images every epoch (shuffle={want}).")
 
 
-def check_evaluate_test_data(s: dict, r: dict) -> Verdict:
+def check_evaluate_test_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     expected = f"model.evaluate({_split_label(r['evaluate']['x'])}, {_split_label(r['evaluate']['y'])})"
     e = s["evaluate"]
-    for guard in (_tampered(s), _unrecorded(s, "evaluate"), _mismatch(s, "evaluate")):
-        if guard:
-            return guard
     if e is None:
-        return Verdict("fail", expected, "model.evaluate never ran",
+        return Verdict(Status.FAIL, expected, "model.evaluate never ran",
                        "model.evaluate never ran, so the notebook never measures the accuracy on the test images.")
     found = f"model.evaluate({_split_label(e['x'])}, {_split_label(e['y'])})"
     ok = [(e.get(k) or {}).get("split") == r["evaluate"][k].get("split") for k in ("x", "y")]
     where = e.get("where")
     if all(ok):
-        return Verdict("pass", expected, found, "model.evaluate measures the network on the test images.", where=where)
-    return Verdict("fail", expected, found, f"Your notebook calls {found} ({at(where)}: {(where or {}).get('code', '')}); "
+        return Verdict(Status.PASS, expected, found, "model.evaluate measures the network on the test images.", where=where)
+    return Verdict(Status.FAIL, expected, found, f"Your notebook calls {found} ({at(where)}: {(where or {}).get('code', '')}); "
                    "the lesson evaluates on the test images and labels, which the network never trained on.",
                    where=where)
 
@@ -718,15 +520,12 @@ def _training_words(q: dict) -> str:
             f"batch {q['batch_size']}")
 
 
-def check_train_learns(s: dict, r: dict, rubric: Rubric) -> Verdict:
-    skipped = _skip_without_model(s) or _tampered(s)
-    if skipped:
-        return skipped
-    q, rq = s["quick_train"], r["quick_train"]
+def check_train_learns(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+    q, rq = s["brief_training"], r["brief_training"]
     expected = f"close to the lesson's network: {percent(rq['heldout_accuracy'])} of {rq['heldout_images']:,} new images"
     if not q or "heldout_accuracy" not in q:
         reason = (q or {}).get("skipped") or (q or {}).get("error") or "the notebook did not get that far"
-        return Verdict("fail", expected, "not trained", f"The grader could not train a copy of your network: {reason}.")
+        return Verdict(Status.FAIL, expected, "not trained", f"The grader could not train a copy of your network: {reason}.")
     got, want = q["heldout_accuracy"], rq["heldout_accuracy"]
     found = f"{percent(got)} of {q['heldout_images']:,} new images"
     message = (f"After the same brief training ({_training_words(q)}), a fresh copy of your network got {percent(got)} "
@@ -734,55 +533,80 @@ def check_train_learns(s: dict, r: dict, rubric: Rubric) -> Verdict:
     gap = want - got
     t = rubric.training
     if gap <= t["pass_within"]:
-        return Verdict("pass", expected, found, message)
+        return Verdict(Status.PASS, expected, found, message)
     hint = ""
     if got < 0.2:
         hint = ("About 10% is what guessing gets. Check the output layer (10 units, softmax), the loss "
                 "(categorical_crossentropy) and the optimizer's learning rate.")
-    return Verdict("partial" if gap <= t["partial_within"] else "fail", expected, found, message, hint)
+    return Verdict(Status.PARTIAL if gap <= t["partial_within"] else Status.FAIL, expected, found, message, hint)
 
 
-def check_predict_digit3(s: dict, r: dict) -> Verdict:
-    skipped = _skip_without_model(s)
-    if skipped:
-        return skipped
+def check_predict_digit3(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     d, rd = s["digit3"], r["digit3"]
     expected = "3"
     if not d:
-        return Verdict("fail", expected, "no answer", "The grader could not show your network the handwritten 3.")
+        return Verdict(Status.FAIL, expected, "no answer", "The grader could not show your network the handwritten 3.")
     outputs = d["outputs"]
     sure = f" ({percent(outputs[d['guess']])} sure)" if d["probabilities"] else ""
     note = "" if d["probabilities"] else " Its outputs are not probabilities (they do not add up to 1): the output layer has no softmax."
     ref = f" The lesson's network, trained the same way, says {rd['guess']}." if rd else ""
-    status = "pass" if d["guess"] == 3 else "fail"
+    status = Status.PASS if d["guess"] == 3 else Status.FAIL
     article = "an" if d["guess"] == 8 else "a"
     return Verdict(status, expected, str(d["guess"]),
                    f"After brief training, your network thinks the handwritten 3 is {article} {d['guess']}{sure}.{ref}{note}")
 
 
-CHECKS = {
-    "notebook.runs": check_notebook_runs,
-    "data.prepared": check_data_prepared,
-    "model.found": check_model_found,
-    "model.sequential": check_model_sequential,
-    "layers.order": check_layers_order,
-    "layers.config": check_layers_config,
-    "layers.shapes": check_layers_shapes,
-    "compile.loss": check_compile_loss,
-    "compile.optimizer": check_compile_optimizer,
-    "compile.metrics": check_compile_metrics,
-    "fit.batch_size": check_fit_batch_size,
-    "fit.epochs": check_fit_epochs,
-    "fit.validation_data": check_fit_validation_data,
-    "fit.shuffle": check_fit_shuffle,
-    "evaluate.test_data": check_evaluate_test_data,
-    "train.learns": check_train_learns,
-    "predict.digit3": check_predict_digit3,
+@dataclass(frozen=True)
+class Check:
+    """One row of the grading table: its id (the rubric's key), what it needs before it can say anything,
+    and the function that compares the student's facts (s) with the reference's (r)."""
+
+    id: str
+    run: Callable[[Facts, Facts, Rubric], Verdict]
+    requires: str = ""  # a key of GUARDS: checked first, once, for every check that needs it
+
+
+# Before a check can judge: the facts it reads must exist and be trustworthy. Each returns the verdict
+# that stands in for the check (skipped, or failed for tampering), or None to go on.
+GUARDS: dict[str, Callable[[Facts], Verdict | None]] = {
+    "untampered": _tampered,
+    "model": _skip_without_model,
+    "compile": _compile_missing,
+    "fit": _fit_missing,
+    "evaluate": lambda s: _untrustworthy(s, "evaluate"),
 }
-assert tuple(CHECKS) == CHECK_IDS
+
+CHECKS = (
+    Check("notebook.runs", check_notebook_runs),
+    Check("data.prepared", check_data_prepared, "untampered"),  # the data's description comes from the kernel
+    Check("model.found", check_model_found, "untampered"),
+    Check("model.sequential", check_model_sequential, "model"),
+    Check("layers.order", check_layers_order, "model"),
+    Check("layers.config", check_layers_config, "model"),
+    Check("layers.shapes", check_layers_shapes, "model"),
+    Check("compile.loss", check_compile_loss, "compile"),
+    Check("compile.optimizer", check_compile_optimizer, "compile"),
+    Check("compile.metrics", check_compile_metrics, "compile"),
+    Check("fit.batch_size", check_fit_batch_size, "fit"),
+    Check("fit.epochs", check_fit_epochs, "fit"),
+    Check("fit.validation_data", check_fit_validation_data, "fit"),
+    Check("fit.shuffle", check_fit_shuffle, "fit"),
+    Check("evaluate.test_data", check_evaluate_test_data, "evaluate"),
+    Check("train.learns", check_train_learns, "model"),
+    Check("predict.digit3", check_predict_digit3, "model"),
+)
+CHECK_IDS = tuple(check.id for check in CHECKS)
 
 
-WITH_RUBRIC = {"notebook.runs", "layers.order", "layers.shapes", "train.learns"}
+def judge(check: Check, student: Facts, reference: Facts, rubric: Rubric) -> Verdict:
+    """The check's verdict; a bug in one check is its own error verdict and costs the others nothing."""
+    try:
+        guard = GUARDS[check.requires](student) if check.requires else None
+        return guard or check.run(student, reference, rubric)
+    except Exception as exc:
+        return Verdict(Status.ERROR, "", "", f"The grader hit a problem in this check ({type(exc).__name__}: "
+                       f"{exc}). This is not your fault: tell your teacher.")
+
 
 # Checks whose failure is usually a consequence: their tip names what the checks before them found first.
 FOLLOWS_FROM = {"train.learns", "predict.digit3"}
@@ -791,7 +615,7 @@ CAUSES = ("layers.config", "compile.loss", "layers.order", "data.prepared", "com
 
 def _causes(results: list[CheckResult]) -> list[CheckResult]:
     """The failed checks that explain a network that does not learn, likeliest first."""
-    found = {c.id: c for c in results if c.status in ("fail", "partial")}
+    found = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL)}
     return [found[c] for c in CAUSES if c in found]
 
 
@@ -807,22 +631,21 @@ def _cause_first(results: list[CheckResult], own_hint: str) -> str:
     return f"Start with \"{first.title}\" above: {reason}{more}"
 
 
-def run_checks(student: dict, reference: dict, rubric: Rubric) -> list[CheckResult]:
+def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckResult]:
     results = []
-    for check_id, check in CHECKS.items():
-        rule = rubric.checks[check_id]
-        try:
-            verdict = check(student, reference, rubric) if check_id in WITH_RUBRIC else check(student, reference)
-        except Exception as exc:  # a bug in one check must not cost the others
-            verdict = Verdict("error", "", "", f"The grader hit a problem in this check ({type(exc).__name__}: "
-                              f"{exc}). This is not your fault: tell your teacher.")
+    # Paired once here, read by the three layer checks and the report's layer table.
+    have_models = student.get("model") and reference.get("model")
+    student["alignment"] = align_layers(reference["model"], student["model"]) if have_models else []
+    for check in CHECKS:
+        check_id, rule = check.id, rubric.checks[check.id]
+        verdict = judge(check, student, reference, rubric)
         caused_by = []
-        if check_id in FOLLOWS_FROM and verdict.status not in ("pass", "skipped"):
+        if check_id in FOLLOWS_FROM and verdict.status not in (Status.PASS, Status.SKIPPED):
             verdict.hint = _cause_first(results, verdict.hint)
             caused_by = [c.id for c in _causes(results)]
-        share = {"pass": 1.0, "partial": rule.partial}.get(verdict.status, 0.0)
+        share = {Status.PASS: 1.0, Status.PARTIAL: rule.partial}.get(verdict.status, 0.0)
         results.append(CheckResult(
-            id=check_id, title=rule.title, status=verdict.status, points=round(rule.points * share, 2),
+            id=check_id, title=rule.title, status=verdict.status.value, points=round(rule.points * share, 2),
             max_points=rule.points, expected=verdict.expected, found=verdict.found, message=verdict.message,
             hint=verdict.hint, lesson=rule.lesson, details=verdict.details, where=verdict.where,
             short=rule.short, visibility=rule.visibility, show_expected=rule.show_expected, caused_by=caused_by))

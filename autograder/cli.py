@@ -17,9 +17,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import __version__, batch, lms, locations, report
+from . import batch, lms, locations, report
+from ._version import __version__
 from .errors import SetupError
-from .pipeline import GradeResult, Options, grade
+from .pipeline import grade
+from .settings import Options
+from .results import GradeResult
 
 console = Console(highlight=False, soft_wrap=True)  # no hard wraps in CI logs
 ICONS = {"pass": "[green]✓[/]", "partial": "[yellow]½[/]", "fail": "[red]✗[/]", "error": "[magenta]![/]",
@@ -46,10 +49,16 @@ def _options(data, rubric, reference_nb, cell_timeout, notebook_timeout, no_sand
                    notebook_timeout=notebook_timeout, sandbox=not no_sandbox)
 
 
-def _setup_failed(exc: SetupError) -> None:
-    """The grader's own setup is wrong: say which file and what to do, and exit 3."""
-    console.print(f"[red]error:[/] {escape(str(exc))}")  # escaped: rubric keys look like [markup]
-    sys.exit(3)
+class Commands(click.Group):
+    """Every command: a SetupError (the grader's own inputs are wrong) says which file and what to do,
+    and exits 3; it is handled here once, not in each command."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SetupError as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}")  # escaped: rubric keys look like [markup]
+            sys.exit(3)
 
 
 def print_summary(result: GradeResult) -> None:
@@ -68,7 +77,7 @@ def print_summary(result: GradeResult) -> None:
     console.print(table)
 
 
-@click.group()
+@click.group(cls=Commands)
 @click.version_option(__version__, prog_name="cnn-autograder")
 def main() -> None:
     """Grade the beginner CNN.ipynb assignment (Keras on MNIST)."""
@@ -86,10 +95,7 @@ def grade_command(notebooks, output, instructor, **kwargs) -> None:
     options = _options(**kwargs)
     failed = False
     for path in notebooks:
-        try:
-            result = grade(path, options)
-        except SetupError as exc:
-            _setup_failed(exc)
+        result = grade(path, options)
         html, js = report.write(result, output or path.parent, path.stem, instructor_copy=instructor)
         print_summary(result)
         console.print(f"  report: {html}\n  result: {js}")
@@ -104,10 +110,7 @@ def grade_command(notebooks, output, instructor, **kwargs) -> None:
 def reference_command(output, **kwargs) -> None:
     """Grade the reference notebook; exit 1 unless it earns full marks (for CI)."""
     options = _options(**kwargs)
-    try:
-        result = grade(options.reference, options)
-    except SetupError as exc:
-        _setup_failed(exc)
+    result = grade(options.reference, options)
     if output:
         html, _ = report.write(result, output, "reference")
         console.print(f"report: {html}")
@@ -176,8 +179,6 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
             summary = batch.run(source, output, options=options, workers=workers, force=force, roster=roster,
                                 cluster=cluster, on_start=on_start, on_result=on_result, lms_export=lms_export,
                                 lms_column=lms_column)
-    except SetupError as exc:
-        _setup_failed(exc)
     except KeyboardInterrupt:
         console.print(f"\nStopped after {state['done']} of {state['total']}. gradebook.csv and index.html cover "
                       f"what is done; run the same command again to grade the rest.")

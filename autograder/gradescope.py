@@ -20,8 +20,11 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__, locations, report, sandbox
-from .pipeline import GradeResult, Options, error_result, grade
+from . import locations, report, sandbox
+from ._version import __version__
+from .pipeline import error_result, grade
+from .settings import Options
+from .results import GradeResult
 
 # The bundle's source/ is a small project made from the installed grader (wheel or checkout alike):
 # the package with its files inside it, as a wheel has them, and this pyproject.toml.

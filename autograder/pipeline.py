@@ -10,13 +10,9 @@ own inputs (rubric, data file, reference notebook) are wrong.
 
 from __future__ import annotations
 
-import math
-import shutil
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -24,48 +20,12 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import __version__, capture, checks, data, execute, locations, reference_cache, sandbox, slips, spec, submission, training
+from ._version import __version__
+from . import capture, checks, data, describe, execute, locations, quiet, reference_cache, sandbox, slips, submission, training
 from . import rubric as rubric_mod
 from .errors import SetupError, SubmissionError
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to grade. Paths default to the reference and rubric shipped with the grader."""
-
-    data: Path | None = None  # an .npz with x_train, y_train, x_test, y_test
-    reference: Path = locations.REFERENCE
-    rubric: Path = locations.RUBRIC
-    cell_timeout: float | None = None  # seconds; None: the rubric's
-    notebook_timeout: float | None = None
-    sandbox: bool = True  # confine the kernel with every layer this machine supports
-    hide: tuple[Path, ...] = ()  # more folders the kernel must not see (a batch's submissions)
-
-
-@dataclass
-class GradeResult:
-    status: str  # "graded" or "error"
-    reason: str | None
-    submission: dict
-    score: float = 0.0
-    max_score: float = 0.0
-    checks: list[checks.CheckResult] = field(default_factory=list)
-    facts: dict | None = None  # the student's facts, as the checks saw them
-    reference: dict | None = None  # the reference's facts
-    data_source: dict | None = None
-    isolation: dict | None = None
-    timings: dict = field(default_factory=dict)
-    versions: dict = field(default_factory=dict)
-    graded_at: str = ""
-    due: str = ""  # the rubric's [release] due: when "after_due_date" checks are shown to students
-
-    @property
-    def percent(self) -> float:
-        return round(100 * self.score / self.max_score, 1) if self.max_score else 0.0
-
-    @property
-    def full_marks(self) -> bool:
-        return self.status == "graded" and self.score >= self.max_score
+from .results import GradeResult
+from .settings import Options, Settings, resolve
 
 
 def versions() -> dict:
@@ -76,7 +36,7 @@ def versions() -> dict:
 def _warm_up_keras() -> threading.Thread:
     """Import Keras in the background: the grader needs it to load the model, and the import
     (several seconds) then overlaps with the kernel running the notebook."""
-    thread = threading.Thread(target=spec.import_keras_quietly, daemon=True)
+    thread = threading.Thread(target=quiet.import_keras_quietly, daemon=True)
     thread.start()
     return thread
 
@@ -102,34 +62,23 @@ def other_assignment(sources: list[tuple[int, str]]) -> list[str]:
     return []
 
 
-def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, rubric: rubric_mod.Rubric,
-                    options: Options, cell_timeout: float) -> dict:
+def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings) -> dict:
     """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built."""
-    scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
-    scratch.chmod(0o755)  # mkdtemp makes it 0700; the kernel's user must reach its root inside it
-    notebook_timeout = options.notebook_timeout or rubric.limits["notebook_timeout_s"]
     kernel_data = data.mnist_sized(source)
-    secrets = [*options.hide, locations.REFERENCE, Path(options.reference), options.rubric]
-    confinement = sandbox.Sandbox(scratch=scratch, readable=[kernel_data], hide=secrets,
-                                  cpu_seconds=int(2 * notebook_timeout + 120), enabled=options.sandbox)
-    try:
-        confinement.prepare()
+    with sandbox.Sandbox.new(readable=[kernel_data], hide=list(settings.hidden), cpu_seconds=settings.cpu_seconds,
+                             enabled=settings.sandbox) as confinement:
         nbformat.write(notebook, confinement.home / "CNN.ipynb")
-        repaired = slips.repair(notebook, rubric.forgive)  # the copy that runs, never the submission
-        config = {
-            "data_path": str(kernel_data), "data_source": source.kind,
-            "seed": rubric.harness["seed"], "fit_samples": rubric.harness["fit_samples"],
-            "max_real_epochs": rubric.harness["max_real_epochs"],
-            "evaluate_samples": rubric.harness["evaluate_samples"],
-            "predict_batch": rubric.harness["predict_batch"],
-        }
-        trainer = training.Trainer(_arrays(source), rubric.training, locations.HANDWRITTEN_3)
+        repaired = slips.repair(notebook, settings.forgive)  # the copy that runs, never the submission
+        config = {"data_path": str(kernel_data), "data_source": source.kind, **settings.harness}
+        trainer = training.Trainer(_arrays(source), settings.training, locations.HANDWRITTEN_3)
         try:
             execution = execute.run_notebook(
-                notebook, confinement, config, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                notebook, confinement, config, cell_timeout=settings.cell_timeout_s,
+                notebook_timeout=settings.notebook_timeout_s, finish_timeout=settings.finish_s,
+                startup_timeout=settings.kernel_startup_s,
                 # The model is compiled: train the grader's copy on the other core while the kernel goes on.
                 on_snapshot=lambda event: trainer.start(Path(event["copy"])) if event.get("why") != "finish" else None)
-            facts = capture.collect(execution, describe=spec.describe_model, train=trainer)
+            facts = capture.collect(execution, describe_model=describe.describe_model, train=trainer)
         finally:
             trainer.close()
         facts["isolation"] = confinement.summary()
@@ -137,25 +86,6 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, ru
         facts["other_assignment"] = other_assignment(execution.sources)
         facts["data_repeated"] = data.repeated(source)
         return facts
-    finally:
-        confinement.unmount_scratch()
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-AUTO_TIMEOUT = (10, 30, 120)  # "auto": ten times the reference's slowest cell, from 30 s to 120 s
-
-
-def cell_timeout(rubric: rubric_mod.Rubric, reference: dict, options: Options) -> float:
-    """Seconds one cell may run: --cell-timeout, else the rubric's number, else derived from what the
-    reference needs, so an endless loop costs a class seconds, not minutes."""
-    if options.cell_timeout:
-        return options.cell_timeout
-    limit = rubric.limits["cell_timeout_s"]
-    if limit != "auto":
-        return float(limit)
-    factor, low, high = AUTO_TIMEOUT
-    slowest = max((reference.get("execution") or {}).get("cell_seconds", {}).values(), default=high / factor)
-    return float(min(high, max(low, math.ceil(factor * slowest))))
 
 
 def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options: Options) -> tuple[dict, bool]:
@@ -168,9 +98,9 @@ def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options:
         notebook = submission.read(options.reference).notebook
     except SubmissionError as exc:
         raise SetupError(options.reference, f"the reference notebook cannot be read: {exc.reason}") from None
-    facts = run_and_capture(notebook, source, rubric, options, cell_timeout(rubric, {}, options))
+    facts = run_and_capture(notebook, source, resolve(options, rubric, {}))
     problems = [f"cell {e['cell']}: {e['ename']}: {e['evalue']}" for e in facts["execution"]["errors"]]
-    if problems or facts["model"] is None or not facts["fit"] or not (facts["quick_train"] or {}).get("curve"):
+    if problems or facts["model"] is None or not facts["fit"] or not (facts["brief_training"] or {}).get("curve"):
         raise SetupError(options.reference, "the reference notebook must run cleanly and build, fit and evaluate "
                                             "a model; " + ("; ".join(problems) or facts.get("model_error")
                                                            or "no model or no training was found"))
@@ -209,7 +139,7 @@ def _grade(path: Path, options: Options, started: float, reference: dict | None 
     ref, cached = (reference, True) if reference is not None else reference_facts(source, rubric, options)
     t0 = time.perf_counter()
     try:
-        facts = run_and_capture(sub.notebook, source, rubric, options, cell_timeout(rubric, ref, options))
+        facts = run_and_capture(sub.notebook, source, resolve(options, rubric, ref))
         results = checks.run_checks(facts, ref, rubric)
     except SetupError:
         raise

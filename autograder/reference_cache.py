@@ -16,7 +16,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__, locations
+from . import locations
+from ._version import __version__
 from .execute import HARNESS_SOURCE
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import jinja2
 
-from . import checks, locations
-from .pipeline import GradeResult
+from . import alignment as alignment_mod
+from . import locations, words
+from .results import GradeResult
 
 SCHEMA = "cnn-autograder/result/1"
 
@@ -22,7 +23,8 @@ def _layer_rows(result: GradeResult) -> list[dict]:
     """The side-by-side table: lesson layer, student layer, and what differs."""
     ref, stu = result.reference["model"], result.facts["model"]
     rows = []
-    for row in checks.align_layers(ref, stu):
+    alignment = result.facts.get("alignment") or alignment_mod.align_layers(ref, stu)
+    for row in alignment:
         r = ref["layers"][row["ref"]] if row["ref"] is not None else None
         s = stu["layers"][row["stu"]] if row["stu"] is not None else None
         differs = []
@@ -39,14 +41,16 @@ def _setting(name: str, ref, stu) -> dict:
 
 
 def _describe_data(d: dict | None) -> str:
+    """'the test images (10,000 × 28 × 28 × 1) and the test labels (10,000 × 10)'."""
     if not d:
         return "—"
     if d.get("kind") == "tuple":
-        return "(" + ", ".join(_describe_data(i) for i in d["items"]) + ")"
+        return " and ".join(_describe_data(i) for i in d["items"])
     if d.get("kind") != "array":
         return d.get("kind", "—")
-    split = {"test": "test", "train": "training"}.get(d.get("split"), "other")
-    return f"{split} data {tuple(d['shape'])}"
+    split = {"test": "the test", "train": "the training"}.get(d.get("split"), "other")
+    noun = "images" if len(d["shape"]) >= 3 else "labels"
+    return f"{split} {noun} ({' × '.join(f'{n:,}' for n in d['shape'])})"
 
 
 def _settings_rows(result: GradeResult) -> list[dict]:
@@ -96,7 +100,7 @@ def to_dict(result: GradeResult) -> dict:
             "model": {"student": s["model"], "reference": r["model"], "found": s["model_found"]},
             "layers": _layer_rows(result) if s["model"] else [],
             "settings": _settings_rows(result),
-            "training": {"student": s["quick_train"], "reference": r["quick_train"]},
+            "training": {"student": s["brief_training"], "reference": r["brief_training"]},
             "digit3": {"student": s["digit3"], "reference": r["digit3"]},
             "cell_errors": s["execution"]["errors"],
             "execution": {k: v for k, v in s["execution"].items() if k != "errors"},
@@ -214,10 +218,10 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(locations.TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters["pct"] = lambda x: f"{x * 100:.0f}%"
+    env.filters["pct"] = words.percent
     env.filters["shape"] = _shape_words
     env.filters["num"] = lambda n: f"{n:,}"
-    env.filters["setting"] = lambda v: "(" + ", ".join(map(str, v)) + ")" if isinstance(v, list) else repr(v) if isinstance(v, str) else str(v)
+    env.filters["setting"] = words.show
     env.filters["when"] = _when
     env.globals["curve_points"] = _curve_points
     env.globals["bar_heights"] = _bar_heights
@@ -257,10 +261,6 @@ def write_dict(data: dict, out_dir: Path, stem: str, instructor_copy: bool = Fal
 def write(result: GradeResult, out_dir: Path, stem: str, instructor_copy: bool = False) -> tuple[Path, Path]:
     """Write STEM.report.html and STEM.result.json into out_dir; return both paths."""
     return write_dict(to_dict(result), out_dir, stem, instructor_copy)
-
-
-def write_json(result: GradeResult, path: Path) -> None:
-    atomic_write(path, json.dumps(to_dict(result), indent=2, default=str))
 
 
 def _histogram(percents: list[float]) -> list[dict]:

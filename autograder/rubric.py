@@ -15,13 +15,6 @@ else:  # pragma: no cover
 
 from .errors import SetupError
 
-CHECK_IDS = (
-    "notebook.runs", "data.prepared", "model.found", "model.sequential",
-    "layers.order", "layers.config", "layers.shapes",
-    "compile.loss", "compile.optimizer", "compile.metrics",
-    "fit.batch_size", "fit.epochs", "fit.validation_data", "fit.shuffle",
-    "evaluate.test_data", "train.learns", "predict.digit3",
-)
 
 
 # The lesson's known slips (shared/ASSIGNMENT.md) a rubric may forgive.
@@ -51,6 +44,7 @@ class Rubric:
     checks: dict[str, CheckRule]
     forgive: tuple[str, ...] = ()  # the lesson's slips that cost nothing (see slips.py)
     due: str = ""  # ISO date and time after which "after_due_date" checks are shown to students
+    similarity_threshold: float = 0.5  # a pair of submissions this similar is listed for the instructor
 
     @property
     def max_points(self) -> float:
@@ -67,14 +61,16 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                  "batch_size": (int,), "time_limit_s": NUMBER, "pass_within": NUMBER, "partial_within": NUMBER},
     "slips": {"forgive": (list,)},
     "release": {"due": (datetime.datetime, datetime.date, str)},
+    "similarity": {"threshold": NUMBER},
 }
-OPTIONAL_TABLES = ("slips", "release")
+OPTIONAL_TABLES = ("slips", "release", "similarity")
 CHECK_KEYS = {"points": NUMBER, "title": (str,), "lesson": (str,), "partial": NUMBER, "short": (str,),
               "visibility": (str,), "show_expected": (bool,)}
 VISIBILITIES = ("visible", "hidden", "after_due_date")
 
 
 def _validate(path: Path, data: dict) -> None:
+    from .checks import CHECK_IDS  # the checks table is the one list of checks
     unknown = [t for t in data if t not in (*SCHEMA, "checks")]
     if unknown:
         raise SetupError(path, f"unknown table [{unknown[0]}]; the rubric has " + ", ".join(f"[{t}]" for t in SCHEMA)
@@ -132,6 +128,8 @@ def load(path: Path) -> Rubric:
         if checks[check_id].visibility not in VISIBILITIES:
             raise SetupError(path, f"[checks.\"{check_id}\"] visibility is {checks[check_id].visibility!r}; "
                                    f"it must be one of {', '.join(VISIBILITIES)}")
+    from .checks import CHECK_IDS
+
     missing = [c for c in CHECK_IDS if c not in checks]
     if missing:
         raise SetupError(path, "no entry for the checks " + ", ".join(missing) + "; add a [checks.\"ID\"] table for each")
@@ -155,4 +153,5 @@ def load(path: Path) -> Rubric:
         raise SetupError(path, f"[checks.\"{uses_due[0]}\"] is shown after the due date, but [release] has no due")
     return Rubric(path=path, digest=hashlib.sha256(raw).hexdigest(), limits=data["limits"],
                   harness=data["harness"], training=data["training"], checks=checks, forgive=tuple(forgive),
-                  due=due.isoformat() if due else "")
+                  due=due.isoformat() if due else "",
+                  similarity_threshold=float(data.get("similarity", {}).get("threshold", 0.5)))

@@ -22,6 +22,7 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 import time
 import uuid
@@ -162,7 +163,14 @@ def _remove_stale_mounts() -> None:
 
 @dataclass
 class Sandbox:
-    """The confinement of one kernel: wraps its command, and cleans up after it."""
+    """The confinement of one kernel, and its whole life, as a context manager:
+
+        with Sandbox.new(readable=[data], hide=[...], cpu_seconds=600) as box:
+            argv = box.wrap(kernel_argv)   # only builds a command line
+            ...                            # run the kernel; box.cleanup() once it is stopped
+
+    entering mounts the size-capped scratch folder, lays out the kernel's root and makes the cgroups;
+    leaving kills whatever is left in them, removes them, unmounts and deletes the scratch folder."""
 
     scratch: Path
     readable: list[Path]  # files the kernel must read even inside hidden folders (the data)
@@ -172,6 +180,7 @@ class Sandbox:
     enabled: bool = True
     cgroups: list[Path] = field(default_factory=list)
     mounted: bool = False
+    owns_scratch: bool = False  # made by Sandbox.new: removed on leaving
 
     def active(self, name: str) -> bool:
         return self.enabled and any(layer.name == name and layer.active for layer in self.layers)
@@ -220,6 +229,29 @@ class Sandbox:
         """The kernel's home and working folder, as the host sees it."""
         return self.root / HOME_INSIDE.lstrip("/")
 
+    @classmethod
+    def new(cls, **kwargs) -> "Sandbox":
+        """A sandbox in a fresh scratch folder of its own (removed when the sandbox is left)."""
+        scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
+        scratch.chmod(0o755)  # mkdtemp makes it 0700; the kernel's user must reach its root inside it
+        return cls(scratch=scratch, owns_scratch=True, **kwargs)
+
+    def __enter__(self) -> "Sandbox":
+        try:
+            self.prepare()
+            if self.active("processes"):
+                self.cgroups = self._make_cgroups()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+        self.unmount_scratch()
+        if self.owns_scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
     def prepare(self) -> None:
         """Before the kernel starts: cap the scratch folder and lay out the kernel's root."""
         if self.active("disk") and not self.mounted:
@@ -263,8 +295,7 @@ class Sandbox:
         if self.active("limits"):
             argv = ["prlimit", f"--data={MEMORY_LIMIT}", f"--fsize={FILE_SIZE_LIMIT}",
                     f"--nofile={MAX_OPEN_FILES}", "--core=0", f"--cpu={self.cpu_seconds}", "--"] + argv
-        if self.active("processes"):
-            self.cgroups = self._make_cgroups()
+        if self.cgroups:  # made on entering the sandbox
             joins = " ".join(f'echo $$ > "{g}/cgroup.procs" &&' for g in self.cgroups)
             argv = ["sh", "-c", f'{joins} exec "$@"', "sandbox"] + argv
         return self._tied_to_grader(argv)
@@ -359,7 +390,8 @@ class Sandbox:
         return made
 
     def cleanup(self) -> None:
-        """After the kernel is gone: kill anything left in its cgroups, then remove them."""
+        """After the kernel is gone: kill anything left in its cgroups, then remove them (again on leaving:
+        a second call finds nothing to do)."""
         for group in self.cgroups:
             try:
                 for pid in (group / "cgroup.procs").read_text().split():

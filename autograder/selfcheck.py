@@ -18,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 
 from . import report
-from .pipeline import Options, grade
+from .pipeline import grade
+from .settings import Options
 
 MAGIC_LINE = "self_check"
 

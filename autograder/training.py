@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import spec
+from . import describe, model_file, quiet
 
 
 def _prepare(images, labels, input_shape, sparse):
@@ -44,7 +44,7 @@ def _digit3_image(path: Path):
 
 def _compile_arguments(keras, compile_config: dict | None):
     """(optimizer, loss) to compile the copy with, rebuilt from Keras' own classes; or a reason not to."""
-    settings = spec.compile_settings(compile_config)
+    settings = describe.compile_settings(compile_config)
     if not settings:
         return None, None, "model.compile was never called on this model"
     optimizer, loss = settings["optimizer"], settings["loss"]
@@ -75,7 +75,7 @@ class Trainer:
     @staticmethod
     def _key(path: Path) -> str | None:
         try:
-            return hashlib.sha256(json.dumps(spec.read_config(path), sort_keys=True).encode()).hexdigest()
+            return hashlib.sha256(json.dumps(model_file.read_config(path), sort_keys=True).encode()).hexdigest()
         except Exception:
             return None
 
@@ -102,8 +102,8 @@ _ONE_AT_A_TIME = threading.Lock()
 
 def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path) -> tuple[dict, dict | None]:
     """(training facts, handwritten-3 facts) for the saved model at model_path."""
-    keras = spec.import_keras_quietly()
-    model, config = spec.load_safely(model_path)
+    keras = quiet.import_keras_quietly()
+    model, config = model_file.load_safely(model_path)
     if not model.layers:
         return {"skipped": "the model has no layers"}, None
     optimizer, loss, reason = _compile_arguments(keras, config.get("compile_config"))
@@ -134,7 +134,7 @@ def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: 
         if time.perf_counter() - started > limit:  # a network far larger than the lesson's: stop, and say so
             copy.stop_training = True
 
-    with spec.native_stderr_silenced():
+    with quiet.native_stderr_silenced():
         copy.fit(x, y, batch_size=settings["batch_size"], epochs=settings["epochs"], shuffle=True, verbose=0,
                  callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=log)])
     seconds = time.perf_counter() - started

@@ -76,3 +76,15 @@ def kernels_among(processes) -> list:
         except psutil.Error:
             pass
     return found
+
+
+@pytest.fixture(scope="session")
+def similarity_class(tmp_path_factory):
+    """(output folder, summary) of tests/fixtures/similarity_class/ graded as a batch, once per session:
+    twelve students who follow the lesson, ivy and jon (one copied the other, renaming the variables),
+    kai and lea (the same unusual mistakes)."""
+    from autograder import Options, batch
+
+    out = tmp_path_factory.mktemp("similarity-class")
+    summary = batch.run(FIXTURES / "similarity_class", out, options=Options(cell_timeout=CELL_TIMEOUT), workers=2)
+    return out, summary

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from autograder import Options, batch, locations
-from autograder.rubric import CHECK_IDS
+from autograder.checks import CHECK_IDS
 from conftest import CELL_TIMEOUT, FIXTURES, ROOT, sha256
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder import batch, report
-from autograder.rubric import CHECK_IDS
+from autograder.checks import CHECK_IDS
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
@@ -205,4 +205,25 @@ def test_class_summary_sorts_and_links(browser, class_page):
     page.wait_for_load_state("load")
     assert page.url.endswith("batch_32.instructor.html")
     assert page.locator("details.teacher").evaluate("d => d.open")  # the teacher's copy shows everything
+    page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_the_similar_submissions_section_renders_and_its_links_open_both_reports(browser, similarity_class, width):
+    out, _ = similarity_class
+    page = open_page(browser, out / "index.html", width)
+    assert page.errors == [] and off_machine(page.requests) == []
+    fits_the_screen(page, width)
+    pairs = page.locator("#similar li.pair")
+    assert pairs.count() == 2 and pairs.first.is_visible()
+    assert "show_wrong_guesses" in pairs.first.locator("table.side-by-side").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#similar").screenshot(path=str(ARTIFACTS / f"class-similar-{width}px.png"))
+    for link in pairs.first.locator("h3 a").all():
+        href = link.get_attribute("href")
+        link.click()
+        page.wait_for_load_state("load")
+        assert page.url.endswith(href) and page.locator("h1").inner_text().startswith("Feedback on")
+        page.go_back()
+        page.wait_for_load_state("load")
     page.close()

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from autograder import report
-from autograder.rubric import CHECK_IDS
+from autograder.checks import CHECK_IDS
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
@@ -57,8 +57,7 @@ def test_problem_cards_say_where_in_the_students_code(graded):
 
 def test_json_result_has_stable_ids_and_the_same_facts(graded, tmp_path):
     result = graded("no_softmax")
-    path = tmp_path / "r.json"
-    report.write_json(result, path)
+    _, path = report.write(result, tmp_path, "r")
     data = json.loads(path.read_text())
     assert data["schema"] == "cnn-autograder/result/1"
     assert [c["id"] for c in data["checks"]] == list(CHECK_IDS)

@@ -18,7 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder import batch, capture, checks, events, kernel, lms, locations, report, rubric, sandbox, slips, spec
+from autograder import alignment, capture, checks, events, kernel, lms, locations, report, rubric, sandbox, slips, words
+from autograder import describe, model_file
 from autograder.errors import SetupError
 
 
@@ -30,7 +31,7 @@ REF = model("Conv2D", "MaxPooling2D", "Conv2D", "Dropout", "Conv2D", "Flatten", 
 
 
 def ops(stu):
-    return [(r["op"], r["ref"], r["stu"]) for r in checks.align_layers(REF, stu)]
+    return [(r["op"], r["ref"], r["stu"]) for r in alignment.align_layers(REF, stu)]
 
 
 def test_identical_networks_align_one_to_one():
@@ -51,19 +52,19 @@ def test_swapped_neighbours_are_moved_not_missing():
 
 def test_positions_in_words():
     classes = ["Conv2D", "MaxPooling2D", "Conv2D"]
-    assert checks._position(classes, 0) == "layer 1, the first layer"
-    assert checks._position(classes, 2) == "layer 3, right after the 1st MaxPooling2D"
-    assert [checks.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)] == \
+    assert alignment.position(classes, 0) == "layer 1, the first layer"
+    assert alignment.position(classes, 2) == "layer 3, right after the 1st MaxPooling2D"
+    assert [words.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)] == \
         ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"]
 
 
 def test_canonical_names_follow_keras():
-    assert spec.canonical_metric({"kind": "name", "name": "acc"}) == "accuracy"
-    assert spec.canonical_metric({"kind": "object", "name": "CategoricalAccuracy"}) == "accuracy"
-    assert spec.canonical_loss({"kind": "object", "name": "CategoricalCrossentropy"})["name"] == "categorical_crossentropy"
-    assert spec.canonical_loss({"kind": "name", "name": "mse"})["name"] == "mean_squared_error"
-    assert spec.canonical_optimizer({"kind": "object", "name": "RMSprop", "changed": {}})["name"] == "rmsprop"
-    assert spec.written({"kind": "object", "name": "RMSprop", "changed": {"learning_rate": 0.5}}) == \
+    assert describe.canonical_metric({"kind": "name", "name": "acc"}) == "accuracy"
+    assert describe.canonical_metric({"kind": "object", "name": "CategoricalAccuracy"}) == "accuracy"
+    assert describe.canonical_loss({"kind": "object", "name": "CategoricalCrossentropy"})["name"] == "categorical_crossentropy"
+    assert describe.canonical_loss({"kind": "name", "name": "mse"})["name"] == "mean_squared_error"
+    assert describe.canonical_optimizer({"kind": "object", "name": "RMSprop", "changed": {}})["name"] == "rmsprop"
+    assert describe.written({"kind": "object", "name": "RMSprop", "changed": {"learning_rate": 0.5}}) == \
         "RMSprop(learning_rate=0.5)"
 
 
@@ -104,15 +105,15 @@ def test_a_crafted_model_is_refused_before_its_weights_are_allocated(tmp_path):
     huge = _keras_file(tmp_path / "huge.keras", [
         {"class_name": "Dense", "module": "keras.layers", "config": {"units": 40000},
          "build_config": {"input_shape": [None, 40000]}}])
-    with pytest.raises(spec.UnsafeModel, match="1,600,040,000 weights"):
-        spec.load_safely(huge)
+    with pytest.raises(model_file.UnsafeModel, match="1,600,040,000 weights"):
+        model_file.load_safely(huge)
     own = _keras_file(tmp_path / "own.keras", [
         {"class_name": "Dense", "module": "__main__", "config": {"units": 10, "name": "dense"}}])
-    with pytest.raises(spec.UnsafeModel, match="class of your own"):
-        spec.load_safely(own)
+    with pytest.raises(model_file.UnsafeModel, match="class of your own"):
+        model_file.load_safely(own)
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
-    with pytest.raises(spec.UnsafeModel, match="not a Keras model file"):
-        spec.read_config(tmp_path / "junk.keras")
+    with pytest.raises(model_file.UnsafeModel, match="not a Keras model file"):
+        model_file.read_config(tmp_path / "junk.keras")
 
 
 @pytest.mark.parametrize("code, flagged", [
@@ -266,7 +267,7 @@ def test_a_canvas_roster_gives_names_and_sis_ids(tmp_path):
 
 
 def test_the_auto_cell_limit_is_whole_seconds_from_the_references_slowest_cell():
-    from autograder.pipeline import Options, cell_timeout
+    from autograder.settings import Options, cell_timeout
 
     rules = rubric.load(locations.RUBRIC)
     assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 3.693}}}, Options()) == 37
@@ -361,3 +362,28 @@ def test_a_check_explained_by_another_comes_after_its_cause_in_the_summary():
     data = _result(("layers.config", "partial", 5, 10), ("train.learns", "fail", 0, 10))
     data["checks"][1]["caused_by"] = ["layers.config"]
     assert [c["id"] for c in report.view(data)["problems"]] == ["layers.config", "train.learns"]
+
+
+def test_data_is_described_in_words_not_tuples():
+    test = [{"kind": "array", "shape": [10000, 28, 28, 1], "split": "test"},
+            {"kind": "array", "shape": [10000, 10], "split": "test"}]
+    assert report._describe_data({"kind": "tuple", "items": test}) == \
+        "the test images (10,000 × 28 × 28 × 1) and the test labels (10,000 × 10)"
+
+
+def test_similarity_lists_copied_code_under_new_names_and_shared_rare_mistakes_only():
+    from autograder import similarity
+
+    base = similarity.Base.of([locations.STARTER, locations.REFERENCE])
+    folder = Path(__file__).resolve().parent / "fixtures" / "similarity_class"
+    prints = {p.name.split("_")[0]: similarity.print_of(p, {"checks": []}, base) for p in sorted(folder.glob("*.ipynb"))}
+    assert len(prints) == 16 and not prints["student01"].fingerprints  # model.summary() alone: nothing rare
+    pairs = similarity.compare(prints, 0.5)
+    assert [(p.a, p.b) for p in pairs] == [("ivy", "jon"), ("kai", "lea")]  # the twelve others: never
+    # Mistakes alone: two rare ones shared make a pair; one (a common slip) does not.
+    wrong = [["fit.batch_size", "Batch size", "32"], ["compile.optimizer", "Optimizer", "'adam'"]]
+    alone = {f"s{i}": similarity.Print() for i in range(10)}
+    two = similarity.compare({**alone, "x": similarity.Print(mistakes=wrong), "y": similarity.Print(mistakes=wrong)}, 0.5)
+    assert [(p.a, p.b, p.mistakes) for p in two] == [("x", "y", sorted(wrong))]
+    one = similarity.compare({**alone, "x": similarity.Print(mistakes=wrong[:1]), "y": similarity.Print(mistakes=wrong[:1])}, 0.5)
+    assert one == []

@@ -11,7 +11,8 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from autograder.rubric import CHECK_IDS
+from autograder.checks import CHECK_IDS
+from autograder.facts import FACT_KEYS, FitFacts, ModelDescription
 from conftest import FIXTURES, by_id, kernels_among, sha256
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
@@ -122,6 +123,16 @@ def test_fixture_gets_the_verdicts_a_careful_human_would_give(graded, name):
         allowed = want if isinstance(want, set) else {want}
         assert found[check_id] in allowed, f"{name}: {check_id} is {found[check_id]}, expected {want}: " \
                                            f"{by_id(result)[check_id].message}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_facts_hold_only_the_documented_keys(graded, name):
+    facts = graded(name).facts
+    assert set(facts) <= FACT_KEYS, set(facts) - FACT_KEYS  # autograder/facts.py documents each one
+    if facts["fit"]:
+        assert set(facts["fit"]) <= set(FitFacts.__annotations__), set(facts["fit"]) - set(FitFacts.__annotations__)
+    if facts["model"]:
+        assert set(facts["model"]) == set(ModelDescription.__annotations__)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -261,7 +272,7 @@ def test_the_reference_itself_gets_full_marks(graded):
 
     result = graded(locations.REFERENCE)
     assert result.full_marks, [c.message for c in result.checks if c.status != "pass"]
-    assert result.facts["quick_train"]["heldout_accuracy"] > 0.6
+    assert result.facts["brief_training"]["heldout_accuracy"] > 0.6
     assert result.facts["fit"]["epochs"] == 10 and result.facts["fit"]["where"]["cell"] == 11
     assert result.facts["digit3"]["guess"] == 3
     assert result.data_source["kind"] == "embedded"

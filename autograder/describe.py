@@ -1,45 +1,18 @@
 """Plain descriptions of a network and its training settings, for comparison.
 
-`describe_model` loads a saved .keras file with Keras' safe_mode (no code from
-the notebook can run) and turns it into plain data: layers with class,
-settings, output shape and parameter count. The `canonical_*` functions map
-the many ways of saying the same thing to one name, as Keras itself would
+`describe_model` loads a saved .keras file safely (model_file.load_safely: no code from the notebook can
+run) and turns it into plain data: layers with class, settings, output shape and parameter count. The
+`canonical_*` functions map the many ways of saying the same thing to one name, as Keras itself would
 treat them ('acc' is 'accuracy', RMSprop() is 'rmsprop').
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import zipfile
 import re
-import threading
 from pathlib import Path
 
-_STDERR_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """TensorFlow's C++ start-up logging ignores TF_CPP_MIN_LOG_LEVEL and writes to file
-    descriptor 2; hide it so the grader's own output stays readable."""
-    with _STDERR_LOCK:
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(devnull)
-
-
-def import_keras_quietly():
-    with native_stderr_silenced():
-        import keras
-    return keras
+from .model_file import load_safely
+from .quiet import import_keras_quietly
 
 # The settings a student chooses in this lesson, per layer class. Other classes
 # show every simple setting of their config.
@@ -97,87 +70,6 @@ def _output_shapes(model) -> list:
                 current = None
         shapes.append(_shape(current) if current is not None else None)
     return shapes
-
-
-MAX_PARAMS = 50_000_000  # the lesson's network has 120,586; a larger model is refused before loading
-MAX_CONFIG_BYTES = 5 << 20
-
-
-class UnsafeModel(ValueError):
-    """A saved model the grader will not load: too large, custom code, or not a Keras file."""
-
-
-def read_config(path: Path) -> dict:
-    """config.json of a .keras file, size-capped."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            info = zf.getinfo("config.json")
-            if info.file_size > MAX_CONFIG_BYTES:
-                raise UnsafeModel("its description is larger than any network of this lesson")
-            return json.loads(zf.read(info))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise UnsafeModel(f"it is not a Keras model file ({type(exc).__name__})") from None
-
-
-def _layer_params(layer: dict) -> int:
-    """Parameters a layer will allocate, from its config and build shape alone (0 when it has none
-    or the grader does not know the layer)."""
-    config, cls = layer.get("config") or {}, layer.get("class_name")
-    shape = ((layer.get("build_config") or {}).get("input_shape")) or []
-    last = shape[-1] if shape and isinstance(shape[-1], int) else 0
-    bias = 1 if config.get("use_bias", True) else 0
-    if cls == "Dense":
-        return (last + bias) * int(config.get("units", 0))
-    if cls in ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose"):
-        kernel = config.get("kernel_size") or [1]
-        size = 1
-        for k in kernel:
-            size *= int(k)
-        return (size * last + bias) * int(config.get("filters", 0))
-    if cls == "Embedding":
-        return int(config.get("input_dim", 0)) * int(config.get("output_dim", 0))
-    return sum(_layer_params(inner) for inner in config.get("layers", []) if isinstance(inner, dict))
-
-
-def _own_classes(config: dict) -> list[str]:
-    """Classes in the config that are not Keras' own (the student's subclasses)."""
-    found = []
-    for layer in (config.get("config") or {}).get("layers", []) if isinstance(config, dict) else []:
-        if isinstance(layer, dict):
-            module = str(layer.get("module") or "")  # Keras' own classes always name their module
-            if not module.startswith("keras"):
-                found.append(f"{layer.get('class_name')} ({(layer.get('config') or {}).get('name', '')})")
-            found += _own_classes(layer)
-    return found
-
-
-def check_size(config: dict) -> int:
-    """The model's parameter count as its config declares it; UnsafeModel past MAX_PARAMS or for
-    layers of the student's own classes (safe_mode cannot load those, and need not)."""
-    own = _own_classes(config)
-    if own:
-        raise UnsafeModel(f"it uses a layer class of your own, not Keras': {', '.join(own[:3])}")
-    total = _layer_params(config)
-    if total > MAX_PARAMS:
-        raise UnsafeModel(f"it declares {total:,} weights, more than the {MAX_PARAMS:,} the grader loads "
-                          "(the lesson's network has about 120,000)")
-    return total
-
-
-_LOADING = threading.Lock()  # the brief training may run beside a load: Keras' global state is shared
-
-
-def load_safely(path: Path):
-    """(model, config): the saved model loaded with safe_mode after its size was checked."""
-    config = read_config(path)
-    check_size(config)
-    keras = import_keras_quietly()
-    with _LOADING, native_stderr_silenced():
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
-    for layer in model.layers:  # a subclass of Dense is not Dense: only Keras' own classes count
-        if not type(layer).__module__.startswith("keras."):
-            raise UnsafeModel(f"its layer {layer.name} is a class of your own ({type(layer).__name__})")
-    return model, config
 
 
 def describe_model(path: Path) -> dict:
@@ -261,8 +153,6 @@ def compile_settings(compile_config: dict | None) -> dict | None:
 
 # ---------------------------------------------------------------- canonical names
 
-OPTIMIZERS = {"rmsprop", "adam", "adamw", "sgd", "adagrad", "adadelta", "adamax", "nadam", "ftrl", "lion",
-              "adafactor", "lamb", "loss_scale_optimizer", "muon"}
 LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
                 "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error",
                 "kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence"}

@@ -1,0 +1,78 @@
+"""Which of the student's layers is which of the lesson's, and how to name a layer's place in words.
+
+The k-th layer of each class in the lesson pairs with the k-th of that class in the student's network;
+pairs out of order are "moved", unpaired lesson layers "missing", unpaired student layers "extra".
+Computed once per grade (checks.run_checks) and carried in the student's facts as "alignment", so the
+three layer checks and the report's table read the same rows."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .words import ordinal
+
+
+def classes_of(model: dict) -> list[str]:
+    return [layer["class"] for layer in model["layers"]]
+
+
+def _in_order(pairs: list[tuple[int, int]]) -> set[int]:
+    """Student indices of the longest run of pairs whose reference indices also go up (the rest moved)."""
+    best: list[list[int]] = []  # best[k]: a longest chain ending at pair k
+    for k, (_, i) in enumerate(pairs):
+        chains = [best[m] for m in range(k) if pairs[m][1] < i]
+        best.append(max(chains, key=len, default=[]) + [k])
+    chain = max(best, key=len, default=[])
+    return {pairs[k][0] for k in chain}
+
+
+def align_layers(ref: dict, stu: dict) -> list[dict]:
+    """Rows pairing the k-th layer of each class in the reference with the k-th of that class in the
+    student's network: same (in order), moved (out of order), missing or extra."""
+    a, b = classes_of(ref), classes_of(stu)
+    unused = {cls: [i for i, c in enumerate(a) if c == cls] for cls in set(a)}
+    pairs = []
+    for j, cls in enumerate(b):
+        if unused.get(cls):
+            pairs.append((j, unused[cls].pop(0)))
+    in_order = _in_order(pairs)
+    partner = dict(pairs)
+    missing = sorted(set(range(len(a))) - set(partner.values()))
+    rows = []
+    for j in range(len(b)):
+        i = partner.get(j)
+        while i is not None and missing and missing[0] < i:
+            rows.append({"op": "missing", "ref": missing.pop(0), "stu": None})
+        op = "extra" if i is None else ("same" if j in in_order else "moved")
+        rows.append({"op": op, "ref": i, "stu": j})
+    rows += [{"op": "missing", "ref": i, "stu": None} for i in missing]
+    return rows
+
+
+def position(classes: list[str], i: int) -> str:
+    """'layer 2, right after the 1st Conv2D' style description of where layer i sits."""
+    if i == 0:
+        return "layer 1, the first layer"
+    before = classes[i - 1]
+    nth = classes[:i].count(before)
+    return f"layer {i + 1}, right after the {ordinal(nth)} {before}"
+
+
+def layer_name(classes: list[str], i: int) -> str:
+    """'your 2nd Conv2D (layer 3)': how a student finds a layer in model.summary()."""
+    if classes.count(classes[i]) == 1:
+        return f"{classes[i]} (layer {i + 1})"
+    nth = classes[:i + 1].count(classes[i])
+    return f"{ordinal(nth)} {classes[i]} (layer {i + 1})"
+
+
+def swapped_description(a: list[str], b: list[str]) -> str | None:
+    """Two neighbouring layers swapped: describe the rarer one (MaxPooling2D rather than Conv2D)."""
+    diff = [i for i in range(len(a)) if a[i] != b[i]] if len(a) == len(b) else []
+    if len(diff) != 2 or diff[1] != diff[0] + 1 or a[diff[0]] != b[diff[1]] or a[diff[1]] != b[diff[0]]:
+        return None
+    counts = Counter(a)
+    i = min(diff, key=lambda k: counts[a[k]])
+    j = diff[1] if i == diff[0] else diff[0]
+    return (f"{a[i]} is in the wrong place: the lesson has it as {position(a, i)}; "
+            f"yours is {position(b, j)}.")

@@ -1,0 +1,98 @@
+"""The types that flow out of the pipeline: a check's verdict, its scored result, and the grade.
+
+Every renderer (report, gradescope, selfcheck, batch) reads these and nothing else of the pipeline.
+The JSON result (report.to_dict) is GradeResult with the facts flattened for readers; its schema is
+described in the README ("The JSON result")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    """A check's verdict. A str, so JSON, CSV and templates see the plain word."""
+
+    PASS = "pass"  # full points
+    PARTIAL = "partial"  # the rubric's partial share
+    FAIL = "fail"
+    ERROR = "error"  # the grader itself failed in this check
+    SKIPPED = "skipped"  # nothing to check (no model, no compile, no fit)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUSES = tuple(s.value for s in Status)
+PROBLEMS = (Status.FAIL, Status.PARTIAL, Status.ERROR)
+
+
+@dataclass
+class Verdict:
+    """What one check concluded, before the rubric gives it points."""
+
+    status: Status
+    expected: str
+    found: str
+    message: str
+    hint: str = ""
+    details: list[str] = field(default_factory=list)
+    where: dict | None = None  # {cell, line, code}: the student's own line this verdict is about
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # a misspelt status fails here, not in a report
+
+
+@dataclass
+class CheckResult:
+    """A verdict with the rubric's points, title, lesson step and visibility."""
+
+    id: str
+    title: str
+    status: str
+    points: float
+    max_points: float
+    expected: str
+    found: str
+    message: str
+    hint: str
+    lesson: str
+    details: list[str]
+    where: dict | None = None
+    short: str = ""  # the rubric's column heading
+    visibility: str = "visible"  # the rubric's: visible, hidden, after_due_date
+    show_expected: bool = True
+    caused_by: list[str] = field(default_factory=list)  # failed checks that likely explain this one
+
+
+@dataclass
+class GradeResult:
+    status: str  # "graded" or "error"
+    reason: str | None
+    submission: dict
+    score: float = 0.0
+    max_score: float = 0.0
+    checks: list[CheckResult] = field(default_factory=list)
+    facts: dict | None = None  # the student's facts, as the checks saw them (see capture.collect)
+    reference: dict | None = None  # the reference's facts
+    data_source: dict | None = None
+    isolation: dict | None = None
+    timings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    graded_at: str = ""
+    due: str = ""  # the rubric's [release] due: when "after_due_date" checks are shown to students
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.score / self.max_score, 1) if self.max_score else 0.0
+
+    @property
+    def full_marks(self) -> bool:
+        return self.status == "graded" and self.score >= self.max_score
+
+
+def at(where: dict | None) -> str:
+    """'In [14], line 2' for a place in the student's notebook ('' when unknown)."""
+    if not where or not where.get("cell"):
+        return ""
+    return f"In [{where['cell']}]" + (f", line {where['line']}" if where.get("line") else "")

@@ -1,0 +1,24 @@
+"""How numbers and values are written for a student, the same in a check's message and in the report."""
+
+from __future__ import annotations
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def percent(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 setting', '3 settings': never 'setting(s)'."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def show(value) -> str:
+    """A layer setting as the student wrote it: (3, 3), 'relu', 0.3."""
+    if isinstance(value, list):
+        return "(" + ", ".join(map(str, value)) + ")"
+    return repr(value) if isinstance(value, str) else str(value)

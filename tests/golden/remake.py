@@ -1,0 +1,34 @@
+"""Remake example_class.json, the example class's verdicts that a redesign must keep.
+
+    python tests/golden/remake.py graded/     (after `make demo`)
+
+Run it only for a change of behaviour that is meant, and say what changed in the commit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CHECK_KEYS = ("id", "status", "points", "max_points", "expected", "found", "message", "hint", "details", "where",
+              "caused_by")
+
+
+def essentials(result: dict) -> dict:
+    """What a student is told, without timings, versions, paths or dates."""
+    return {"status": result["status"], "score": result["score"], "max_score": result["max_score"],
+            "checks": [{k: c.get(k) for k in CHECK_KEYS} for c in result["checks"]],
+            "layers": [{k: row[k] for k in ("op", "differs", "ref_index", "stu_index")} for row in result.get("layers", [])],
+            "cell_errors": [{k: e.get(k) for k in ("cell", "line", "ename", "code")} for e in result.get("cell_errors", [])]}
+
+
+def main(graded: Path) -> None:
+    out = {p.name.split(".")[0]: essentials(json.loads(p.read_text(encoding="utf-8")))
+           for p in sorted(graded.glob("*.result.json"))}
+    (HERE / "example_class.json").write_text(json.dumps(out, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{len(out)} results written to {HERE / 'example_class.json'}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
