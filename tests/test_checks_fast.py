@@ -1,0 +1,94 @@
+"""Every check on facts, without a kernel: the reference's facts as the pipeline made them
+(tests/fixtures/reference_facts.json, frozen) against copies with one thing changed. The slow layer
+proves the same verdicts from real notebooks; this one runs in a second and names the check that broke."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from autograder import checks, locations, rubric
+from autograder.facts import FACT_KEYS
+
+REFERENCE = json.loads((Path(__file__).resolve().parent / "fixtures" / "reference_facts.json").read_text())
+RUBRIC = rubric.load(locations.RUBRIC)
+
+
+def verdicts(student: dict) -> dict[str, checks.CheckResult]:
+    return {c.id: c for c in checks.run_checks(student, copy.deepcopy(REFERENCE), RUBRIC)}
+
+
+def changed(edit) -> dict:
+    student = copy.deepcopy(REFERENCE)
+    edit(student)
+    return student
+
+
+def test_the_frozen_facts_are_the_documented_kind():
+    assert set(REFERENCE) <= FACT_KEYS
+
+
+def test_the_reference_against_itself_passes_every_check_of_the_table():
+    found = verdicts(copy.deepcopy(REFERENCE))
+    assert list(found) == list(checks.CHECK_IDS)
+    assert {c.id: c.status for c in found.values() if c.status != "pass"} == {}
+    assert sum(c.points for c in found.values()) == RUBRIC.max_points
+
+
+def _set(path: str, value):
+    def edit(s):
+        *parents, key = path.split(".")
+        target = s
+        for p in parents:
+            target = target[int(p)] if isinstance(target, list) else target[p]
+        target[int(key) if isinstance(target, list) else key] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, check_id, status, words", [
+    (_set("fit.batch_size", 32), "fit.batch_size", "fail", "the lesson uses 64"),
+    (_set("fit.batch_size", None), "fit.batch_size", "fail", "Keras uses 32"),
+    (_set("fit.epochs", 5), "fit.epochs", "fail", "5"),
+    (_set("fit.shuffle", False), "fit.shuffle", "fail", "shuffle"),
+    (_set("model.layers.7.settings.activation", "linear"), "layers.config", "partial", "activation"),
+    (_set("model.class", "Functional"), "model.sequential", "fail", "Sequential"),
+    (_set("compile.optimizer.name", "adam"), "compile.optimizer", "fail", "rmsprop"),
+    (_set("compile.loss.name", "mean_squared_error"), "compile.loss", "fail", "categorical_crossentropy"),
+    (_set("evaluate.x.split", "train"), "evaluate.test_data", "fail", "training"),
+    (_set("fit.x.max", 255.0), "data.prepared", "partial", "divide by 255"),
+    (_set("brief_training.heldout_accuracy", 0.1), "train.learns", "fail", "10%"),
+    (_set("digit3.guess", 5), "predict.digit3", "fail", "5"),
+])
+def test_one_thing_changed_is_found_by_its_check_and_by_no_other(edit, check_id, status, words):
+    found = verdicts(changed(edit))
+    assert found[check_id].status == status, found[check_id].message
+    said = " ".join([found[check_id].message, found[check_id].found, *found[check_id].details])
+    assert words in said, said
+    others = {c.id: c.status for c in found.values() if c.id != check_id and c.status != "pass"}
+    allowed = {"layers.shapes", "train.learns", "predict.digit3"}  # a changed layer changes these honestly
+    assert set(others) <= allowed, others
+
+
+def test_the_guards_stand_in_for_the_checks_that_need_them():
+    no_model = verdicts(changed(_set("model", None)))
+    assert no_model["model.found"].status == "fail"  # a model was made, but the grader has no description
+    assert {no_model[c].status for c in ("model.sequential", "layers.order", "layers.config", "layers.shapes",
+                                          "train.learns", "predict.digit3")} == {"skipped"}
+    no_fit = verdicts(changed(_set("fit", None)))
+    assert {no_fit[c].message for c in ("fit.batch_size", "fit.epochs", "fit.validation_data", "fit.shuffle")} \
+        == {no_fit["fit.epochs"].message} and "never ran" in no_fit["fit.epochs"].message
+    tampered = verdicts(changed(_set("tampering", [{"cell": 12, "line": 1, "code": "x", "what": "replaced fit"}])))
+    assert tampered["notebook.runs"].status == "pass"
+    assert all(c.status == "fail" and "cannot pass" in c.message for i, c in tampered.items() if i != "notebook.runs")
+
+
+def test_a_bug_in_one_check_is_its_own_error_and_costs_the_others_nothing(monkeypatch):
+    table = list(checks.CHECKS)
+    broken = checks.Check("fit.epochs", lambda s, r, rubric: 1 / 0, "fit")
+    monkeypatch.setattr(checks, "CHECKS", tuple(broken if c.id == "fit.epochs" else c for c in table))
+    found = verdicts(copy.deepcopy(REFERENCE))
+    assert found["fit.epochs"].status == "error" and "ZeroDivisionError" in found["fit.epochs"].message
+    assert all(c.status == "pass" for i, c in found.items() if i != "fit.epochs")
