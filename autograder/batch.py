@@ -226,7 +226,7 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
 
 def _print(entry: Entry, result: dict, base: similarity.Base, stored: Path, fresh: bool = False) -> similarity.Print:
     """The submission's fingerprints, made once (when it is graded) and kept beside its stored result."""
-    path = stored.with_suffix(".print.json")
+    path = stored.parent / "prints" / stored.name  # beside the results, not among them
     if not fresh:
         try:
             return similarity.Print(**json.loads(path.read_text(encoding="utf-8")))

@@ -46,7 +46,7 @@ def test_the_instructor_gets_the_section_and_a_csv_and_students_get_nothing(simi
 
 def test_a_rerun_compares_from_the_stored_fingerprints(similarity_class, tmp_path, monkeypatch):
     out, summary = similarity_class
-    assert len(list((out / ".results").glob("*.print.json"))) == 16
+    assert len(list((out / ".results" / "prints").glob("*.json"))) == 16
     from autograder import similarity
 
     def no_reading(*args, **kwargs):
