@@ -123,8 +123,15 @@ def _changed(kind: str, described: dict) -> dict:
     module = keras.optimizers if kind == "optimizer" else keras.losses
     obj = module.deserialize(described["serialized"])
     config, defaults = obj.get_config(), type(obj)().get_config()
-    plain = lambda v: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
-    return {k: plain(v) for k, v in config.items() if k != "name" and plain(v) != plain(defaults.get(k))}
+    return {k: _plain(v) for k, v in config.items() if k != "name" and _plain(v) != _plain(defaults.get(k))}
+
+
+def _plain(value):
+    """A setting as the student wrote it: Keras keeps floats in float32, so 0.0005 comes back as
+    0.0005000000237487257; seven significant digits give the student's number back."""
+    if isinstance(value, float):
+        return float(f"{value:.7g}")
+    return value if isinstance(value, (int, str, bool, type(None))) else repr(value)
 
 
 def compile_settings(compile_config: dict | None) -> dict | None:

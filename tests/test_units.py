@@ -387,3 +387,10 @@ def test_similarity_lists_copied_code_under_new_names_and_shared_rare_mistakes_o
     assert [(p.a, p.b, p.mistakes) for p in two] == [("x", "y", sorted(wrong))]
     one = similarity.compare({**alone, "x": similarity.Print(mistakes=wrong[:1]), "y": similarity.Print(mistakes=wrong[:1])}, 0.5)
     assert one == []
+
+
+def test_a_float32_setting_reads_as_the_student_wrote_it():
+    import numpy as np
+
+    assert describe._plain(float(np.float32(0.0005))) == 0.0005  # not 0.0005000000237487257
+    assert describe._plain(float(np.float32(0.9))) == 0.9 and describe._plain(1e-07) == 1e-07
