@@ -16,7 +16,7 @@ from .execute import MAX_OUTPUT_CHARS
 from .facts import Facts
 from .hints import POOLING_SLIP, explain_error, forgiven
 from .results import CheckResult, Status, Verdict, at
-from .words import counted, percent, show
+from .words import counted, percent, shape, show
 
 if TYPE_CHECKING:
     from .rubric import Rubric
@@ -229,22 +229,22 @@ def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                        "Your shapes and parameter counts follow from putting the pooling layer where the "
                        "lesson's text says; that slip is the lesson's.", "", [POOLING_SLIP])
     rm, sm = r["model"], s["model"]
-    expected = f"input {show(rm['input_shape'])}, output {show(rm['layers'][-1]['output_shape'][1:])}, " \
+    expected = f"input {shape(rm['input_shape'])}, output {shape(rm['layers'][-1]['output_shape'])}, " \
                f"{rm['total_params']:,} parameters"
-    found = (f"input {show(sm['input_shape'])}, output "
-             f"{show((sm['layers'][-1]['output_shape'] or [None])[1:]) if sm['layers'] else '(none)'}, "
+    found = (f"input {shape(sm['input_shape'])}, output "
+             f"{shape(sm['layers'][-1]['output_shape']) if sm['layers'] else '(none)'}, "
              f"{sm['total_params']:,} parameters")
     details = []
     if sm["input_shape"] != rm["input_shape"]:
-        details.append(f"Input shape is {show(sm['input_shape'])}; expected {show(rm['input_shape'])} "
+        details.append(f"Input shape is {shape(sm['input_shape'])}; expected {shape(rm['input_shape'])} "
                        "(input_shape=input_shape on the first Conv2D).")
     for row in s["alignment"]:
         if row["op"] not in ("same", "moved"):
             continue
         want, got = rm["layers"][row["ref"]], sm["layers"][row["stu"]]
         if want["output_shape"] != got["output_shape"] or want["params"] != got["params"]:
-            details.append(f"Your {layer_name(classes_of(sm), row['stu'])}: output {show(got['output_shape'])} with "
-                           f"{got['params']:,} parameters; the lesson's gives {show(want['output_shape'])} with "
+            details.append(f"Your {layer_name(classes_of(sm), row['stu'])}: output {shape(got['output_shape'])} with "
+                           f"{got['params']:,} parameters; the lesson's gives {shape(want['output_shape'])} with "
                            f"{want['params']:,}.")
     if sm["total_params"] != rm["total_params"]:
         details.append(f"Total parameters: {sm['total_params']:,}; the lesson's network has {rm['total_params']:,}.")

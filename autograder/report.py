@@ -196,14 +196,6 @@ def _curve_points(curve: list, width: int, height: int, index: int) -> str:
                     for i, v in enumerate(values) if v == v)  # v == v skips NaN
 
 
-def _shape_words(shape) -> str:
-    """(None, 26, 26, 32) as a student reads it: '26 × 26 × 32' (the batch dimension left out)."""
-    if not shape:
-        return "—"
-    dims = [str(d) for d in shape[1:]] if shape[0] is None else [str(d) for d in shape]
-    return " × ".join(dims) or "—"
-
-
 def _when(iso: str) -> str:
     """'27 November 2026, 12:00 UTC' from an ISO timestamp."""
     try:
@@ -219,7 +211,7 @@ def _environment() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["pct"] = words.percent
-    env.filters["shape"] = _shape_words
+    env.filters["shape"] = words.shape
     env.filters["num"] = lambda n: f"{n:,}"
     env.filters["setting"] = words.show
     env.filters["when"] = _when

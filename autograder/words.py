@@ -22,3 +22,11 @@ def show(value) -> str:
     if isinstance(value, list):
         return "(" + ", ".join(map(str, value)) + ")"
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def shape(dims) -> str:
+    """(None, 26, 26, 32) as a student reads it: '26 × 26 × 32' (the batch dimension left out)."""
+    if not dims:
+        return "—"
+    kept = [str(d) for d in (dims[1:] if dims[0] is None else dims)]
+    return " × ".join(kept) or "—"
