@@ -12,10 +12,8 @@ stored results at the end (and on Ctrl-C, from what is done).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -239,9 +237,9 @@ def _print(entry: Entry, result: dict, base: similarity.Base, stored: Path, fres
 
 def similar_pairs(entries: list[Entry], prints: dict, summary: dict, threshold: float) -> list[dict]:
     """The class's pairs above the threshold, with both students' rows (names and report links)."""
-    by_student = {row["student"] + "\x00" + row["file"]: row for row in summary["rows"]}
-    keyed = {entry.student + "\x00" + entry.file: prints[entry] for entry in entries if entry in prints}
-    return [{**dataclasses.asdict(pair), "a_row": by_student[pair.a], "b_row": by_student[pair.b]}
+    rows = {row["file"]: row for row in summary["rows"]}  # a file is one submission; a student may have two
+    keyed = {entry.file: prints[entry] for entry in entries if entry in prints}
+    return [{**dataclasses.asdict(pair), "a_row": rows[pair.a], "b_row": rows[pair.b]}
             for pair in similarity.compare(keyed, threshold)]
 
 
@@ -251,14 +249,10 @@ SIMILARITY_COLUMNS = ["student_a", "file_a", "student_b", "file_b", "score", "co
 
 def write_similarity(path: Path, pairs: list[dict]) -> None:
     """similarity.csv: the listed pairs, for the instructor's records."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(SIMILARITY_COLUMNS)
-    for p in pairs:
-        writer.writerow([p["a_row"]["student"], p["a_row"]["file"], p["b_row"]["student"], p["b_row"]["file"],
-                         p["score"], p["code_score"], "; ".join(f"{title}: {found}" for _, title, found in p["mistakes"]),
-                         ", ".join(p["names"]), len(p["lines"])])
-    report.atomic_write(path, buffer.getvalue())
+    rows = [[p["a_row"]["student"], p["a_row"]["file"], p["b_row"]["student"], p["b_row"]["file"], p["score"],
+             p["code_score"], "; ".join(f"{title}: {found}" for _, title, found in p["mistakes"]),
+             ", ".join(p["names"]), len(p["lines"])] for p in pairs]
+    report.atomic_write(path, report.csv_text(SIMILARITY_COLUMNS, rows))
 
 
 def deadline_s(options: Options, rubric) -> float:
@@ -467,13 +461,9 @@ GRADEBOOK_COLUMNS = ["student", "name", "file", "lms", "lms_id", "late", "score"
 
 
 def write_gradebook(path: Path, summary: dict) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(GRADEBOOK_COLUMNS + list(CHECK_IDS))
-    for row in summary["rows"]:
-        writer.writerow([row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
-                        + [row["checks"][c]["points"] if c in row["checks"] else "" for c in CHECK_IDS])
-    report.atomic_write(path, buffer.getvalue())
+    rows = [[row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
+            + [row["checks"][c]["points"] if c in row["checks"] else "" for c in CHECK_IDS] for row in summary["rows"]]
+    report.atomic_write(path, report.csv_text(GRADEBOOK_COLUMNS + list(CHECK_IDS), rows))
 
 
 def write_lms(out: Path, summary: dict, system: str, column: str) -> tuple[Path, list[str]]:

@@ -619,10 +619,9 @@ def _causes(results: list[CheckResult]) -> list[CheckResult]:
     return [found[c] for c in CAUSES if c in found]
 
 
-def _cause_first(results: list[CheckResult], own_hint: str) -> str:
+def _cause_first(causes: list[CheckResult], own_hint: str) -> str:
     """'Start with "Each layer has the right settings": …' when another check already found why the
-    network does not learn; the check's own generic tip otherwise."""
-    causes = _causes(results)
+    network does not learn (causes: see _causes); the check's own generic tip otherwise."""
     if not causes:
         return own_hint
     first = causes[0]
@@ -639,14 +638,15 @@ def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckRe
     for check in CHECKS:
         check_id, rule = check.id, rubric.checks[check.id]
         verdict = judge(check, student, reference, rubric)
-        caused_by = []
+        causes = []
         if check_id in FOLLOWS_FROM and verdict.status not in (Status.PASS, Status.SKIPPED):
-            verdict.hint = _cause_first(results, verdict.hint)
-            caused_by = [c.id for c in _causes(results)]
+            causes = _causes(results)
+            verdict.hint = _cause_first(causes, verdict.hint)
         share = {Status.PASS: 1.0, Status.PARTIAL: rule.partial}.get(verdict.status, 0.0)
         results.append(CheckResult(
             id=check_id, title=rule.title, status=verdict.status.value, points=round(rule.points * share, 2),
             max_points=rule.points, expected=verdict.expected, found=verdict.found, message=verdict.message,
             hint=verdict.hint, lesson=rule.lesson, details=verdict.details, where=verdict.where,
-            short=rule.short, visibility=rule.visibility, show_expected=rule.show_expected, caused_by=caused_by))
+            short=rule.short, visibility=rule.visibility, show_expected=rule.show_expected,
+            caused_by=[c.id for c in causes]))
     return results

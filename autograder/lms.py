@@ -14,13 +14,13 @@ files), the roster, and grade files each LMS imports as they are.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from .errors import SetupError
+from .report import csv_text
 
 CANVAS = re.compile(r"^(?P<student>[a-z0-9-]+?)(?P<late>_late)?_(?P<uid>\d+)_\d+_.+$", re.IGNORECASE)
 MOODLE = re.compile(r"^(?P<student>.+?)_(?P<participant>\d+)_assignsubmission_\w+_?$")
@@ -100,14 +100,6 @@ CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_COLUMNS = ["Identifier", "Full name", "Grade", "Maximum Grade", "Last modified (grade)", "Feedback comments"]
 
 
-def _csv(header: list[str], rows: list[list]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def canvas_csv(rows: list[dict], column: str) -> tuple[str, list[str]]:
     """Canvas' gradebook import: its identity columns and one assignment column. Returns the text and
     the students left out (no Canvas user id in their file name nor the roster: Canvas cannot match them)."""
@@ -120,7 +112,7 @@ def canvas_csv(rows: list[dict], column: str) -> tuple[str, list[str]]:
         out.append([row["name"] or row["student"], canvas_id, row.get("sis_user_id", ""),
                     row.get("sis_login_id", ""), row.get("section", ""),
                     "" if row["score"] is None else f"{row['score']:g}"])
-    return _csv(CANVAS_IDENTITY + [column], out), left_out
+    return csv_text(CANVAS_IDENTITY + [column], out), left_out
 
 
 def moodle_csv(rows: list[dict], max_score: float, now: datetime | None = None) -> tuple[str, list[str]]:
@@ -134,4 +126,4 @@ def moodle_csv(rows: list[dict], max_score: float, now: datetime | None = None) 
         grade = "" if row["score"] is None else f"{row['score']:g}"
         out.append([f"Participant {row['lms_id']}", row["name"] or row["student"], grade, f"{max_score:g}", stamp,
                     row.get("comment", "")])
-    return _csv(MOODLE_COLUMNS, out), left_out
+    return csv_text(MOODLE_COLUMNS, out), left_out

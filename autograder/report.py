@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import csv
 import dataclasses
+import functools
+import io
 import json
 import os
 import tempfile
@@ -14,7 +17,7 @@ import jinja2
 
 from . import alignment as alignment_mod
 from . import locations, words
-from .results import GradeResult
+from .results import PROBLEMS, GradeResult
 
 SCHEMA = "cnn-autograder/result/1"
 
@@ -111,7 +114,6 @@ def to_dict(result: GradeResult) -> dict:
 # ---------------------------------------------------------------- what each reader sees
 
 AUDIENCES = ("student", "instructor")
-PROBLEM = ("fail", "partial", "error")
 
 
 def released(due: str, now: datetime | None = None) -> bool:
@@ -153,7 +155,7 @@ def view(data: dict, audience: str = "student") -> dict:
             shown.append(without_expected(c) if audience == "student" and not c.get("show_expected", True) else c)
     scored = [c for c in shown if c["max_points"] > 0]
     # By points lost; a check that another failed check explains comes after its causes.
-    problems = sorted((c for c in scored if c["status"] in PROBLEM),
+    problems = sorted((c for c in scored if c["status"] in PROBLEMS),
                       key=lambda c: (bool(c.get("caused_by")), -(c["max_points"] - c["points"]), order[c["id"]]))
     by_id = {c["id"]: c for c in shown}
     full = {i for i, c in by_id.items() if audience == "instructor" or c.get("show_expected", True)}
@@ -171,6 +173,15 @@ def view(data: dict, audience: str = "student") -> dict:
         "show_training": "train.learns" in by_id, "show_digit3": "predict.digit3" in by_id,
         "expected_shown": full,
     }
+
+
+def csv_text(header: list[str], rows: list[list]) -> str:
+    """A CSV file's text: the gradebook, similarity.csv, the LMS grade files."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -206,7 +217,9 @@ def _when(iso: str) -> str:
     return f"{moment.day} {moment:%B %Y, %H:%M}{zone}"
 
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    """Built once per process: a batch renders two reports per submission with the same templates."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(locations.TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
@@ -231,12 +244,16 @@ def _bar_heights(outputs: list | None, probabilities: bool) -> list[float]:
     return [(v - low) / (high - low) if high > low else 0.0 for v in outputs]
 
 
+@functools.lru_cache(maxsize=1)
+def _digit3_png() -> str:
+    return "data:image/png;base64," + base64.b64encode(locations.HANDWRITTEN_3.read_bytes()).decode()
+
+
 def render_html(result: GradeResult | dict, audience: str = "student") -> str:
     """The report for a student (the rubric's visibility honoured) or for the instructor (everything),
     from a GradeResult or from its JSON result (as stored by a batch)."""
     data = to_dict(result) if isinstance(result, GradeResult) else result
-    digit3 = "data:image/png;base64," + base64.b64encode(locations.HANDWRITTEN_3.read_bytes()).decode()
-    return _environment().get_template("report.html.j2").render(r=data, v=view(data, audience), digit3_png=digit3)
+    return _environment().get_template("report.html.j2").render(r=data, v=view(data, audience), digit3_png=_digit3_png())
 
 
 def write_dict(data: dict, out_dir: Path, stem: str, instructor_copy: bool = False) -> tuple[Path, Path]:

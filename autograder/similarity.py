@@ -92,11 +92,11 @@ def _hash(forms: list[str]) -> str:
     return hashlib.blake2b("\x1f".join(forms).encode(), digest_size=8).hexdigest()
 
 
-def fingerprints(cells: list[str]) -> dict[str, str]:
-    """Winnowed k-gram fingerprints of these code cells: hash → the first source line it covers."""
+def _fingerprints(cells: list[list]) -> dict[str, str]:
+    """Winnowed k-gram fingerprints of these tokenised cells: hash → the first source line it covers."""
     chosen: dict[str, str] = {}
-    for cell in cells:
-        normal = _normalised(_tokens(cell))
+    for tokens in cells:
+        normal = _normalised(tokens)
         grams = [(_hash([f for f, _ in normal[i:i + K]]), normal[i][1]) for i in range(len(normal) - K + 1)]
         if not grams:
             continue
@@ -106,11 +106,11 @@ def fingerprints(cells: list[str]) -> dict[str, str]:
     return chosen
 
 
-def _made_up_names(cells: list[str], base_names: set[str]) -> list[str]:
+def _made_up_names(cells: list[list]) -> set[str]:
     """Names the student chose: not Python's, not attributes, not keyword arguments, not imported."""
     names, imported = set(), set()
     for cell in cells:
-        tokens = [(kind, text) for kind, text, _, _ in _tokens(cell) if kind == tokenize.NEWLINE or kind not in SKIP]
+        tokens = [(kind, text) for kind, text, _, _ in cell if kind == tokenize.NEWLINE or kind not in SKIP]
         importing = False
         for i, (kind, text) in enumerate(tokens):
             if kind == tokenize.NEWLINE or text == ";":
@@ -124,17 +124,23 @@ def _made_up_names(cells: list[str], base_names: set[str]) -> list[str]:
             elif (kind == tokenize.NAME and len(text) > 3 and not keyword.iskeyword(text) and text not in BUILTINS
                     and before != "." and not (after == "=" and before in ("(", ","))):
                 names.add(text)
-    return sorted(names - imported - base_names)
+    return names - imported
 
 
-def _comments(cells: list[str], base_comments: set[str]) -> list[str]:
+def _comments(cells: list[list]) -> set[str]:
     found = set()
     for cell in cells:
-        for kind, text, _, _ in _tokens(cell):
+        for kind, text, _, _ in cell:
             words = re.sub(r"[^a-z0-9]+", " ", text.lower()).strip() if kind == tokenize.COMMENT else ""
             if len(words.split()) >= 3:  # "# plot" is common; a sentence is someone's
                 found.add(words)
-    return sorted(found - base_comments)
+    return found
+
+
+def _signals(cells: list[str]) -> tuple[dict[str, str], set[str], set[str]]:
+    """(fingerprints, made-up names, comments) of these code cells, each cell tokenised once."""
+    tokenised = [_tokens(cell) for cell in cells]
+    return _fingerprints(tokenised), _made_up_names(tokenised), _comments(tokenised)
 
 
 def code_cells(notebook: Path | dict) -> list[str]:
@@ -153,9 +159,8 @@ class Base:
 
     @classmethod
     def of(cls, notebooks: list[Path]) -> Base:
-        cells = [cell for nb in notebooks for cell in code_cells(nb)]
-        return cls(frozenset(fingerprints(cells)), frozenset(_made_up_names(cells, set())),
-                   frozenset(_comments(cells, set())))
+        fingerprints, names, comments = _signals([cell for nb in notebooks for cell in code_cells(nb)])
+        return cls(frozenset(fingerprints), frozenset(names), frozenset(comments))
 
 
 def print_of(notebook: Path | dict, result: dict, base: Base) -> Print:
@@ -164,11 +169,12 @@ def print_of(notebook: Path | dict, result: dict, base: Base) -> Print:
         cells = code_cells(notebook)
     except (OSError, ValueError, KeyError, TypeError):
         cells = []
-    own = {h: line for h, line in fingerprints(cells).items() if h not in base.fingerprints}
+    fingerprints, names, comments = _signals(cells)
+    own = {h: line for h, line in fingerprints.items() if h not in base.fingerprints}
     mistakes = [[c["id"], c["title"], c["found"]] for c in result.get("checks", [])
                 if c["status"] in ("fail", "partial") and c["max_points"] > 0 and c["id"] not in NOT_A_CHOICE
                 and c["found"]]
-    return Print(own, _made_up_names(cells, set(base.names)), _comments(cells, set(base.comments)), mistakes)
+    return Print(own, sorted(names - base.names), sorted(comments - base.comments), mistakes)
 
 
 @dataclass

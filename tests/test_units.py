@@ -340,10 +340,10 @@ def test_a_tip_names_the_cause_another_check_found_first():
     found = [checks.CheckResult(id="layers.config", title="Each layer has the right settings", status="partial",
                                 points=5, max_points=10, expected="", found="", message="",
                                 hint="The output layer needs activation='softmax'.", lesson="", details=[])]
-    tip = checks._cause_first(found, "Check the optimizer's learning rate.")
+    tip = checks._cause_first(checks._causes(found), "Check the optimizer's learning rate.")
     assert tip.startswith('Start with "Each layer has the right settings"') and "softmax" in tip
     assert "learning rate" not in tip
-    assert checks._cause_first([], "own tip") == "own tip"
+    assert checks._cause_first(checks._causes([]), "own tip") == "own tip"
 
 
 def test_gradescope_gets_the_rubrics_visibility_and_no_kept_back_expected_value():
