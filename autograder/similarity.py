@@ -40,6 +40,9 @@ from pathlib import Path
 K = 12  # tokens per k-gram: about one line of Keras code
 W = 6  # winnowing window: any match of K + W - 1 tokens or more is always found
 MIN_SHARED = 3  # fewer shared fingerprints than this is a line or two in common: not a link
+# ... and they must span this many source lines: one changed lesson line (batch_size=32 in the fit call)
+# is a mistake two students make on their own, and the mistakes signal already weighs it.
+MIN_LINES = 2
 RARE_SHARE = 0.2  # a fingerprint more than this share of the class has is ordinary, not a link
 # Wrong values that are the grader's own numbers, not the student's choices: never a shared mistake.
 NOT_A_CHOICE = {"train.learns", "predict.digit3", "notebook.runs"}
@@ -226,7 +229,9 @@ def compare(prints: dict[str, Print], threshold: float) -> list[Pair]:
         pa, pb = prints[a], prints[b]
         shared = [h for h in pa.fingerprints if h in pb.fingerprints and h in rare_fp]
         smaller = min(weight[a], weight[b])
-        code_score = sum(rare_fp[h] for h in shared) / smaller if smaller and len(shared) >= MIN_SHARED else 0.0
+        spans = len({pa.fingerprints[h] for h in shared})
+        linked = len(shared) >= MIN_SHARED and spans >= MIN_LINES
+        code_score = sum(rare_fp[h] for h in shared) / smaller if smaller and linked else 0.0
         mistakes = sorted({tuple(m) for m in pa.mistakes} & {tuple(m) for m in pb.mistakes} & set(rare_mistake))
         # Each rare mistake both made adds evidence; one that nobody else made weighs most.
         mistake_score = 1 - math.prod(1 - 0.45 * rare_mistake[m] / ceiling for m in mistakes)

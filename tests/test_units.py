@@ -394,3 +394,20 @@ def test_a_float32_setting_reads_as_the_student_wrote_it():
 
     assert describe._plain(float(np.float32(0.0005))) == 0.0005  # not 0.0005000000237487257
     assert describe._plain(float(np.float32(0.9))) == 0.9 and describe._plain(1e-07) == 1e-07
+
+
+def test_one_changed_lesson_line_in_common_is_not_a_link():
+    # Found on the fixtures: batch_32 and a notebook made from it shared only the fit line with
+    # batch_size=32, and the code signal listed them at 1.0 although one shared mistake is not enough.
+    from autograder import similarity
+
+    base = similarity.Base.of([locations.STARTER, locations.REFERENCE])
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    one_line = similarity.print_of(fixtures / "batch_32.ipynb", {"checks": []}, base)
+    assert len(set(one_line.fingerprints.values())) == 1  # the one changed line
+    alone = {f"s{i}": similarity.Print() for i in range(10)}
+    assert similarity.compare({**alone, "a": one_line, "b": one_line}, 0.5) == []
+    # The copy with renamed variables is still found: many lines in common.
+    copied = [similarity.print_of(fixtures / "similarity_class" / f"{s}_CNN.ipynb", {"checks": []}, base)
+              for s in ("ivy", "jon")]
+    assert [(p.a, p.b) for p in similarity.compare({**alone, "a": copied[0], "b": copied[1]}, 0.5)] == [("a", "b")]
