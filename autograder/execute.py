@@ -155,7 +155,7 @@ def _numbers(nb) -> dict[int, int]:
 
 
 async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout: float,
-               finish_timeout: float, startup_timeout: int, on_snapshot=None) -> Execution:
+               finish_timeout: float, startup_timeout: int, on_snapshot=None, fork: bool = True) -> Execution:
     result = Execution()
     started = time.perf_counter()
     deadline = started + notebook_timeout
@@ -175,7 +175,7 @@ async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout:
                              copies=sandbox.grader_dir / "models", on_snapshot=on_snapshot)
     config = {**config, "events": str(channel.socket_path), "snapshots": channel.snapshots_inside}
     client = _CappedClient(
-        nb, km=kernel.kernel_manager(sandbox), timeout=int(cell_timeout), allow_errors=True,
+        nb, km=kernel.kernel_manager(sandbox, fork), timeout=int(cell_timeout), allow_errors=True,
         interrupt_on_timeout=True, startup_timeout=startup_timeout, shutdown_kernel="immediate",
         error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
         resources={"metadata": {"path": str(sandbox.home)}}, on_cell_executed=on_cell_executed,
@@ -301,10 +301,11 @@ async def _answers(client: NotebookClient) -> bool:
 
 def run_notebook(nb: nbformat.NotebookNode, sandbox, config: dict, *, cell_timeout: float,
                  notebook_timeout: float, finish_timeout: float, startup_timeout: int,
-                 on_snapshot=None) -> Execution:
+                 on_snapshot=None, fork: bool = True) -> Execution:
     """Execute `nb` (a copy; it is changed) in a fresh kernel confined by `sandbox` (prepared).
     on_snapshot(event) is called as each model snapshot is copied out of the kernel."""
-    run = _run(nb, sandbox, config, cell_timeout, notebook_timeout, finish_timeout, startup_timeout, on_snapshot)
+    run = _run(nb, sandbox, config, cell_timeout, notebook_timeout, finish_timeout, startup_timeout, on_snapshot,
+               fork)
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # the usual case: no event loop here

@@ -17,6 +17,7 @@ from pathlib import Path
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
+from . import forking
 from .sandbox import HOME_INSIDE, Sandbox
 
 KERNEL_NAME = "cnn-autograder"
@@ -27,17 +28,13 @@ PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "TF_
                 "TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS")
 
 
-def kernel_env(sandbox: Sandbox) -> dict[str, str]:
-    """The kernel's whole environment, allow-listed: none of the grader's variables reach it."""
-    home = HOME_INSIDE if sandbox.active("filesystem") else str(sandbox.home)
+def server_env() -> dict[str, str]:
+    """What the kernel's environment has in common with the fork server's, which imports TensorFlow
+    for it: the variables read once at start or import (hash seed, TensorFlow's logging) must agree."""
     env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     env.update({
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": home,
         "LANG": "C.UTF-8",
-        "TMPDIR": "/tmp" if sandbox.active("filesystem") else str(sandbox.root / "tmp"),
-        "KERAS_HOME": f"{home}/.keras",  # never the user's ~/.keras
-        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONHASHSEED": "0",
         "MPLBACKEND": "agg",
@@ -47,8 +44,24 @@ def kernel_env(sandbox: Sandbox) -> dict[str, str]:
     return env
 
 
-def kernel_manager(sandbox: Sandbox) -> AsyncKernelManager:
-    """A manager for one kernel, confined by `sandbox` (see sandbox.py)."""
+def kernel_env(sandbox: Sandbox) -> dict[str, str]:
+    """The kernel's whole environment, allow-listed: none of the grader's variables reach it."""
+    home = HOME_INSIDE if sandbox.active("filesystem") else str(sandbox.home)
+    return {**server_env(),
+            "HOME": home,
+            "TMPDIR": "/tmp" if sandbox.active("filesystem") else str(sandbox.root / "tmp"),
+            "KERAS_HOME": f"{home}/.keras",  # never the user's ~/.keras
+            "MPLCONFIGDIR": f"{home}/.config/matplotlib"}
+
+
+def forks(sandbox: Sandbox, fork: bool) -> bool:
+    """Whether this kernel is forked from the fork server (see forking.py) rather than started afresh."""
+    return fork and forking.usable(sandbox.enabled)
+
+
+def kernel_manager(sandbox: Sandbox, fork: bool = True) -> AsyncKernelManager:
+    """A manager for one kernel, confined by `sandbox` (see sandbox.py): a fork of this process's fork
+    server (forking.py) when `fork` and it can hold every layer here, else a command line of its own."""
     spec_dir = sandbox.grader_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -60,6 +73,9 @@ def kernel_manager(sandbox: Sandbox) -> AsyncKernelManager:
         # A signal would reach the sandbox's wrapper, not the kernel: interrupt with a message instead.
         "interrupt_mode": "message" if confined else "signal",
     }
+    if forks(sandbox, fork):
+        spec["metadata"] = {"kernel_provisioner": {"provisioner_name": forking.PROVISIONER},
+                            "autograder": forking.plan(sandbox)}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     specs = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)], ensure_native_kernel=False)
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)

@@ -21,7 +21,7 @@ import nbformat
 import numpy as np
 
 from ._version import __version__
-from . import capture, checks, data, describe, execute, locations, quiet, reference_cache, sandbox, slips, submission, training
+from . import capture, checks, data, describe, execute, forking, kernel, locations, quiet, reference_cache, sandbox, slips, submission, training
 from . import rubric as rubric_mod
 from .errors import SetupError, SubmissionError
 from .results import GradeResult
@@ -75,13 +75,15 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, se
             execution = execute.run_notebook(
                 notebook, confinement, config, cell_timeout=settings.cell_timeout_s,
                 notebook_timeout=settings.notebook_timeout_s, finish_timeout=settings.finish_s,
-                startup_timeout=settings.kernel_startup_s,
+                startup_timeout=settings.kernel_startup_s, fork=settings.fork_server,
                 # The model is compiled: train the grader's copy on the other core while the kernel goes on.
                 on_snapshot=lambda event: trainer.start(Path(event["copy"])) if event.get("why") != "finish" else None)
             facts = capture.collect(execution, describe_model=describe.describe_model, train=trainer)
         finally:
             trainer.close()
-        facts["isolation"] = confinement.summary()
+        facts["isolation"] = {**confinement.summary(), "kernel_start": (
+            "forked from a process that had imported TensorFlow and Keras (and run nothing else)"
+            if kernel.forks(confinement, settings.fork_server) else "a new Python process")}
         facts["repaired_slips"] = repaired
         facts["other_assignment"] = other_assignment(execution.sources)
         facts["data_repeated"] = data.repeated(source)
@@ -122,6 +124,8 @@ def grade(path: Path, options: Options = Options(), reference: dict | None = Non
     reference: the reference's facts, when the caller has them already (a batch computes them once
     and ships them to its workers); else they come from the cache or a run of the reference."""
     started = time.perf_counter()
+    if options.fork_server:
+        forking.start_early(options.sandbox)
     warming = _warm_up_keras()
     try:
         return _grade(path, options, started, reference)

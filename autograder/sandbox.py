@@ -289,7 +289,7 @@ class Sandbox:
             # unprivileged uid: a file only the host's root may read stays unreadable.
             drop = ["setpriv", f"--reuid={KERNEL_UID}", f"--regid={KERNEL_UID}", "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"] if _is_root() else []
-            argv = ["setpriv", "--pdeathsig", "KILL", "--"] + self._bwrap() + ["--"] + drop + argv
+            argv = ["setpriv", "--pdeathsig", "KILL", "--"] + self.bwrap_args() + ["--"] + drop + argv
         elif self.active("network"):
             argv = ["unshare", "--net"] + argv
         if self.active("limits"):
@@ -321,7 +321,7 @@ class Sandbox:
                   if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()}
         return sorted((p for p in paths if p.exists()), key=lambda p: len(p.parts))
 
-    def _bwrap(self) -> list[str]:
+    def bwrap_args(self) -> list[str]:
         """Nothing of the host but the system's programs and libraries and the Python runtime, all
         read-only: no checkout, no .git, no other submissions, no /var, /run or host sockets."""
         args = ["bwrap", "--bind", str(self.root), "/", "--ro-bind", "/usr", "/usr"]

@@ -25,6 +25,7 @@ class Options:
     cell_timeout: float | None = None  # seconds; None: the rubric's
     notebook_timeout: float | None = None
     sandbox: bool = True  # confine the kernel with every layer this machine supports
+    fork_server: bool = True  # fork kernels from a process that imported TensorFlow once (forking.py)
     hide: tuple[Path, ...] = ()  # more folders the kernel must not see (a batch's submissions)
 
 
@@ -46,6 +47,7 @@ class Settings:
     training: dict  # the brief training's budget and thresholds (the rubric's [training])
     forgive: tuple[str, ...]  # the lesson's slips that cost nothing
     sandbox: bool
+    fork_server: bool
     hidden: tuple[Path, ...]  # what the kernel must not see: the caller's folders and the grader's own files
 
 
@@ -72,5 +74,5 @@ def resolve(options: Options, rubric: Rubric, reference: dict | None = None) -> 
         cpu_seconds=int(2 * notebook_timeout + KERNEL_STARTUP_S),
         kernel_startup_s=KERNEL_STARTUP_S, finish_s=FINISH_S,
         harness=dict(rubric.harness), training=dict(rubric.training), forgive=rubric.forgive,
-        sandbox=options.sandbox,
+        sandbox=options.sandbox, fork_server=options.fork_server,
         hidden=(*options.hide, locations.REFERENCE, Path(options.reference), Path(options.rubric)))

@@ -1,24 +1,29 @@
-"""How long grading one notebook takes, as ratios measured in one run.
+"""How long grading one notebook takes, as the user waits, as ratios measured in one run.
 
     python benchmarks/bench_grade.py [--repeat 5] [--data PATH]
 
-Three timings, all on this machine in this run:
+Timings, all on this machine in this run, interleaved so that drift hits all alike:
 - floor: a fresh kernel that only runs `import tensorflow` (what any notebook
   grader must pay at least);
-- grade: `autograder.grade(reference/CNN.ipynb)` with the reference's facts
-  cached, as every submission after the first in a class is graded;
+- grade: the command `autograder grade reference/CNN.ipynb`, from process start
+  to exit, with the reference's facts cached (as for every submission after the
+  first); by default its kernel is forked from the fork server;
+- grade, --no-fork-server: the same command, its kernel started afresh (before #11);
+- grade, --no-sandbox: the same command without confinement (what the sandbox costs);
 - as written: the reference notebook executed as the lesson wrote it (10 real
   epochs), with only `mnist.load_data()` redirected to the same data.
-The ratios matter, not the seconds: this machine is shared and noisy.
+Wall time and CPU time (this process and everything it starts, kernels included: measure.py), and the
+peak memory of the grading command's process tree. The ratios matter, not the seconds: this machine is
+shared and noisy.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +32,9 @@ import nbformat
 from nbclient import NotebookClient
 
 from autograder import Options, data, grade, kernel, locations, sandbox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import CpuClock, PeakMemory  # noqa: E402
 
 REDIRECT_ONLY = """
 import keras.src.datasets.mnist as _m
@@ -43,7 +51,7 @@ def run_plain(cells: list[str], timeout: int = 1800) -> float:
     bare.prepare()
 
     async def go():
-        client = NotebookClient(nb, km=kernel.kernel_manager(bare), timeout=timeout,
+        client = NotebookClient(nb, km=kernel.kernel_manager(bare, fork=False), timeout=timeout,
                                 resources={"metadata": {"path": str(bare.home)}})
         try:
             async with client.async_setup_kernel(env=kernel.kernel_env(bare), stdout=subprocess.DEVNULL,
@@ -59,42 +67,67 @@ def run_plain(cells: list[str], timeout: int = 1800) -> float:
     return time.perf_counter() - started
 
 
+VARIANTS = {"grade": [], "grade, --no-fork-server": ["--no-fork-server"], "grade, --no-sandbox": ["--no-sandbox"]}
+
+
+def timed(clock: CpuClock, run) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak memory (bytes, PSS of the process tree) of run()."""
+    cpu, started = clock.seconds(), time.perf_counter()
+    with PeakMemory(interval=0.2) as memory:
+        run()
+    return time.perf_counter() - started, clock.seconds() - cpu, memory.peak
+
+
+def grade_command(flags: list[str], data_path: Path | None, out: Path) -> None:
+    """`autograder grade` as a user runs it: a new process, start to exit."""
+    argv = [sys.executable, "-m", "autograder", "grade", str(locations.REFERENCE), "-o", str(out), *flags]
+    argv += ["--data", str(data_path)] if data_path else []
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--data", type=Path, help="MNIST .npz (default: the grader's own choice)")
     parser.add_argument("--skip-as-written", action="store_true", help="skip the slow 10-epoch run")
     args = parser.parse_args()
+    clock = CpuClock()
+    try:
+        measure(args, clock)
+    finally:
+        clock.close()
+
+
+def measure(args, clock: CpuClock) -> None:
     options = Options(data=args.data)
     source = data.resolve(args.data)
     print(f"data: {source.description}")
-
-    unconfined = dataclasses.replace(options, sandbox=False)
-    grade(locations.REFERENCE, options)  # fills the reference cache, not timed
-    floors, grades, bare = [], [], []
-    for i in range(args.repeat):  # interleaved, so drift on a shared machine hits all alike
-        floors.append(run_plain(["import tensorflow"]))
-        for times, opts in ((grades, options), (bare, unconfined)):
-            started = time.perf_counter()
-            result = grade(locations.REFERENCE, opts)
-            times.append(time.perf_counter() - started)
-            assert result.full_marks, "the reference should earn full marks"
-            if opts is options:
-                layers = result.isolation["active"]
-        print(f"  run {i + 1}: floor {floors[-1]:.2f} s, grade {grades[-1]:.2f} s, without sandbox {bare[-1]:.2f} s")
-    floor, graded, unsandboxed = statistics.median(floors), statistics.median(grades), statistics.median(bare)
-    print(f"sandbox layers: {', '.join(layers) or 'none'}")
-    print(f"floor (fresh kernel, import tensorflow): median {floor:.2f} s")
-    print(f"grade the reference, sandboxed:          median {graded:.2f} s")
-    print(f"grade the reference, --no-sandbox:       median {unsandboxed:.2f} s")
-    print(f"ratio grade / floor: {graded / floor:.2f}x (without sandbox {unsandboxed / floor:.2f}x)")
-    print(f"sandbox cost: {(graded / unsandboxed - 1) * 100:+.1f}%")
+    print(f"CPU time: {clock.how}")
+    result = grade(locations.REFERENCE, options)  # fills the reference cache, not timed
+    assert result.full_marks, "the reference should earn full marks"
+    print(f"sandbox layers: {', '.join(result.isolation['active']) or 'none'}")
+    out = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    runs = {"floor": [], **{name: [] for name in VARIANTS}}
+    for i in range(args.repeat):
+        runs["floor"].append(timed(clock, lambda: run_plain(["import tensorflow"])))
+        for name, flags in VARIANTS.items():
+            runs[name].append(timed(clock, lambda: grade_command(flags, args.data, out)))
+        print(f"  run {i + 1}: " + ", ".join(f"{name} {r[-1][0]:.2f} s" for name, r in runs.items()))
+    median = {name: [statistics.median(r[k] for r in values) for k in range(3)] for name, values in runs.items()}
+    floor_wall, floor_cpu, _ = median["floor"]
+    print(f"\nmedians of {args.repeat}          wall      ratio    CPU      ratio    peak memory")
+    for name, (wall, cpu, peak) in median.items():
+        memory = f"{peak / 2**20:6.0f} MiB" if name != "floor" else "      -"
+        print(f"{name:26s} {wall:6.2f} s  {wall / floor_wall:5.2f}x  {cpu:6.2f} s  {cpu / floor_cpu:5.2f}x  {memory}")
+    fork, fresh = median["grade"][0], median["grade, --no-fork-server"][0]
+    print(f"fork server: the command takes {fork / fresh:.2f}x the time of one that starts its kernel afresh")
+    print(f"sandbox cost: {(fork / median['grade, --no-sandbox'][0] - 1) * 100:+.1f}%")
     if not args.skip_as_written:
         cells = [REDIRECT_ONLY.format(path=str(source.path))]
         cells += [c.source for c in nbformat.read(locations.REFERENCE, as_version=4).cells if c.cell_type == "code"]
         as_written = run_plain(cells)
         print(f"reference as written (10 epochs):        {as_written:.2f} s")
-        print(f"ratio grade / as written: {graded / as_written:.3f} ({as_written / graded:.1f}x faster)")
+        print(f"ratio grade / as written: {fork / as_written:.3f} ({as_written / fork:.1f}x faster)")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,12 @@ def by_id(result) -> dict:
     return {c.id: c for c in result.checks}
 
 
+def is_kernel(p) -> bool:
+    """A grading kernel: started as ipykernel, or forked from the fork server (named so for ps), or a
+    process one of them started (it inherits the name)."""
+    return p.name() == "grading-kernel" or "ipykernel" in " ".join(p.cmdline())
+
+
 def kernels_among(processes) -> list:
     """The running Jupyter kernels among these processes (a zombie, e.g. a browser's, is not running)."""
     import psutil
@@ -71,7 +77,7 @@ def kernels_among(processes) -> list:
     found = []
     for p in processes:
         try:
-            if p.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(p.cmdline()):
+            if p.status() != psutil.STATUS_ZOMBIE and is_kernel(p):
                 found.append(p)
         except psutil.Error:
             pass

@@ -17,7 +17,7 @@ import pytest
 
 from autograder import Options, batch, locations
 from autograder.checks import CHECK_IDS
-from conftest import CELL_TIMEOUT, FIXTURES, ROOT, sha256
+from conftest import CELL_TIMEOUT, FIXTURES, ROOT, kernels_among, sha256
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
@@ -161,8 +161,7 @@ def wait_for_results(out: Path, n: int, timeout: float = 120) -> None:
 
 def kernels_started_since(started: float) -> list:
     """Kernels anywhere on the machine, orphans included (a kernel whose grader died is init's child)."""
-    return [p for p in psutil.process_iter(["cmdline", "create_time"])
-            if "ipykernel_launcher" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= started]
+    return [p for p in kernels_among(psutil.process_iter(["create_time"])) if p.info["create_time"] >= started]
 
 
 def test_killed_batch_resumes_without_losing_or_duplicating_a_row(tmp_path):

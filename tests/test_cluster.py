@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from autograder import locations
-from conftest import CELL_TIMEOUT, FIXTURES
+from conftest import CELL_TIMEOUT, FIXTURES, kernels_among
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +121,7 @@ def test_a_worker_killed_mid_batch_loses_no_row(cluster, tmp_path):
         for launcher in workers:  # the nanny's child is the worker process; the kernel runs under it
             for proc in psutil.Process(launcher.pid).children():
                 try:
-                    if any("ipykernel_launcher" in " ".join(k.cmdline()) for k in proc.children(recursive=True)):
+                    if kernels_among(proc.children(recursive=True)):
                         victim = proc
                 except psutil.Error:
                     pass

@@ -217,6 +217,29 @@ def test_the_sandbox_binds_the_runtime_read_only_and_nothing_else_of_the_host(tm
     assert argv[-3:] == ["python", "-m", "ipykernel_launcher"] and "--unshare-net" in bwrap
 
 
+def test_the_fork_server_confines_with_the_very_plan_bubblewrap_would_get(tmp_path):
+    from autograder import forking
+    from autograder.harness import fork_server
+
+    layers = tuple(sandbox.Layer(n, True, "") for n in ("network", "filesystem", "user", "limits"))
+    secret = Path(sandbox.__file__).resolve()  # a file inside a folder the kernel must read
+    box = sandbox.Sandbox(scratch=tmp_path, readable=[], hide=[secret], cpu_seconds=10, layers=layers)
+    box.prepare()
+    plan = forking.plan(box)
+    assert plan["bwrap"] == box.bwrap_args() and plan["network"] and plan["limits"]["cpu"] == 10
+    confinement = fork_server.Confinement(plan["bwrap"])
+    assert confinement.root == str(box.root) and confinement.proc == "/proc"
+    assert confinement.chdir == sandbox.HOME_INSIDE and confinement.hostname == "student"
+    read_only = [operands[1] for option, operands in confinement.steps if option == "--ro-bind"]
+    writable = [operands[1] for option, operands in confinement.steps if option == "--bind"]
+    assert "/usr" in read_only and writable == [str(box.ipc_dir)]  # the new root aside, only the sockets
+    assert ("--ro-bind", ["/dev/null", str(secret)]) in confinement.steps  # hidden behind an empty file
+    with pytest.raises(ValueError, match="as root only"):
+        fork_server.Confinement(["--bind", str(box.root), "/", "--unshare-user", "--uid", "65534"])
+    with pytest.raises(ValueError, match="no new root"):
+        fork_server.Confinement(["--ro-bind", "/usr", "/usr"])
+
+
 @pytest.mark.parametrize("relative, identity", [
     ("alice_CNN.ipynb", ("alice", "", "", False)),
     ("smithjane_LATE_12345_67890_CNN.ipynb", ("smithjane", "canvas", "12345", True)),
