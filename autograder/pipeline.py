@@ -10,6 +10,7 @@ own inputs (rubric, data file, reference notebook) are wrong.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -41,7 +42,9 @@ def _warm_up_keras() -> threading.Thread:
     return thread
 
 
+@functools.lru_cache(maxsize=2)
 def _arrays(source: data.DataSource) -> dict:
+    """The data the brief training uses, read once per process (a batch worker grades many)."""
     with np.load(source.path, allow_pickle=False) as f:
         return {k: f[k] for k in data.KEYS}
 
@@ -70,7 +73,7 @@ def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, se
         nbformat.write(notebook, confinement.home / "CNN.ipynb")
         repaired = slips.repair(notebook, settings.forgive)  # the copy that runs, never the submission
         config = {"data_path": str(kernel_data), "data_source": source.kind, **settings.harness}
-        trainer = training.Trainer(_arrays(source), settings.training, locations.HANDWRITTEN_3)
+        trainer = training.Trainer(_arrays(source), settings.training, locations.HANDWRITTEN_3, source.sha256)
         try:
             execution = execute.run_notebook(
                 notebook, confinement, config, cell_timeout=settings.cell_timeout_s,

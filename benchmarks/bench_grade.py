@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,7 +64,10 @@ def run_plain(cells: list[str], timeout: int = 1800) -> float:
             await client.km.shutdown_kernel(now=True)
 
     started = time.perf_counter()
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    finally:
+        shutil.rmtree(bare.scratch, ignore_errors=True)
     return time.perf_counter() - started
 
 

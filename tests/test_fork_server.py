@@ -40,6 +40,14 @@ others = [pid for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os
 found += [open(f"/proc/{pid}/cmdline").read() for pid in others if "sleep" in open(f"/proc/{pid}/cmdline").read()]
 assert not found, f"left by the earlier submission: {found}"
 print("pid", os.getpid(), "processes", len(others) + 1)
+
+# What the fork server's imports remembered of its own environment is the kernel's own here
+import platform, site, tempfile, matplotlib, keras.src.backend.config as keras_config
+here = {"tmp": tempfile.gettempdir(), "host": platform.node(), "user site": site.getusersitepackages(),
+        "keras home": keras_config.keras_home(), "matplotlib": matplotlib.get_configdir()}
+assert here == {"tmp": "/tmp", "host": "student", "user site": "/home/student/.local/lib/python%d.%d/site-packages"
+                % __import__("sys").version_info[:2], "keras home": "/home/student/.keras",
+                "matplotlib": "/home/student/.config/matplotlib"}, here
 '''
 
 

@@ -220,6 +220,9 @@ def _forget_the_server():
     site.USER_BASE = site.USER_SITE = None
     site.getusersitepackages()
     keras_config._KERAS_DIR = os.environ.get("KERAS_HOME", keras_config._KERAS_DIR)  # read at import
+    for name in ("get_configdir", "get_cachedir"):  # remembered on first use: forget the server's folders
+        found = getattr(matplotlib, name)
+        setattr(matplotlib, name, matplotlib._logged_cached(f"{name}=%s", getattr(found, "__wrapped__", found)))
     random.seed()
     numpy.random.seed()
 
@@ -375,6 +378,8 @@ if __name__ == "__main__":
     import keras.src.backend.config as keras_config
     import ipykernel_launcher
     import ipykernel.kernelapp  # noqa: F401
+    import matplotlib  # the lesson's first cells plot digits: its import and font list, once
+    import matplotlib.pyplot  # noqa: F401  (backend: MPLBACKEND=agg, as in the kernel until %matplotlib)
     with socket.socket(fileno=fd) as server_socket:
         serve(server_socket)
     os._exit(0)  # no teardown of TensorFlow: nothing of this process needs it
