@@ -122,6 +122,11 @@ def server(env: dict[str, str] | None = None) -> ForkServer:
         return _SERVER
 
 
+def lost() -> bool:
+    """Whether this process's fork server has stopped since it was started (the next use restarts it)."""
+    return _SERVER is not None and not _SERVER.alive()
+
+
 def shutdown() -> None:
     """Stop this process's fork server, if it has one."""
     global _SERVER
@@ -176,7 +181,12 @@ class ForkProvisioner(LocalProvisioner):
         env = {k: v for k, v in kwargs["env"].items() if not k.startswith("JPY_")}
         request = {**self.kernel_spec.metadata["autograder"], "env": env,
                    "connection_file": self.parent.connection_file, "cwd": str(kwargs.get("cwd") or "")}
-        pid, pidfd = server().fork(request)
+        try:
+            pid, pidfd = server().fork(request)
+        except (OSError, RuntimeError):
+            if not lost():
+                raise
+            pid, pidfd = server().fork(request)  # it had stopped since its last use: a new one
         self.process = ForkedKernel(pid, pidfd)
         self.pid, self.pgid = pid, None
         self.cwd = kwargs.get("cwd")

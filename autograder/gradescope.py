@@ -20,7 +20,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from . import locations, report, sandbox
+from . import forking, locations, report, sandbox
 from ._version import __version__
 from .pipeline import error_result, grade
 from .settings import Options
@@ -148,6 +148,7 @@ def run(submission_dir: Path, results_path: Path) -> dict:
         data = {"score": 0, "execution_time": round(time.perf_counter() - started), "tests": [],
                 "output": f"The grader itself failed ({type(exc).__name__}: {exc}); tell your teacher.",
                 "extra_data": {"traceback": traceback.format_exc()}}
+    forking.shutdown()
     sandbox.stop_descendants()  # no process a notebook started outlives grading; results.json comes last
     report.atomic_write(Path(results_path), json.dumps(data, indent=2))
     return data

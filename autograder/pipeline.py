@@ -10,6 +10,7 @@ own inputs (rubric, data file, reference notebook) are wrong.
 
 from __future__ import annotations
 
+import copy
 import functools
 import sys
 import threading
@@ -66,7 +67,19 @@ def other_assignment(sources: list[tuple[int, str]]) -> list[str]:
 
 
 def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings) -> dict:
-    """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built."""
+    """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built. A kernel that died
+    because the grader's own fork server stopped under it (killed, out of memory) is not the student's
+    doing: the notebook runs once more, in a fresh sandbox, from a new server. A sandboxed kernel cannot
+    reach the server (another PID namespace, another user); only with --no-sandbox could a notebook kill
+    it, and then it is run again once, no more."""
+    facts = _run_and_capture(copy.deepcopy(notebook), source, settings)
+    if facts["execution"]["kernel_died"] and settings.fork_server and forking.lost():
+        facts = _run_and_capture(notebook, source, settings)
+        facts["isolation"]["kernel_start"] += "; run a second time: the grader's fork server stopped during the first"
+    return facts
+
+
+def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings) -> dict:
     kernel_data = data.mnist_sized(source)
     with sandbox.Sandbox.new(readable=[kernel_data], hide=list(settings.hidden), cpu_seconds=settings.cpu_seconds,
                              enabled=settings.sandbox) as confinement:

@@ -102,3 +102,36 @@ def test_started_afresh_when_asked_it_grades_the_same(graded):
     assert fresh.isolation["kernel_start"] == "a new Python process"
     assert [(c.id, c.status, c.points) for c in fresh.checks] == [(c.id, c.status, c.points) for c in forked.checks]
     assert fresh.isolation["active"] == forked.isolation["active"]
+
+
+def test_a_fork_server_killed_mid_notebook_costs_the_student_nothing(tmp_path, graded):
+    """The grader's own fork server dies (the OOM killer, an operator) while a kernel it forked runs the
+    reference: the kernel dies with it, and the notebook is run again from a new server."""
+    import threading
+    import time
+
+    reference = nbformat.read(locations.REFERENCE, as_version=4)
+    reference.cells.insert(0, nbformat.v4.new_code_cell("import time\ntime.sleep(3)"))
+    path = tmp_path / "CNN.ipynb"
+    nbformat.write(reference, path)
+    killed = []
+
+    def kill_the_server_once_a_kernel_runs():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            children = psutil.Process().children(recursive=True)
+            if kernels_among(children):
+                for p in children:
+                    if p.name() == "autograder-fork":
+                        p.kill()
+                        killed.append(p.pid)
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_the_server_once_a_kernel_runs)
+    killer.start()
+    result = grade(path, Options(cell_timeout=CELL_TIMEOUT))
+    killer.join()
+    assert killed, "the fork server was never seen running a kernel"
+    assert "run a second time" in result.isolation["kernel_start"]
+    assert not result.facts["execution"]["kernel_died"] and result.full_marks
+    assert forking.server().process.pid not in killed  # a new server
