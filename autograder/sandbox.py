@@ -340,6 +340,9 @@ class Sandbox:
                 self._mountpoint(path)
                 args += ["--ro-bind", str(path), str(path)]
                 bound.append(path)
+        for seen, real in self.linked_runtime():  # the kernel is started by the path the grader was
+            self._mountpoint(real, at=seen)
+            args += ["--ro-bind", str(real), str(seen)]
         for secret in self.hide:  # grader files inside a bound folder (the reference ships in the package)
             secret = Path(secret).resolve()
             if secret.exists() and any(b in secret.parents for b in bound):
@@ -357,11 +360,22 @@ class Sandbox:
         # As root, the setpriv inside needs CAP_SETUID once; it then drops every capability with the uid.
         return args
 
-    def _mountpoint(self, host_path: Path) -> None:
+    @staticmethod
+    def linked_runtime() -> list[tuple[Path, Path]]:
+        """(path as the grader knows it, real path) for a Python runtime reached through a symbolic link
+        (`~/venv -> /data/venv`): sys.executable and sys.path name the first, so the kernel needs it too."""
+        pairs = []
+        for prefix in sorted({sys.prefix, sys.exec_prefix}):
+            seen, real = Path(os.path.abspath(prefix)), Path(prefix).resolve()
+            if seen != real and real.is_dir():
+                pairs.append((seen, real))
+        return pairs
+
+    def _mountpoint(self, host_path: Path, at: Path | None = None) -> None:
         """Create the folders a bind mount lands on, traversable by the kernel's user (bwrap's own are 0700)."""
         host_path = Path(host_path).resolve()
         current = self.root
-        for part in host_path.parts[1:]:
+        for part in (at or host_path).parts[1:]:
             current = current / part
             if current.exists():
                 continue

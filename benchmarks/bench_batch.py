@@ -66,7 +66,7 @@ def grade_class(source: Path, workers: int, fork_server: bool, data_path: str | 
     reference_facts(data.resolve(options.data), rubric.load(options.rubric), options)
     out = Path(tempfile.mkdtemp(prefix=f"bench-batch-{workers}-"))
     cpu, started = cpu_seconds(), time.perf_counter()
-    with PeakMemory() as memory:
+    with PeakMemory(interval=1.0) as memory:  # sampling costs CPU: seldom
         summary = batch.run(source, out, options=options, workers=workers)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     assert summary["total"] == len(list(source.glob("*.ipynb")))
@@ -107,6 +107,10 @@ def checkout(revision: str) -> Path:
     return folder
 
 
+def drop_checkout(folder: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)], capture_output=True)
+
+
 def compare(args, clock) -> None:
     n = args.students
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
@@ -121,8 +125,7 @@ def compare(args, clock) -> None:
             try:
                 ways[f"the grader at {args.before}"] = run_variant(source, args, code=code)
             finally:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(code)],
-                               capture_output=True)
+                drop_checkout(code)
         floor_after = floor(clock)
     floor_wall = statistics.mean([floor_before[0], floor_after[0]])
     floor_cpu = statistics.mean([floor_before[1], floor_after[1]])

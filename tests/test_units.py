@@ -240,6 +240,19 @@ def test_the_fork_server_confines_with_the_very_plan_bubblewrap_would_get(tmp_pa
         fork_server.Confinement(["--ro-bind", "/usr", "/usr"])
 
 
+def test_a_runtime_reached_through_a_link_is_also_where_the_kernel_looks(tmp_path, monkeypatch):
+    link = tmp_path / "venv"
+    link.symlink_to(Path(sys.prefix).resolve())
+    monkeypatch.setattr(sys, "prefix", str(link))
+    layers = tuple(sandbox.Layer(n, True, "") for n in ("network", "filesystem", "user", "limits"))
+    box = sandbox.Sandbox(scratch=tmp_path / "scratch", readable=[], hide=[], cpu_seconds=10, layers=layers)
+    box.prepare()
+    args = box.bwrap_args()
+    at = [args[i + 1:i + 3] for i, a in enumerate(args) if a == "--ro-bind" and args[i + 2] == str(link)]
+    assert at == [[str(Path(sys.prefix).resolve()), str(link)]]
+    assert (box.root / str(link).lstrip("/")).is_dir()  # where the bind lands, made inside the kernel's root
+
+
 @pytest.mark.parametrize("relative, identity", [
     ("alice_CNN.ipynb", ("alice", "", "", False)),
     ("smithjane_LATE_12345_67890_CNN.ipynb", ("smithjane", "canvas", "12345", True)),
