@@ -27,7 +27,7 @@ from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
 
-from .sandbox import MEMORY_LIMIT, FILE_SIZE_LIMIT, MAX_OPEN_FILES, KERNEL_UID, Sandbox, _is_root, probe
+from .sandbox import KERNEL_UID, Sandbox, _is_root, probe
 
 SERVER_SOURCE = Path(__file__).with_name("harness") / "fork_server.py"
 PROVISIONER = "autograder-fork"
@@ -49,8 +49,7 @@ def plan(sandbox: Sandbox) -> dict:
         "bwrap": sandbox.bwrap_args() if filesystem else None,
         "network": sandbox.active("network"),
         "uid": KERNEL_UID if sandbox.active("user") and _is_root() else None,
-        "limits": {"data": MEMORY_LIMIT, "fsize": FILE_SIZE_LIMIT, "nofile": MAX_OPEN_FILES, "core": 0,
-                   "cpu": sandbox.cpu_seconds} if sandbox.active("limits") else None,
+        "limits": sandbox.limits() if sandbox.active("limits") else None,
         "cgroups": [str(group) for group in sandbox.cgroups],
         "log": str(sandbox.grader_dir / "kernel.log"),
     }
@@ -108,7 +107,7 @@ _SERVER: ForkServer | None = None
 _STARTING = threading.Lock()
 
 
-def server(env: dict[str, str] | None = None) -> ForkServer:
+def server() -> ForkServer:
     """This process's fork server, started on first use (and again if it died)."""
     global _SERVER
     from . import kernel
@@ -117,7 +116,7 @@ def server(env: dict[str, str] | None = None) -> ForkServer:
         if _SERVER is None or not _SERVER.alive():
             if _SERVER is not None:
                 _SERVER.close()
-            _SERVER = ForkServer(env or kernel.server_env())
+            _SERVER = ForkServer(kernel.server_env())
             atexit.register(_SERVER.close)
         return _SERVER
 

@@ -66,14 +66,15 @@ def kernel_manager(sandbox: Sandbox, fork: bool = True) -> AsyncKernelManager:
     spec_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     confined = sandbox.enabled and sandbox.active("filesystem") or sandbox.active("network")
+    forked = forks(sandbox, fork)
     spec = {
-        "argv": sandbox.wrap(argv),
+        "argv": argv if forked else sandbox.wrap(argv),  # forked: the plan below confines it instead
         "display_name": "cnn-autograder",
         "language": "python",
         # A signal would reach the sandbox's wrapper, not the kernel: interrupt with a message instead.
         "interrupt_mode": "message" if confined else "signal",
     }
-    if forks(sandbox, fork):
+    if forked:
         spec["metadata"] = {"kernel_provisioner": {"provisioner_name": forking.PROVISIONER},
                             "autograder": forking.plan(sandbox)}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")

@@ -293,12 +293,16 @@ class Sandbox:
         elif self.active("network"):
             argv = ["unshare", "--net"] + argv
         if self.active("limits"):
-            argv = ["prlimit", f"--data={MEMORY_LIMIT}", f"--fsize={FILE_SIZE_LIMIT}",
-                    f"--nofile={MAX_OPEN_FILES}", "--core=0", f"--cpu={self.cpu_seconds}", "--"] + argv
+            argv = ["prlimit", *(f"--{name}={value}" for name, value in self.limits().items()), "--"] + argv
         if self.cgroups:  # made on entering the sandbox
             joins = " ".join(f'echo $$ > "{g}/cgroup.procs" &&' for g in self.cgroups)
             argv = ["sh", "-c", f'{joins} exec "$@"', "sandbox"] + argv
         return self._tied_to_grader(argv)
+
+    def limits(self) -> dict[str, int]:
+        """The kernel's resource limits, by prlimit's names (the fork server sets the same with setrlimit)."""
+        return {"data": MEMORY_LIMIT, "fsize": FILE_SIZE_LIMIT, "nofile": MAX_OPEN_FILES, "core": 0,
+                "cpu": self.cpu_seconds}
 
     @staticmethod
     def _tied_to_grader(argv: list[str]) -> list[str]:

@@ -1,7 +1,7 @@
 """A kernel fork server: pays `import tensorflow, keras` once per grading worker, not once per submission.
 
 The grader starts this file as a plain Python process (it imports nothing from the grader package and
-never runs a student's code). It imports TensorFlow, Keras and ipykernel, runs no TensorFlow op, then
+never runs a student's code). It imports TensorFlow, Keras, ipykernel and matplotlib, runs no TensorFlow op, then
 waits for requests on the socket the grader gave it. For each request it forks a child that:
 
 1. joins the submission's cgroups and takes its resource limits;
@@ -19,7 +19,6 @@ of the child attached (SCM_RIGHTS), or "error TEXT".
 """
 
 import ctypes
-import errno
 import json
 import os
 import platform
@@ -208,7 +207,6 @@ def drop_privileges(uid):
 def _forget_the_server():
     """What the imports cached of the server's environment, recomputed from the kernel's own on first use
     (its temporary folder, home, host name), and random states a fresh process would seed afresh."""
-    import platform as _platform
     import random
     import site
     import tempfile
@@ -216,7 +214,7 @@ def _forget_the_server():
     import numpy
 
     tempfile.tempdir = None
-    _platform._uname_cache = None
+    platform._uname_cache = None
     site.USER_BASE = site.USER_SITE = None
     site.getusersitepackages()
     keras_config._KERAS_DIR = os.environ.get("KERAS_HOME", keras_config._KERAS_DIR)  # read at import
@@ -296,7 +294,7 @@ def _init(box, request):
     init = os.fork()
     if init:
         os.close(alive)
-        return _wait_status(init)
+        return os.waitstatus_to_exitcode(os.waitpid(init, 0)[1])  # EINTR is retried by Python
     os.close(holder)
     status = 1
     try:
@@ -321,14 +319,6 @@ def _init(box, request):
     finally:
         sys.stderr.flush()
         os._exit(status if status >= 0 else 128 - status)
-
-
-def _wait_status(pid):
-    while True:
-        try:
-            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        except InterruptedError:
-            continue
 
 
 def _reap():
