@@ -73,6 +73,7 @@ class BriefTraining(TypedDict, total=False):
     seed: int
     curve: list[list[float]]  # [loss, accuracy] after each batch: Keras' running values
     seconds: float
+    arithmetic: dict  # {"dtype", "threads", "reproducible"}: arithmetic.facts()
     skipped: str
     error: str
 

@@ -75,7 +75,10 @@ def check_size(config: dict) -> int:
     return total
 
 
-_LOADING = threading.Lock()  # the brief training may run beside a load: Keras' global state is shared
+# Keras draws initial weights and seeds from process-wide random state (Python's random, TensorFlow's seed
+# counter). A load beside the brief training would draw from it between the training's seeding and its
+# copy's initial weights, and change the figures: each holds this lock (re-entrant: the training loads too).
+KERAS_STATE = threading.RLock()
 
 
 def load_safely(path: Path):
@@ -83,7 +86,7 @@ def load_safely(path: Path):
     config = read_config(path)
     check_size(config)
     keras = import_keras_quietly()
-    with _LOADING, native_stderr_silenced():
+    with KERAS_STATE, native_stderr_silenced():
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     for layer in model.layers:  # a subclass of Dense is not Dense: only Keras' own classes count
         if not type(layer).__module__.startswith("keras."):

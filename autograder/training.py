@@ -19,15 +19,26 @@ from pathlib import Path
 
 import numpy as np
 
-from . import describe, model_file, quiet, reference_cache
+from . import arithmetic, describe, model_file, quiet, reference_cache
 
 
-def _prepare(images, labels, input_shape, sparse):
-    x = images.astype("float32") / 255.0
+def _prepare(images, labels, input_shape, sparse, dtype):
+    x = images.astype(dtype) / 255.0
     x = x.reshape((-1,) + tuple(input_shape))
     if sparse:
         return x, labels.astype("int64")
-    return x, np.eye(10, dtype="float32")[labels.astype("int64")]
+    return x, np.eye(10, dtype=dtype)[labels.astype("int64")]
+
+
+def _fresh_copy(keras, model):
+    """A fresh, seeded copy of the network in float64 (arithmetic.py: the same figures on every CPU), and
+    the dtype it got: a network Keras cannot build in float64 is copied as it was, in its own dtype."""
+    spec = keras.saving.serialize_keras_object(model)
+    spec.pop("compile_config", None)
+    try:
+        return keras.saving.deserialize_keras_object(arithmetic.in_float64(spec), safe_mode=True), arithmetic.DTYPE
+    except Exception:
+        return keras.models.clone_model(model), keras.config.floatx()
 
 
 def _digit3_image(path: Path):
@@ -134,6 +145,11 @@ MAX_REMEMBERED = 256
 
 def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path) -> tuple[dict, dict | None]:
     """(training facts, handwritten-3 facts) for the saved model at model_path."""
+    with model_file.KERAS_STATE:  # from the seeding to the last prediction, no other Keras work in this process
+        return _brief_training(model_path, arrays, settings, digit3_path)
+
+
+def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path) -> tuple[dict, dict | None]:
     keras = quiet.import_keras_quietly()
     model, config = model_file.load_safely(model_path)
     if not model.layers:
@@ -142,20 +158,20 @@ def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: 
     if reason:
         return {"skipped": reason}, None
     keras.utils.set_random_seed(settings["seed"])
-    copy = keras.models.clone_model(model)
+    copy, dtype = _fresh_copy(keras, model)
     input_shape = tuple(copy.input_shape[1:]) if getattr(copy, "inputs", None) else None
     if input_shape is None or None in input_shape or int(np.prod(input_shape)) != 784:
         return {"skipped": f"the model's input shape {input_shape} cannot take 28x28 images"}, None
     loss_name = getattr(loss, "name", None) or getattr(loss, "__name__", "") or type(loss).__name__
     sparse = "sparse" in str(loss_name).lower()
-    copy.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    copy.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=False)
 
     rng = np.random.default_rng(settings["seed"])
     x_train, y_train, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     train = rng.choice(x_train.shape[0], min(settings["train_images"], x_train.shape[0]), replace=False)
     held = rng.choice(x_test.shape[0], min(settings["heldout_images"], x_test.shape[0]), replace=False)
-    x, y = _prepare(x_train[train], y_train[train], input_shape, sparse)
-    xh, _ = _prepare(x_test[held], y_test[held], input_shape, sparse)
+    x, y = _prepare(x_train[train], y_train[train], input_shape, sparse, dtype)
+    xh, _ = _prepare(x_test[held], y_test[held], input_shape, sparse, dtype)
 
     curve = []
     started = time.perf_counter()
@@ -179,9 +195,10 @@ def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: 
     accuracy = float((predicted.reshape(len(xh), -1).argmax(axis=1) == y_test[held]).mean())
     training = {"train_images": int(len(x)), "heldout_images": int(len(xh)), "epochs": settings["epochs"],
                 "batch_size": settings["batch_size"], "seed": settings["seed"], "heldout_accuracy": accuracy,
-                "curve": curve, "seconds": round(seconds, 3)}
+                "curve": curve, "seconds": round(seconds, 3),
+                "arithmetic": {**arithmetic.facts(), "dtype": dtype}}
     image = _digit3_image(digit3_path).reshape((1,) + input_shape)
-    outputs = np.asarray(copy(image.astype("float32"), training=False)).reshape(-1)
+    outputs = np.asarray(copy(image.astype(dtype), training=False)).reshape(-1)
     digit3 = {"outputs": [float(v) for v in outputs], "guess": int(outputs.argmax()),
               "probabilities": bool(np.all(outputs >= 0) and abs(outputs.sum() - 1) < 1e-3)}
     keras.backend.clear_session()

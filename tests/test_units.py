@@ -447,3 +447,33 @@ def test_one_changed_lesson_line_in_common_is_not_a_link():
     copied = [similarity.print_of(fixtures / "similarity_class" / f"{s}_CNN.ipynb", {"checks": []}, base)
               for s in ("ivy", "jon")]
     assert [(p.a, p.b) for p in similarity.compare({**alone, "a": copied[0], "b": copied[1]}, 0.5)] == [("a", "b")]
+
+
+def test_the_brief_trainings_copy_is_float64_in_every_float_policy_and_nothing_else():
+    from autograder import arithmetic
+
+    spec = {"config": {"layers": [
+        {"class_name": "InputLayer", "config": {"dtype": "float32", "batch_shape": [None, 28, 28, 1]}},
+        {"class_name": "Conv2D", "config": {"dtype": {"module": "keras", "class_name": "DTypePolicy",
+                                                       "config": {"name": "mixed_float16"}}}},
+        {"class_name": "Embedding", "config": {"dtype": "int32"}},
+        {"class_name": "Dense", "config": {"dtype": None}}]}}
+    layers = arithmetic.in_float64(spec)["config"]["layers"]
+    assert [layer["config"]["dtype"] for layer in layers] == ["float64", "float64", "int32", None]
+
+
+def test_a_class_graded_with_different_versions_is_said_so_with_who_got_which():
+    from autograder import batch
+
+    entries = [batch.Entry(student=name, path=Path(f"{name}.ipynb"), file=f"{name}.ipynb", stem=name)
+               for name in ("ada", "ben", "cleo")]
+    made_with = {"grader": "1", "tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6", "machine": "x86_64"}
+    results = {e: {"status": "graded", "score": 100, "max_score": 100, "percent": 100.0, "checks": [],
+                   "versions": dict(made_with)} for e in entries}
+    assert batch.mixed_versions(entries, results) == []
+    results[entries[1]]["versions"]["tensorflow"] = "2.22.0"
+    groups = batch.mixed_versions(entries, results)
+    assert [g["students"] for g in groups] == [["ada", "cleo"], ["ben"]]
+    assert "tensorflow 2.22.0" in groups[1]["versions"]
+    page = report.render_class(batch.summarise(entries, results, {}, rubric.load(locations.RUBRIC)))
+    assert "Graded with different versions" in page and "tensorflow 2.22.0, keras 3.15.1" in page
