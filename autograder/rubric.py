@@ -58,12 +58,15 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "harness": {"seed": (int,), "fit_samples": (int,), "max_real_epochs": (int,), "evaluate_samples": (int,),
                 "predict_batch": (int,)},
     "training": {"seed": (int,), "train_images": (int,), "heldout_images": (int,), "epochs": (int,),
-                 "batch_size": (int,), "time_limit_s": NUMBER, "pass_within": NUMBER, "partial_within": NUMBER},
+                 "batch_size": (int,), "time_limit_s": NUMBER, "pass_within": NUMBER, "partial_within": NUMBER,
+                 "borderline_within": NUMBER},
     "slips": {"forgive": (list,)},
     "release": {"due": (datetime.datetime, datetime.date, str)},
     "similarity": {"threshold": NUMBER},
 }
 OPTIONAL_TABLES = ("slips", "release", "similarity")
+# Keys added after instructors had written rubrics of their own: a rubric without them gets these values.
+DEFAULTS = {"training": {"borderline_within": 0.04}}
 CHECK_KEYS = {"points": NUMBER, "title": (str,), "lesson": (str,), "partial": NUMBER, "short": (str,),
               "visibility": (str,), "show_expected": (bool,)}
 VISIBILITIES = ("visible", "hidden", "after_due_date")
@@ -101,7 +104,7 @@ def _keys(path: Path, table: str, given: dict, keys: dict, required: bool) -> No
             raise SetupError(path, f"[{table}] has an unknown key {key!r}; allowed: " + ", ".join(keys))
         if isinstance(value, bool) != (bool in keys[key]) or not isinstance(value, keys[key]):
             raise SetupError(path, f"[{table}] {key} is {value!r}; it must be {_words(keys[key])}")
-    missing = [k for k in keys if k not in given] if required else []
+    missing = [k for k in keys if k not in given and k not in DEFAULTS.get(table, {})] if required else []
     if missing:
         raise SetupError(path, f"[{table}] lacks {', '.join(missing)}")
 
@@ -152,6 +155,6 @@ def load(path: Path) -> Rubric:
     if uses_due and not due:
         raise SetupError(path, f"[checks.\"{uses_due[0]}\"] is shown after the due date, but [release] has no due")
     return Rubric(path=path, digest=hashlib.sha256(raw).hexdigest(), limits=data["limits"],
-                  harness=data["harness"], training=data["training"], checks=checks, forgive=tuple(forgive),
+                  harness=data["harness"], training={**DEFAULTS["training"], **data["training"]}, checks=checks, forgive=tuple(forgive),
                   due=due.isoformat() if due else "",
                   similarity_threshold=float(data.get("similarity", {}).get("threshold", 0.5)))

@@ -92,3 +92,24 @@ def test_a_bug_in_one_check_is_its_own_error_and_costs_the_others_nothing(monkey
     found = verdicts(copy.deepcopy(REFERENCE))
     assert found["fit.epochs"].status == "error" and "ZeroDivisionError" in found["fit.epochs"].message
     assert all(c.status == "pass" for i, c in found.items() if i != "fit.epochs")
+
+
+@pytest.mark.parametrize("below, status, borderline", [
+    (0.09, "pass", False),     # within pass_within (0.10)
+    (0.12, "pass", True),      # past it by less than borderline_within (0.04): the better verdict, said so
+    (0.16, "partial", False),
+    (0.27, "partial", True),   # past partial_within (0.25) by less than 0.04
+    (0.31, "fail", False),
+])
+def test_a_training_figure_near_a_line_keeps_the_better_verdict_and_says_it_is_borderline(below, status, borderline):
+    want = REFERENCE["brief_training"]["heldout_accuracy"]
+    found = verdicts(changed(_set("brief_training.heldout_accuracy", want - below)))["train.learns"]
+    assert found.status == status, found.message
+    assert ("borderline" in found.message) == borderline, found.message
+
+
+def test_a_rubric_written_before_the_borderline_key_gets_its_default(tmp_path):
+    path = tmp_path / "rubric.toml"
+    path.write_text("\n".join(line for line in locations.RUBRIC.read_text().splitlines()
+                              if not line.startswith("borderline_within")))
+    assert rubric.load(path).training["borderline_within"] == 0.04

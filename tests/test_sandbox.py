@@ -109,8 +109,9 @@ def test_files_outside_the_scratch_folder_are_out_of_reach(tmp_path):
     ("memory_bomb", {"MemoryError"}),
     ("disk_filler", {"OSError"}),
     ("disk_filler_many_files", {"OSError"}),
-    # The forks are copies of the kernel: at the process limit the kernel fails or dies, contained.
-    ("fork_bomb", {"BlockingIOError", "DeadKernelError"}),
+    # The forks are copies of the kernel: at the process limit the kernel fails or dies, contained; on a
+    # slower CPU the cell time limit may stop it first. Each is containment; the bounds below hold for all.
+    ("fork_bomb", {"BlockingIOError", "DeadKernelError", "CellTimeout"}),
 ])
 def test_resource_bombs_are_stopped_by_limits(graded, name, enames):
     started = time.perf_counter()
@@ -118,7 +119,7 @@ def test_resource_bombs_are_stopped_by_limits(graded, name, enames):
     assert result.status == "graded"
     errors = result.facts["execution"]["errors"]
     assert errors and errors[0]["ename"] in enames, errors
-    if errors[0]["kind"] != "kernel_died":
+    if errors[0]["kind"] == "error":
         assert result.facts["execution"]["cells_run"] == 2 and len(errors) == 1  # the next cell still ran
     assert no_kernel_left()
     assert time.perf_counter() - started < 120
