@@ -127,8 +127,8 @@ def grade_task(task: Task) -> dict:
     """On a worker (a local process or a Dask worker): grade one submission and return its JSON result
     and HTML report. Refuses when this worker would not grade as the client does."""
     mine = versions()
-    for name in ("grader", "keras", "tensorflow"):
-        if mine[name] != task.versions[name]:
+    for name in ("grader", "keras", "tensorflow", "numpy"):
+        if mine[name] != task.versions.get(name):
             raise WorkerMismatch(f"the worker on {socket.gethostname()} runs {name} {mine[name]}, the batch needs "
                                  f"{task.versions[name]}: install the same versions on every worker")
     try:
@@ -406,9 +406,28 @@ def summarise(entries: list[Entry], results: dict, people: dict[str, dict], rubr
     scores = [row["percent"] for row in rows if row["percent"] is not None]
     columns = [{"id": c, "title": rubric.checks[c].title, "short": rubric.checks[c].short} for c in CHECK_IDS]
     return {"rows": rows, "checks": check_table(rows, rubric), "columns": columns, "similar": [], "graded": len(scores),
+            "mixed_versions": mixed_versions(entries, results),
             "errors": sum(row["status"] == "error" for row in rows), "total": len(rows),
             "max_score": rubric.max_points, "scores": scores,
             "mean": round(sum(scores) / len(scores), 1) if scores else None}
+
+
+# What, when it differs between two results of one class, can make the same notebook's grade differ.
+GRADE_VERSIONS = ("grader", "tensorflow", "keras", "numpy", "machine")
+
+
+def mixed_versions(entries: list[Entry], results: dict) -> list[dict]:
+    """[{"versions": "tensorflow 2.21.0, ...", "students": [...]}] when the class's results were not all made
+    with the same versions (results kept from an earlier run, workers set up apart); else []."""
+    groups: dict[str, list[str]] = {}
+    for entry in entries:
+        made_with = (results.get(entry) or {}).get("versions")
+        if made_with:
+            line = ", ".join(f"{k} {made_with.get(k, '?')}" for k in GRADE_VERSIONS)
+            groups.setdefault(line, []).append(entry.student)
+    if len(groups) < 2:
+        return []
+    return [{"versions": line, "students": sorted(students)} for line, students in sorted(groups.items())]
 
 
 def _comment(row: dict, result: dict) -> str:

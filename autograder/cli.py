@@ -22,6 +22,7 @@ from ._version import __version__
 from .errors import SetupError
 from .pipeline import grade
 from .settings import Options
+from .words import counted
 from .results import GradeResult
 
 console = Console(highlight=False, soft_wrap=True)  # no hard wraps in CI logs
@@ -204,6 +205,9 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
                   + (f", class average {summary['mean']}%" if summary["mean"] is not None else ""))
     if len(hosts) > 1:
         console.print("graded on: " + ", ".join(f"{h} ({n})" for h, n in sorted(hosts.items())))
+    for group in summary["mixed_versions"]:
+        console.print(f"[bold red]graded with different versions[/]: {group['versions']}: "
+                      f"{counted(len(group['students']), 'submission')}; re-grade with --force on one set of versions")
     console.print(f"gradebook: {output / 'gradebook.csv'}\nsummary:   {output / 'index.html'}")
     if lms_export:
         console.print(f"{lms_export}:    {summary['lms_file']}", markup=False)

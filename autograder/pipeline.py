@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import platform
 import sys
 import threading
 import time
@@ -31,8 +32,10 @@ from .settings import Options, Settings, resolve
 
 
 def versions() -> dict:
-    return {"grader": __version__, "keras": metadata.version("keras"),
-            "tensorflow": metadata.version("tensorflow"), "python": sys.version.split()[0]}
+    """What a grade's figures depend on besides the notebook: the packages, and the processor's architecture
+    (the brief training is identical across x86-64 CPUs, not between x86-64 and ARM: arithmetic.py)."""
+    return {"grader": __version__, "keras": metadata.version("keras"), "tensorflow": metadata.version("tensorflow"),
+            "numpy": metadata.version("numpy"), "python": sys.version.split()[0], "machine": platform.machine()}
 
 
 def _warm_up_keras() -> threading.Thread:
