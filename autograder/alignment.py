@@ -1,7 +1,10 @@
 """Which of the student's layers is which of the lesson's, and how to name a layer's place in words.
 
-The k-th layer of each class in the lesson pairs with the k-th of that class in the student's network;
-pairs out of order are "moved", unpaired lesson layers "missing", unpaired student layers "extra".
+Layers of one class pair in order, as many as both networks have; where one has more of a class than the
+other, the pairs are chosen by role first (the last layer, the output, pairs with the lesson's output) and
+then by the settings they share, so that a missing hidden Dense leaves the output layer compared with the
+output layer, never told to become the hidden one. Pairs out of order are "moved", unpaired lesson layers
+"missing", unpaired student layers "extra".
 Computed once per grade (checks.run_checks) and carried in the student's facts as "alignment", so the
 three layer checks and the report's table read the same rows."""
 
@@ -26,15 +29,42 @@ def _in_order(pairs: list[tuple[int, int]]) -> set[int]:
     return {pairs[k][0] for k in chain}
 
 
+OUTPUT_ROLE = 10  # outweighs any count of shared settings: the output layer is compared with the output layer
+
+
+def _pairs_of_one_class(ref: dict, stu: dict, r: list[int], s: list[int]) -> list[tuple[int, int]]:
+    """(student index, reference index) pairs for one class: order kept, as many pairs as possible, then the
+    most shared role and settings (a small dynamic programme; a class has a handful of layers)."""
+    last_ref, last_stu = len(ref["layers"]) - 1, len(stu["layers"]) - 1
+
+    def score(i: int, j: int) -> int:
+        a, b = ref["layers"][r[i]]["settings"], stu["layers"][s[j]]["settings"]
+        return sum(b.get(k) == v for k, v in a.items()) + OUTPUT_ROLE * (r[i] == last_ref and s[j] == last_stu)
+
+    best = [[(0, 0)] * (len(s) + 1) for _ in range(len(r) + 1)]  # best[i][j]: for r[i:] and s[j:]
+    for i in reversed(range(len(r))):
+        for j in reversed(range(len(s))):
+            paired = best[i + 1][j + 1]
+            best[i][j] = max((paired[0] + 1, paired[1] + score(i, j)), best[i + 1][j], best[i][j + 1])
+    pairs, i, j = [], 0, 0
+    while i < len(r) and j < len(s):
+        paired = best[i + 1][j + 1]
+        if best[i][j] == (paired[0] + 1, paired[1] + score(i, j)):
+            pairs.append((s[j], r[i]))
+            i, j = i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
 def align_layers(ref: dict, stu: dict) -> list[dict]:
-    """Rows pairing the k-th layer of each class in the reference with the k-th of that class in the
-    student's network: same (in order), moved (out of order), missing or extra."""
+    """Rows pairing the reference's layers with the student's: same (in order), moved (out of order),
+    missing or extra."""
     a, b = classes_of(ref), classes_of(stu)
-    unused = {cls: [i for i, c in enumerate(a) if c == cls] for cls in set(a)}
-    pairs = []
-    for j, cls in enumerate(b):
-        if unused.get(cls):
-            pairs.append((j, unused[cls].pop(0)))
+    pairs = sorted(pair for cls in set(a) & set(b) for pair in _pairs_of_one_class(
+        ref, stu, [i for i, c in enumerate(a) if c == cls], [j for j, c in enumerate(b) if c == cls]))
     in_order = _in_order(pairs)
     partner = dict(pairs)
     missing = sorted(set(range(len(a))) - set(partner.values()))

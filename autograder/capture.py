@@ -262,7 +262,8 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
                 facts["model_error"] = f"{type(exc).__name__}: {exc}"[:400]
             if facts["model"] is not None and train is not None:
                 try:
-                    facts["brief_training"], facts["digit3"] = train(Path((at_training or latest)["copy"]))
+                    trained = at_training or latest
+                    facts["brief_training"], facts["digit3"] = train(Path(trained["copy"]), trained.get("compiled_with"))
                 except Exception as exc:
                     facts["brief_training"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
         compiles = [e for e in events if e["event"] == "compile" and e["model"]["id"] == model_id]
@@ -303,9 +304,13 @@ def _compile_facts(facts: dict) -> dict | None:
     if not saved:
         return None
     written = facts.get("compile_written") or {}
+    # A metric function of the student's own may carry Keras' name ("accuracy"): it is not Keras' metric.
+    not_keras = {m["name"] for m in written.get("metrics") or [] if m and m.get("origin") not in (None, "keras")}
     out = {"optimizer": describe.canonical_optimizer(saved["optimizer"]), "loss": describe.canonical_loss(saved["loss"]),
-           "metrics": [describe.canonical_metric(m) for m in saved["metrics"] if m],
-           "metrics_written": [describe.written(m) for m in saved["metrics"] if m],
+           "metrics": [describe.canonical_metric(m) if m["name"] not in not_keras else f"your own {m['name']}"
+                       for m in saved["metrics"] if m],
+           "metrics_written": [describe.written(m) if m["name"] not in not_keras else f"a function of your own named {m['name']}"
+                               for m in saved["metrics"] if m],
            "given": facts.get("compile_given", []), "where": facts.get("compile_where"),
            "calls": facts.get("compile_calls", 0)}
     for kind in ("optimizer", "loss"):
@@ -313,8 +318,9 @@ def _compile_facts(facts: dict) -> dict | None:
             out[kind]["keras"] = saved[kind]["keras"]
             out[kind]["class"] = saved[kind]["name"]
             said = written.get(kind) or {}
-            if said.get("module") and not str(said["module"]).startswith("keras") and said.get("kind") == "object":
-                out[kind]["keras"] = False  # the live object's class was the student's own
+            if said.get("origin"):  # the live object, by identity: Keras saves its own functions as "builtins"
+                out[kind]["keras"] = said["origin"] == "keras"
+                out[kind]["origin"] = said["origin"]
             if said.get("kind") in ("name", "object", "function"):  # quote the student's own words
                 out[kind]["written"] = describe.written({**said, "changed": out[kind]["changed"]})
     return out

@@ -210,7 +210,7 @@ def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                 differing.append(f"{name}: {key}={show(got)}")
                 if row["ref"] == last and key == "activation":
                     hint = ("The output layer needs activation='softmax' so that its 10 outputs are "
-                            "probabilities; without it, categorical cross-entropy cannot train the network.")
+                            "probabilities that add up to 1, one for each digit, as the lesson's loss expects.")
     checked = sum(len(r["model"]["layers"][row["ref"]]["settings"]) for row in rows)
     expected = "the lesson's filters, kernel_size, pool_size, rate, units and activation on every layer"
     if not details:
@@ -308,6 +308,12 @@ def _setting_verdict(what: str, want: dict | None, got: dict | None, where: dict
                        f"{expected}.", where=where)
     if not got.get("keras", True):
         name = got.get("class") or got["name"]
+        origin = got.get("origin") or "own"
+        if origin != "own":  # another library's (TensorFlow's, say): not the student's, not Keras' either
+            library = origin.split(".")[0]
+            return Verdict(Status.FAIL, expected, f"{name} from {library}",
+                           f"Your {what} is {name} from {library} ({origin}){place}, which is not one of Keras' own; "
+                           f"the lesson uses {expected}.", f"Use Keras' {what}: {expected}.", where=where)
         return Verdict(Status.FAIL, expected, f"your own {name}",
                        f"Your {what} is a class or function of your own named {name}{place}, not Keras' "
                        f"own; the lesson uses {expected}.", f"Use Keras' {what}: {expected}.", where=where)
@@ -530,18 +536,28 @@ def check_train_learns(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     found = f"{percent(got)} of {q['heldout_images']:,} new images"
     message = (f"After the same brief training ({_training_words(q)}), a fresh copy of your network got {percent(got)} "
                f"of {q['heldout_images']:,} new images right; the lesson's network got {percent(want)}.")
+    if q.get("more_epochs"):  # it started slower: it was given more training before being judged
+        message = (f"After the same brief training ({_training_words(q)}), a fresh copy of your network got "
+                   f"{percent(q['first_accuracy'])} of {q['heldout_images']:,} new images right; the lesson's network "
+                   f"got {percent(want)}. Some networks start slower, so yours was given "
+                   f"{counted(q['more_epochs'], 'more epoch')} on the same images and then got {percent(got)}.")
     gap, t = want - got, rubric.training
     band = t["borderline_within"]
     hint = ""
-    if got < 0.2:
-        hint = ("About 10% is what guessing gets. Check the output layer (10 units, softmax), the loss "
-                "(categorical_crossentropy) and the optimizer's learning rate.")
+    if got < 0.2:  # which setting is to blame is for run_checks to say (_cause_first): it sees the others
+        hint = "About 10% is what guessing gets."
+    verdict = Verdict(Status.FAIL, expected, found, message, hint)
     for status, line in ((Status.PASS, t["pass_within"]), (Status.PARTIAL, t["partial_within"])):
-        if gap <= line:
-            return Verdict(status, expected, found, message, hint if status != Status.PASS else "")
         if gap <= line + band:  # within what the figure can move between machines: the better verdict, said so
-            return Verdict(status, expected, found, message + _borderline(gap, line, status), hint)
-    return Verdict(Status.FAIL, expected, found, message, hint)
+            verdict = Verdict(status, expected, found, message + (_borderline(gap, line, status) if gap > line else ""),
+                              hint if status != Status.PASS else "")
+            break
+    if verdict.status == Status.PASS and _output_and_loss(s, r):
+        # Right answers by the largest output, but not a network that gives what the lesson's gives.
+        verdict.status = Status.PARTIAL
+        verdict.message += (" It learned, but its output layer and its loss do not fit a choice among ten digits, so "
+                            "its outputs are not the probabilities the lesson's network gives: partly right.")
+    return verdict
 
 
 def _borderline(gap: float, line: float, status: Status) -> str:
@@ -618,26 +634,105 @@ def judge(check: Check, student: Facts, reference: Facts, rubric: Rubric) -> Ver
                        f"{exc}). This is not your fault: tell your teacher.")
 
 
-# Checks whose failure is usually a consequence: their tip names what the checks before them found first.
+# Checks whose failure is usually a consequence: their tip names the cause another check found first.
 FOLLOWS_FROM = {"train.learns", "predict.digit3"}
-CAUSES = ("layers.config", "compile.loss", "layers.order", "data.prepared", "compile.optimizer", "layers.shapes")
+CROSS_ENTROPY = {"categorical_crossentropy", "sparse_categorical_crossentropy"}
 
 
-def _causes(results: list[CheckResult]) -> list[CheckResult]:
-    """The failed checks that explain a network that does not learn, likeliest first."""
-    found = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL)}
-    return [found[c] for c in CAUSES if c in found]
+def _output_and_loss(s: Facts, r: Facts) -> list[tuple[str, str]]:
+    """(check id, sentence) for an output layer and a loss that cannot work together for ten digits."""
+    layers, ref_out = (s["model"] or {}).get("layers") or [], r["model"]["layers"][-1]["settings"]
+    loss = (s.get("compile") or {}).get("loss") or {}
+    out = layers[-1]["settings"] if layers else {}
+    found = []
+    if out.get("units") not in (None, ref_out.get("units")):
+        found.append(("layers.config", f"your output layer has {out['units']} units; it needs "
+                                       f"{ref_out.get('units')}, one for each digit."))
+    logits = loss.get("name") in CROSS_ENTROPY and loss["changed"].get("from_logits")  # softmax inside the loss
+    if out.get("activation") not in (None, ref_out.get("activation")) and not logits:
+        has = ("has no activation (Keras calls that 'linear')" if out["activation"] == "linear"
+               else f"has activation={show(out['activation'])}")
+        found.append(("layers.config", f"your output layer {has}; to choose "
+                                       f"one of ten digits it needs activation={show(ref_out.get('activation'))}, "
+                                       "as in the lesson."))
+    if loss.get("name") and loss["name"] not in CROSS_ENTROPY:
+        found.append(("compile.loss", f"the loss {loss.get('written') or loss['name']} does not measure how wrong a "
+                                      "choice among ten digits is; the lesson's categorical_crossentropy does."))
+    return found
 
 
-def _cause_first(causes: list[CheckResult], own_hint: str) -> str:
-    """'Start with "Each layer has the right settings": …' when another check already found why the
-    network does not learn (causes: see _causes); the check's own generic tip otherwise."""
+def _settings_that_stop_learning(s: Facts, r: Facts) -> list[tuple[str, str]]:
+    """(check id, sentence) for layer settings that can stop a network learning: an activation changed, a
+    Dropout that drops most of the signal, a layer with almost no filters or units. A changed Dropout rate or
+    filter count the lesson would call different, but not broken, is not named as a cause."""
+    found, classes = [], classes_of(s["model"])
+    for row in s.get("alignment") or []:
+        if row["op"] not in ("same", "moved"):
+            continue
+        want, got = r["model"]["layers"][row["ref"]]["settings"], s["model"]["layers"][row["stu"]]["settings"]
+        name = layer_name(classes, row["stu"])
+        if row["ref"] < len(r["model"]["layers"]) - 1 and got.get("activation") != want.get("activation"):
+            found.append(("layers.config", f"your {name} has activation {show(got.get('activation'))}; the lesson's "
+                                           f"{show(want.get('activation'))} is what lets it learn shapes."))
+        if (got.get("rate") or 0) >= 0.7:
+            found.append(("layers.config", f"your {name} drops {percent(got['rate'])} of its inputs while training."))
+        for key in ("units", "filters"):
+            if isinstance(got.get(key), int) and got[key] < 4 <= (want.get(key) or 0):
+                found.append(("layers.config", f"your {name} has only {got[key]} {key}; the lesson's has {want[key]}."))
+    return found
+
+
+def _causes(s: Facts, r: Facts, results: list[CheckResult]) -> list[tuple[CheckResult, str]]:
+    """What is wrong in this notebook that can explain a copy that learns little, earliest in the pipeline
+    first (output and loss, then the optimizer, then missing layers, then layer settings), each with the
+    failed check that found it. Nothing about the student's data: the grader trains its copy on its own
+    prepared images, so unscaled pixels never explain it."""
+    failed = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL)}
+    found = _output_and_loss(s, r)
+    rate = (((s.get("compile") or {}).get("optimizer") or {}).get("changed") or {}).get("learning_rate")
+    if isinstance(rate, (int, float)) and not 1e-5 < rate < 0.05:  # another optimizer, or a near rate, still learns
+        found.append(("compile.optimizer", f"a learning rate of {show(rate)} is far too {'large' if rate >= 0.05 else 'small'}"
+                                           " for this network to learn; the lesson keeps the optimizer's own learning rate."))
+    missing = [row for row in s.get("alignment") or [] if row["op"] == "missing"]
+    if missing and "layers.order" in failed:
+        names = ", ".join(r["model"]["layers"][row["ref"]]["class"] for row in missing)
+        found.append(("layers.order", f"your network lacks the lesson's {names}."))
+    found += _settings_that_stop_learning(s, r)
+    return [(failed[check], sentence) for check, sentence in found if check in failed]
+
+
+def _not_trained(reason: str, r: Facts, results: list[CheckResult]) -> str:
+    """The tip when the grader could not train a copy at all: what stopped it, and the check that says more."""
+    failed = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL)}
+    if "never called" in reason or "without a loss" in reason:
+        compile_line = (f"model.compile(loss={r['compile']['loss']['written']}, optimizer="
+                        f"{r['compile']['optimizer']['written']}, metrics=[{', '.join(r['compile']['metrics_written'])}])")
+        return f"Compile the model before it is trained: {compile_line}, in a cell before model.fit."
+    for kind in ("loss", "optimizer"):
+        check = failed.get(f"compile.{kind}")
+        if f"the {kind} is not" in reason and check:
+            return f"Start with \"{check.title}\" above: {check.hint or check.message}"
+    return ""
+
+
+def _cause_first(s: Facts, r: Facts, results: list[CheckResult], own_hint: str) -> tuple[str, list[CheckResult]]:
+    """'Start with "The loss …" above: …' naming only what is wrong in this notebook and can explain the
+    symptom, earliest cause first ("Then:" only for other failed checks with such a cause); when nothing
+    found explains it, what was observed. Returns the tip and the checks it names."""
+    trained = s.get("brief_training") or {}
+    if "heldout_accuracy" not in trained:
+        reason = trained.get("skipped") or trained.get("error") or ""
+        return _not_trained(reason, r, results) or own_hint, []
+    causes = _causes(s, r, results)
     if not causes:
-        return own_hint
-    first = causes[0]
-    reason = first.hint or (first.details[0] if first.details else first.message)
-    more = f" Then: {', '.join(c.title.lower() for c in causes[1:])}." if len(causes) > 1 else ""
-    return f"Start with \"{first.title}\" above: {reason}{more}"
+        return (own_hint + " " if own_hint else "") + ("The other checks found nothing that usually stops a network "
+                                                       "from learning: compare your layers with the lesson's in the "
+                                                       "table below."), []
+    first, reason = causes[0]
+    named = list(dict.fromkeys(check.id for check, _ in causes))
+    titles = {c.id: c.title for c, _ in causes}
+    more = f" Then: {', '.join(titles[c].lower() for c in named[1:])}." if len(named) > 1 else ""
+    return f"Start with \"{first.title}\" above: {reason[0].upper()}{reason[1:]}{more}", [c for c, _ in causes]
 
 
 def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckResult]:
@@ -650,13 +745,12 @@ def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckRe
         verdict = judge(check, student, reference, rubric)
         causes = []
         if check_id in FOLLOWS_FROM and verdict.status not in (Status.PASS, Status.SKIPPED):
-            causes = _causes(results)
-            verdict.hint = _cause_first(causes, verdict.hint)
+            verdict.hint, causes = _cause_first(student, reference, results, verdict.hint)
         share = {Status.PASS: 1.0, Status.PARTIAL: rule.partial}.get(verdict.status, 0.0)
         results.append(CheckResult(
             id=check_id, title=rule.title, status=verdict.status.value, points=round(rule.points * share, 2),
             max_points=rule.points, expected=verdict.expected, found=verdict.found, message=verdict.message,
             hint=verdict.hint, lesson=rule.lesson, details=verdict.details, where=verdict.where,
             short=rule.short, visibility=rule.visibility, show_expected=rule.show_expected,
-            caused_by=[c.id for c in causes]))
+            caused_by=list(dict.fromkeys(c.id for c in causes))))
     return results

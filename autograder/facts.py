@@ -74,6 +74,8 @@ class BriefTraining(TypedDict, total=False):
     curve: list[list[float]]  # [loss, accuracy] after each batch: Keras' running values
     seconds: float
     arithmetic: dict  # {"dtype", "threads", "reproducible"}: arithmetic.facts()
+    more_epochs: int  # present when the copy fell short after `epochs` and was given this many more
+    first_accuracy: float  # then: its held-out accuracy after the brief training alone
     skipped: str
     error: str
 

@@ -59,14 +59,14 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                 "predict_batch": (int,)},
     "training": {"seed": (int,), "train_images": (int,), "heldout_images": (int,), "epochs": (int,),
                  "batch_size": (int,), "time_limit_s": NUMBER, "pass_within": NUMBER, "partial_within": NUMBER,
-                 "borderline_within": NUMBER},
+                 "borderline_within": NUMBER, "more_epochs": (int,)},
     "slips": {"forgive": (list,)},
     "release": {"due": (datetime.datetime, datetime.date, str)},
     "similarity": {"threshold": NUMBER},
 }
 OPTIONAL_TABLES = ("slips", "release", "similarity")
 # Keys added after instructors had written rubrics of their own: a rubric without them gets these values.
-DEFAULTS = {"training": {"borderline_within": 0.04}}
+DEFAULTS = {"training": {"borderline_within": 0.04, "more_epochs": 2}}
 CHECK_KEYS = {"points": NUMBER, "title": (str,), "lesson": (str,), "partial": NUMBER, "short": (str,),
               "visibility": (str,), "show_expected": (bool,)}
 VISIBILITIES = ("visible", "hidden", "after_due_date")

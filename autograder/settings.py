@@ -45,6 +45,7 @@ class Settings:
     finish_s: int
     harness: dict  # what the kernel-side harness is told (seed, fit_samples, ...: the rubric's [harness])
     training: dict  # the brief training's budget and thresholds (the rubric's [training])
+    learns_target: float | None  # the held-out accuracy that passes train.learns; None while grading the reference
     forgive: tuple[str, ...]  # the lesson's slips that cost nothing
     sandbox: bool
     fork_server: bool
@@ -65,6 +66,11 @@ def cell_timeout(rubric: Rubric, reference: dict, options: Options) -> int:
     return int(min(high, max(low, math.ceil(factor * slowest))))
 
 
+def _learns_target(rubric: Rubric, reference: dict) -> float | None:
+    accuracy = (reference.get("brief_training") or {}).get("heldout_accuracy")
+    return None if accuracy is None else accuracy - rubric.training["pass_within"]
+
+
 def resolve(options: Options, rubric: Rubric, reference: dict | None = None) -> Settings:
     """The settings for one grade; `reference` is the reference's facts ({} while grading the reference)."""
     notebook_timeout = options.notebook_timeout or rubric.limits["notebook_timeout_s"]
@@ -74,5 +80,6 @@ def resolve(options: Options, rubric: Rubric, reference: dict | None = None) -> 
         cpu_seconds=int(2 * notebook_timeout + KERNEL_STARTUP_S),
         kernel_startup_s=KERNEL_STARTUP_S, finish_s=FINISH_S,
         harness=dict(rubric.harness), training=dict(rubric.training), forgive=rubric.forgive,
+        learns_target=_learns_target(rubric, reference or {}),
         sandbox=options.sandbox, fork_server=options.fork_server,
         hidden=(*options.hide, locations.REFERENCE, Path(options.reference), Path(options.rubric)))

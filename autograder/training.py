@@ -54,23 +54,36 @@ def _digit3_image(path: Path):
     return img
 
 
-def _compile_arguments(keras, compile_config: dict | None):
-    """(optimizer, loss) to compile the copy with, rebuilt from Keras' own classes; or a reason not to."""
+def _origins(compiled_with: dict | None) -> dict:
+    """{"loss": "keras", ...}: where the kernel saw each compile argument come from (harness _origin)."""
+    return {kind: (said or {}).get("origin") for kind, said in (compiled_with or {}).items() if said}
+
+
+def _keras_own(keras, kind: str, saved, origin: str | None):
+    """Keras' own object for a saved compile argument, or None. A function is saved by its name only, whoever
+    wrote it: it counts as Keras' when the kernel saw Keras' own function passed (origin "keras")."""
+    module = keras.optimizers if kind == "optimizer" else keras.losses
+    if isinstance(saved, dict) and saved.get("class_name") == "function":
+        return module.get(saved["config"]) if origin == "keras" else None
+    return module.deserialize(saved) if isinstance(saved, dict) else module.get(saved or "rmsprop")
+
+
+def _compile_arguments(keras, compile_config: dict | None, origins: dict | None = None):
+    """(optimizer, loss) to compile the copy with, rebuilt from Keras' own classes and functions; or a reason
+    not to."""
     settings = describe.compile_settings(compile_config)
     if not settings:
         return None, None, "model.compile was never called on this model"
-    optimizer, loss = settings["optimizer"], settings["loss"]
-    if loss is None:
+    if settings["loss"] is None:
         return None, None, "model.compile was called without a loss"
-    for what, described in (("optimizer", optimizer), ("loss", loss)):
-        if described and not described["keras"]:
-            return None, None, f"the {what} is not one of Keras' own ({described['name']})"
-    raw = compile_config
-    opt = raw.get("optimizer")
-    opt = keras.optimizers.deserialize(opt) if isinstance(opt, dict) else keras.optimizers.get(opt or "rmsprop")
-    lossfn = raw.get("loss")
-    lossfn = keras.losses.deserialize(lossfn) if isinstance(lossfn, dict) else keras.losses.get(lossfn)
-    return opt, lossfn, None
+    built = {}
+    for kind in ("optimizer", "loss"):
+        described, origin = settings[kind], (origins or {}).get(kind)
+        usable = (described["keras"] and origin in (None, "keras")) or (described["kind"] == "function" and origin == "keras")
+        built[kind] = _keras_own(keras, kind, compile_config.get(kind), origin) if usable or not described else None
+        if built[kind] is None:
+            return None, None, f"the {kind} is not one of Keras' own ({described['name']})"
+    return built["optimizer"], built["loss"], None
 
 
 class Trainer:
@@ -81,46 +94,61 @@ class Trainer:
     later one of the same notebook, or another student's identical network graded earlier by this process
     (most of a class builds the lesson's). One training at a time: Keras' global seed must not be shared."""
 
-    def __init__(self, arrays: dict, settings: dict, digit3_path: Path, data_key: str = ""):
+    def __init__(self, arrays: dict, settings: dict, digit3_path: Path, data_key: str = "",
+                 target: float | None = None):
         self._args = (arrays, settings, digit3_path)
+        self._target = target  # the accuracy that passes (the reference's, less pass_within); None: the reference
         self._salt = json.dumps([settings, data_key, hashlib.sha256(Path(digit3_path).read_bytes()).hexdigest(),
                                  reference_cache.grader_digest()], sort_keys=True, default=str)
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._started: dict[str, object] = {}
 
-    def _key(self, path: Path) -> str | None:
+    def _key(self, path: Path, origins: dict) -> str | None:
         try:
-            config = json.dumps(_canonical(model_file.read_config(path)), sort_keys=True)
+            config = json.dumps([_canonical(model_file.read_config(path)), origins], sort_keys=True)
         except Exception:
             return None
         return hashlib.sha256((self._salt + config).encode()).hexdigest()
 
-    def start(self, path: Path) -> None:
-        key = self._key(path)
+    def start(self, path: Path, compiled_with: dict | None = None) -> None:
+        origins = _origins(compiled_with)
+        key = self._key(path, origins)
         if key and key not in self._started:
-            self._started[key] = self._pool.submit(self._train, path, key)
+            self._started[key] = self._pool.submit(self._train, path, key, origins)
 
-    def __call__(self, path: Path) -> tuple[dict, dict | None]:
-        key = self._key(path)
+    def __call__(self, path: Path, compiled_with: dict | None = None) -> tuple[dict, dict | None]:
+        origins = _origins(compiled_with)
+        key = self._key(path, origins)
         future = self._started.get(key) if key else None
-        return future.result() if future is not None else self._train(path, key)
+        return future.result() if future is not None else self._train(path, key, origins)
 
-    def _train(self, path: Path, key: str | None):
+    def _train(self, path: Path, key: str | None, origins: dict):
+        """The brief training; for a network that falls short of the target, the longer one (more_epochs):
+        whether a network learns, not how fast in one short epoch. The brief result is keyed without the
+        target, so the lesson's network trained for the reference serves every student who built it."""
         with _ONE_AT_A_TIME:
-            if key in _FINISHED:
-                return copy.deepcopy(_FINISHED[key])
-            stored = reference_cache.load(key, "training") if key else None
-            if stored is not None:
-                result = tuple(stored)
-            else:
-                result = brief_training(path, *self._args)
-                if key and "heldout_accuracy" in result[0]:  # finished within its time: the same next time
-                    reference_cache.store(key, result, "training")
-            if key and "heldout_accuracy" in result[0]:
-                if len(_FINISHED) >= MAX_REMEMBERED:
-                    _FINISHED.pop(next(iter(_FINISHED)))
-                _FINISHED[key] = copy.deepcopy(result)
-            return result
+            result = self._remembered(key, lambda: brief_training(path, *self._args, origins=origins))
+            accuracy = result[0].get("heldout_accuracy")
+            if self._target is None or accuracy is None or accuracy >= self._target or not self._args[1].get("more_epochs"):
+                return result
+            longer = f"{key}-longer-{self._target:.6f}" if key else None
+            return self._remembered(longer, lambda: brief_training(path, *self._args, origins=origins,
+                                                                     target=self._target))
+
+    @staticmethod
+    def _remembered(key: str | None, train) -> tuple[dict, dict | None]:
+        """A training finished before (this process, then the cache folder), or train() now and keep it."""
+        if key in _FINISHED:
+            return copy.deepcopy(_FINISHED[key])
+        stored = reference_cache.load(key, "training") if key else None
+        result = tuple(stored) if stored is not None else train()
+        if key and "heldout_accuracy" in result[0]:  # finished within its time: the same next time
+            if stored is None:
+                reference_cache.store(key, result, "training")
+            if len(_FINISHED) >= MAX_REMEMBERED:
+                _FINISHED.pop(next(iter(_FINISHED)))
+            _FINISHED[key] = copy.deepcopy(result)
+        return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -143,18 +171,22 @@ _FINISHED: dict[str, tuple[dict, dict | None]] = {}  # this process's finished t
 MAX_REMEMBERED = 256
 
 
-def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path) -> tuple[dict, dict | None]:
-    """(training facts, handwritten-3 facts) for the saved model at model_path."""
+def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path,
+                   origins: dict | None = None, target: float | None = None) -> tuple[dict, dict | None]:
+    """(training facts, handwritten-3 facts) for the saved model at model_path. origins: where the kernel saw
+    the optimizer and loss come from (a function is saved by its name alone). target: an accuracy below which
+    the copy gets up to settings["more_epochs"] more epochs on the same images."""
     with model_file.KERAS_STATE:  # from the seeding to the last prediction, no other Keras work in this process
-        return _brief_training(model_path, arrays, settings, digit3_path)
+        return _brief_training(model_path, arrays, settings, digit3_path, origins, target)
 
 
-def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path) -> tuple[dict, dict | None]:
+def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path,
+                    origins: dict | None, target: float | None) -> tuple[dict, dict | None]:
     keras = quiet.import_keras_quietly()
     model, config = model_file.load_safely(model_path)
     if not model.layers:
         return {"skipped": "the model has no layers"}, None
-    optimizer, loss, reason = _compile_arguments(keras, config.get("compile_config"))
+    optimizer, loss, reason = _compile_arguments(keras, config.get("compile_config"), origins)
     if reason:
         return {"skipped": reason}, None
     keras.utils.set_random_seed(settings["seed"])
@@ -182,21 +214,34 @@ def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path:
         if time.perf_counter() - started > limit:  # a network far larger than the lesson's: stop, and say so
             copy.stop_training = True
 
-    with quiet.native_stderr_silenced():
-        copy.fit(x, y, batch_size=settings["batch_size"], epochs=settings["epochs"], shuffle=True, verbose=0,
-                 callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=log)])
-    seconds = time.perf_counter() - started
+    def fit(epochs: int) -> None:
+        with quiet.native_stderr_silenced():
+            copy.fit(x, y, batch_size=settings["batch_size"], epochs=epochs, shuffle=True, verbose=0,
+                     callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=log)])
+
+    def heldout_accuracy() -> float:
+        predicted = np.asarray(copy(xh, training=False))  # one call: cheaper than predict's loop
+        return float((predicted.reshape(len(xh), -1).argmax(axis=1) == y_test[held]).mean())
+
+    fit(settings["epochs"])
     planned = settings["epochs"] * -(-len(x) // settings["batch_size"])
     if len(curve) < planned:
         keras.backend.clear_session()
         return {"skipped": f"your network is too large to train briefly: {len(curve)} of {planned} batches took "
                            f"more than {limit} seconds (the lesson's takes about 2)"}, None
-    predicted = np.asarray(copy(xh, training=False))  # one call: cheaper than predict's loop
-    accuracy = float((predicted.reshape(len(xh), -1).argmax(axis=1) == y_test[held]).mean())
+    accuracy = first = heldout_accuracy()
+    brief_curve, more = list(curve), 0  # the chart compares the brief training with the lesson's, alike
+    while target is not None and accuracy < target and more < settings.get("more_epochs", 0) \
+            and time.perf_counter() - started < limit:
+        fit(1)
+        more, accuracy = more + 1, heldout_accuracy()
+    seconds = time.perf_counter() - started
     training = {"train_images": int(len(x)), "heldout_images": int(len(xh)), "epochs": settings["epochs"],
                 "batch_size": settings["batch_size"], "seed": settings["seed"], "heldout_accuracy": accuracy,
-                "curve": curve, "seconds": round(seconds, 3),
+                "curve": brief_curve, "seconds": round(seconds, 3),
                 "arithmetic": {**arithmetic.facts(), "dtype": dtype}}
+    if more:
+        training.update(more_epochs=more, first_accuracy=first)
     image = _digit3_image(digit3_path).reshape((1,) + input_shape)
     outputs = np.asarray(copy(image.astype(dtype), training=False)).reshape(-1)
     digit3 = {"outputs": [float(v) for v in outputs], "guess": int(outputs.argmax()),

@@ -113,3 +113,39 @@ def test_a_rubric_written_before_the_borderline_key_gets_its_default(tmp_path):
     path.write_text("\n".join(line for line in locations.RUBRIC.read_text().splitlines()
                               if not line.startswith("borderline_within")))
     assert rubric.load(path).training["borderline_within"] == 0.04
+
+
+def _edits(*edits):
+    def edit(s):
+        for one in edits:
+            one(s)
+    return edit
+
+
+WRONG_LOSS = _set("compile.loss", {"name": "binary_crossentropy", "changed": {}, "written": "'binary_crossentropy'",
+                                   "keras": True, "class": "binary_crossentropy"})
+
+
+@pytest.mark.parametrize("edit, starts, never", [
+    # relu output, binary loss and a changed Dropout: the output and the loss are the cause, not the Dropout
+    (_edits(_set("model.layers.7.settings.activation", "relu"), WRONG_LOSS, _set("model.layers.3.settings.rate", 0.5),
+            _set("brief_training.heldout_accuracy", 0.1)),
+     'Start with "Each layer has the right settings" above: Your output layer has activation=\'relu\'', "rate"),
+    # a changed Dropout rate alone cannot make a network guess: what was observed, no "Start with"
+    (_edits(_set("model.layers.3.settings.rate", 0.5), _set("brief_training.heldout_accuracy", 0.1)),
+     "About 10% is what guessing gets. The other checks found nothing", "Start with"),
+    # never compiled: that is what stopped the training, whatever a layer says
+    (_edits(_set("compile", None), _set("model.layers.3.settings.rate", 0.5),
+            _set("brief_training", {"skipped": "model.compile was never called on this model"})),
+     "Compile the model before it is trained: model.compile(loss='categorical_crossentropy'", "rate"),
+    # the grader refused the student's own loss: the loss check says why
+    (_edits(_set("compile.loss", {"name": "categorical_crossentropy", "changed": {}, "keras": False, "origin": "own",
+                                  "written": "categorical_crossentropy", "class": "categorical_crossentropy"}),
+            _set("model.layers.3.settings.rate", 0.5),
+            _set("brief_training", {"skipped": "the loss is not one of Keras' own (categorical_crossentropy)"})),
+     'Start with "Loss function" above', "rate"),
+])
+def test_a_start_with_tip_names_only_what_is_wrong_and_can_explain_the_symptom(edit, starts, never):
+    tip = verdicts(changed(edit))["train.learns"].hint
+    assert tip.startswith(starts), tip
+    assert never not in tip, tip

@@ -41,7 +41,34 @@ def test_identical_networks_align_one_to_one():
 def test_missing_and_extra_layers():
     rows = ops(model("Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "Flatten", "Dense", "Dense", "Dense"))
     assert ("missing", 3, None) in rows
-    assert ("extra", None, 7) in rows
+    assert ("extra", None, 6) in rows and ("same", 7, 7) in rows  # the last layer is the output, kept paired
+
+
+def layers(*specs):
+    return {"layers": [{"class": c, "settings": dict(settings), "output_shape": None, "params": 0} for c, settings in specs]}
+
+
+LESSON = layers(("Conv2D", {"filters": 32}), ("MaxPooling2D", {}), ("Conv2D", {"filters": 64}), ("Dropout", {}),
+                ("Conv2D", {"filters": 32}), ("Flatten", {}), ("Dense", {"units": 32, "activation": "relu"}),
+                ("Dense", {"units": 10, "activation": "softmax"}))
+
+
+@pytest.mark.parametrize("student, missing, extra, pairs", [
+    # the hidden Dense left out: the output layer pairs with the lesson's output, the hidden one is missing
+    (LESSON["layers"][:6] + LESSON["layers"][7:], [6], [], {6: 7}),
+    # the output's activation wrong as well: still paired by its role, not with the hidden Dense
+    (LESSON["layers"][:6] + [{**LESSON["layers"][7], "settings": {"units": 10, "activation": "relu"}}], [6], [], {6: 7}),
+    # the second Conv2D (64 filters) left out: the third pairs with the third, not told to have 64 filters
+    (LESSON["layers"][:2] + LESSON["layers"][3:], [2], [], {0: 0, 3: 4}),
+    # an extra Dense(64) before the lesson's two: the extra one is the one that matches nothing
+    (LESSON["layers"][:6] + [{"class": "Dense", "settings": {"units": 64, "activation": "relu"}}] + LESSON["layers"][6:],
+     [], [6], {7: 6, 8: 7}),
+])
+def test_layers_pair_by_role_and_settings_when_a_class_has_more_or_fewer(student, missing, extra, pairs):
+    rows = alignment.align_layers(LESSON, {"layers": student})
+    assert [r["ref"] for r in rows if r["op"] == "missing"] == missing
+    assert [r["stu"] for r in rows if r["op"] == "extra"] == extra
+    assert {r["stu"]: r["ref"] for r in rows if r["op"] in ("same", "moved") and r["stu"] in pairs} == pairs
 
 
 def test_swapped_neighbours_are_moved_not_missing():
@@ -370,16 +397,6 @@ def test_the_rubrics_visibility_holds_back_checks_and_expected_values_from_stude
     assert "Not graded" in html
     past = report.view({**data, "due": "2000-01-01T00:00:00"}, "student")
     assert {c["id"] for c in past["problems"]} == {"fit.batch_size", "compile.loss"}
-
-
-def test_a_tip_names_the_cause_another_check_found_first():
-    found = [checks.CheckResult(id="layers.config", title="Each layer has the right settings", status="partial",
-                                points=5, max_points=10, expected="", found="", message="",
-                                hint="The output layer needs activation='softmax'.", lesson="", details=[])]
-    tip = checks._cause_first(checks._causes(found), "Check the optimizer's learning rate.")
-    assert tip.startswith('Start with "Each layer has the right settings"') and "softmax" in tip
-    assert "learning rate" not in tip
-    assert checks._cause_first(checks._causes([]), "own tip") == "own tip"
 
 
 def test_gradescope_gets_the_rubrics_visibility_and_no_kept_back_expected_value():

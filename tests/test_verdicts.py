@@ -78,6 +78,24 @@ EXPECTED: dict[str, dict[str, str | set]] = {
     "epochs_1000": {"fit.epochs": "fail"},
     "loads_cifar10": {"notebook.runs": "partial", "data.prepared": "fail", "layers.shapes": "fail", **NO_COMPILE,
                       **NO_FIT, "train.learns": "fail", "predict.digit3": "fail"},
+    # A layer left out or added: only the order and the shapes that follow from it; the layers present are right.
+    "missing_hidden_dense": {"layers.order": "partial", "layers.shapes": "partial"},
+    "missing_second_conv": {"layers.order": "partial", "layers.shapes": "partial"},
+    "extra_dense": {"layers.order": "partial", "layers.shapes": "partial"},
+    "functional_one_dense": {"model.sequential": "fail", "layers.order": "partial", "layers.shapes": "partial"},
+    "three_pooling_layers": {"layers.order": "partial", "layers.shapes": "partial"},  # learns, given more epochs
+    "never_compiled_with_dropout_changed": {"notebook.runs": "partial", "layers.config": "partial", **NO_COMPILE,
+                                            "train.learns": "fail", "predict.digit3": "fail"},
+    "relu_output_binary_loss_unscaled_pixels": {"data.prepared": "partial", "layers.config": "partial",
+                                                "compile.loss": "fail", "train.learns": "partial"},
+    # Keras' own loss and metric, passed as functions or objects from any import path: Keras' own.
+    "loss_function_from_keras_losses": {},
+    "loss_function_imported_from_tf_keras": {},
+    "loss_instance_and_metric_function": {},
+    # The student's own functions with Keras' names, and TensorFlow's function: not Keras' own, not trained.
+    "own_loss_and_metric_named_like_keras": {"compile.loss": "fail", "compile.metrics": "fail", "train.learns": "fail",
+                                             "predict.digit3": "fail"},
+    "loss_function_from_tensorflow": {"compile.loss": "fail", "train.learns": "fail", "predict.digit3": "fail"},
     # Tricks: no credit for what did not happen.
     "trick_recompile_before_a_tiny_fit": {"compile.optimizer": "fail", "fit.batch_size": "fail", "fit.epochs": "fail",
                                           "fit.validation_data": "fail"},
@@ -107,6 +125,12 @@ CHANCY = {
     "dense_network": {"train.learns", "predict.digit3"},
     "changed_numbers": {"train.learns", "predict.digit3"},
     "data_not_prepared": {"predict.digit3"},
+    "missing_hidden_dense": {"predict.digit3"},
+    "missing_second_conv": {"predict.digit3"},
+    "extra_dense": {"predict.digit3"},
+    "functional_one_dense": {"predict.digit3"},
+    "three_pooling_layers": {"predict.digit3"},
+    "relu_output_binary_loss_unscaled_pixels": {"predict.digit3"},
 }
 
 

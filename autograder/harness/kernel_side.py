@@ -35,6 +35,11 @@ _ORIGINAL = {}
 _MODELS = {}  # id(model) -> weakref: the models the student compiled or fitted
 _SNAPSHOT_STATE = {}  # id(model) -> (compiles, layers) when last saved
 _COMPILES = {}  # id(model) -> how many times compile was called on it
+_COMPILED_WITH = {}  # id(model) -> the optimizer and loss of its last compile, as _plain describes them
+# Keras' public losses, metrics and optimizers (functions and classes), taken before the first student cell.
+# Identity, not a name or a module, tells Keras' own from a look-alike: Keras saves its own functions under
+# the module name "builtins", like any other function, and a notebook may replace keras.losses.X later.
+_KERAS_OWN = {}
 _RAW = {}  # the first images and labels of each split, to recognise them later
 _INSIDE = [0]  # >0 while Keras or the harness itself calls these methods (fit calls evaluate)
 _CHANNEL = {}
@@ -198,14 +203,32 @@ def _describe_value(value):
     return _describe_array(a)
 
 
+def _remember_keras_own(keras):
+    for module in (keras.losses, keras.metrics, keras.optimizers):
+        for name in dir(module):
+            obj = getattr(module, name, None)
+            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj)):
+                _KERAS_OWN[id(obj)] = obj
+
+
+def _origin(obj):
+    """'keras' (one of Keras' own, by identity), 'own' (made in the notebook) or the library it came from."""
+    if _KERAS_OWN.get(id(obj)) is obj:
+        return "keras"
+    module = getattr(obj, "__module__", None) or ""
+    return "own" if module in ("", "__main__", "builtins") else module
+
+
 def _plain(value):
-    """An optimizer, loss or metric as the student passed it (what they wrote, for messages)."""
+    """An optimizer, loss or metric as the student passed it (what they wrote, for messages), and where it
+    comes from (_origin): an object's origin is its class's."""
     if isinstance(value, str):
-        return {"kind": "name", "name": value}
+        return {"kind": "name", "name": value, "origin": "keras"}
     if inspect.isfunction(value) or inspect.isbuiltin(value):
-        return {"kind": "function", "name": value.__name__, "module": getattr(value, "__module__", None)}
+        return {"kind": "function", "name": value.__name__, "module": getattr(value, "__module__", None),
+                "origin": _origin(value)}
     cls = type(value)
-    return {"kind": "object", "name": cls.__name__, "module": cls.__module__}
+    return {"kind": "object", "name": cls.__name__, "module": cls.__module__, "origin": _origin(cls)}
 
 
 def _bind(name, self, args, kwargs):
@@ -234,7 +257,8 @@ def _snapshot(model, why):
     _INSIDE[0] += 1
     try:
         model.save(path)
-        _send({"event": "snapshot", "model": _model_ref(model), "why": why, "path": path})
+        _send({"event": "snapshot", "model": _model_ref(model), "why": why, "path": path,
+               "compiled_with": _COMPILED_WITH.get(id(model))})
     except Exception as exc:
         _send({"event": "snapshot_failed", "model": _model_ref(model), "why": why,
                "error": f"{type(exc).__name__}: {exc}"[:500]})
@@ -258,6 +282,7 @@ def _compile(self, *args, **kwargs):
         event.update(given=given, optimizer=_plain(arguments.get("optimizer")),
                      loss=_plain(arguments.get("loss")) if arguments.get("loss") is not None else None,
                      metrics=[_plain(m) for m in (metrics or [])])
+        _COMPILED_WITH[id(self)] = {k: event[k] for k in ("optimizer", "loss")}
     except Exception as exc:  # recording must never break the student's cell
         event["problem"] = f"{type(exc).__name__}: {exc}"
     _send(event)
@@ -451,6 +476,7 @@ def install(config):
     import keras.src.datasets.mnist as mnist_impl
 
     keras.utils.set_random_seed(CONFIG["seed"])
+    _remember_keras_own(keras)
     # Both keras.datasets.mnist and tensorflow.keras.datasets.mnist call this module's get_file.
     mnist_impl.get_file = _data_file
     for name, wrapper in (("compile", _compile), ("fit", _fit), ("evaluate", _evaluate), ("predict", _predict)):
