@@ -270,9 +270,9 @@ def _class_rows():
     row = {"name": "", "score": None, "sis_user_id": "", "sis_login_id": "", "section": "", "canvas_id": "",
            "comment": ""}
     return [{**row, "student": "smithjane", "lms": "canvas", "lms_id": "12345", "score": 87.5, "name": "Jane Smith",
-             "comment": "87.5 / 100. Fix first: Batch size. Your report: smithjane.report.html"},
+             "comment": "Fix first, in your notebook: Batch size (In [11])."},
             {**row, "student": "Ann Lee", "lms": "moodle", "lms_id": "678", "score": 100.0,
-             "comment": "100 / 100. Every check passed."},
+             "comment": "Every check passed."},
             {**row, "student": "bob", "lms": "", "lms_id": "", "score": 40.0}]
 
 
@@ -286,13 +286,40 @@ def test_the_canvas_file_has_canvas_identity_columns_and_one_assignment_column()
 
 
 def test_the_moodle_file_is_the_offline_grading_worksheet_keyed_by_participant():
-    text, left_out = lms.moodle_csv(_class_rows(), 100)
+    text, left_out = lms.moodle_csv(_class_rows())
     rows = list(csv.DictReader(io.StringIO(text)))
     # Moodle's assignfeedback_offline importer needs Identifier, Grade and "Last modified (grade)".
     assert {"Identifier", "Grade", "Last modified (grade)", "Feedback comments"} <= set(rows[0])
     assert len(rows) == 1 and rows[0]["Identifier"] == "Participant 678" and rows[0]["Grade"] == "100"
     assert rows[0]["Feedback comments"].startswith("100 / 100.") and left_out == ["smithjane", "bob"]
     assert datetime.datetime.strptime(rows[0]["Last modified (grade)"], "%Y-%m-%d %H:%M:%S")
+
+
+def test_lms_grades_are_out_of_the_assignments_maximum_rounded_as_the_lms_rounds():
+    scale = lms.Scale(rubric_max=100, lms_max=20)
+    assert [scale.grade(s) for s in (100, 87.5, 95, 33.333, None)] == ["20", "17.5", "19", "6.67", ""]
+    assert lms.Scale(100, 7).grade(95) == "6.65" and lms.Scale(100, 3).grade(12.5) == "0.38"  # halves go up
+    text, _ = lms.canvas_csv(_class_rows(), "CNN (4242)", scale)
+    assert list(csv.reader(io.StringIO(text)))[1][5] == "17.5"  # 87.5 / 100 in a column worth 20 points
+    text, _ = lms.moodle_csv(_class_rows(), lms.Scale(100, 10))
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert (row["Grade"], row["Maximum Grade"]) == ("10", "10")
+    # The comment repeats the grade the student sees in Moodle and names nothing they never receive.
+    assert row["Feedback comments"] == "10 / 10. Every check passed."
+
+
+def test_the_assignments_maximum_is_read_from_the_lms_export_used_as_roster(tmp_path):
+    canvas = tmp_path / "canvas-export.csv"
+    canvas.write_text("Student,ID,SIS User ID,SIS Login ID,Section,Quiz 1 (11),CNN (4242)\n"
+                      "    Points Possible,,,,,10,20\n"
+                      "Jane Smith,12345,S-1,jsmith,Period 2,9,\n")
+    assert lms.points_possible(canvas, "CNN (4242)") == 20 and lms.points_possible(canvas, "CNN") is None
+    assert "Points Possible" not in lms.read_roster(canvas)  # a row of Canvas' export, not a student
+    moodle = tmp_path / "worksheet.csv"
+    moodle.write_text("Identifier,Full name,Email address,Status,Grade,Maximum Grade,Grade can be changed\n"
+                      "Participant 678,Ann Lee,ann@example.org,Submitted,,10.00,Yes\n")
+    assert lms.points_possible(moodle, "CNN") == 10
+    assert lms.lookup(lms.read_roster(moodle), "Ann Lee", "678")["name"] == "Ann Lee"
 
 
 def test_a_canvas_roster_gives_names_and_sis_ids(tmp_path):
