@@ -93,36 +93,75 @@ def _images_and_labels(s: dict):
     return ns.get("train_images"), ns.get("train_labels"), "train_images and train_labels"
 
 
+def _image_problems(x: dict, rx: dict, what: str) -> list[str]:
+    """What differs from the lesson's preparation in one array of images (`what`: which ones, in words)."""
+    problems = []
+    if x["shape"][1:] != rx["shape"][1:]:
+        problems.append(f"{what} have shape {tuple(x['shape'])}; expected (N, {', '.join(map(str, rx['shape'][1:]))}). "
+                        "Reshape them with the extra 1 at the end for the single colour channel.")
+    if not x["dtype"].startswith("float"):
+        problems.append(f"{what} are {x['dtype']}; expected {rx['dtype']} (use .astype('float32')).")
+    if x.get("max", 0) > 1.0 + 1e-6:
+        problems.append(f"{what} have pixels up to {x['max']:.0f}; expected at most 1 (divide by 255).")
+    return problems
+
+
+def _label_problems(y: dict | None, ry: dict, what: str) -> list[str]:
+    if y and y.get("one_hot") and y.get("shape", [0, 0])[-1] == ry["shape"][1]:
+        return []
+    shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
+    return [f"{what} have shape {shape} and are not one-hot; expected (N, {ry['shape'][1]}) "
+            "from keras.utils.to_categorical(labels, num_classes)."]
+
+
+def _test_data(s: dict) -> list[tuple[str, dict, dict | None]]:
+    """The test data the notebook measures with, (where it goes; images; labels): the validation data
+    given to model.fit and the data given to model.evaluate, the same arrays named once."""
+    found = []
+    validation = (s["fit"] or {}).get("validation_data") or {}
+    if validation.get("kind") == "tuple" and len(validation.get("items", [])) >= 2:
+        found.append(("validation_data in model.fit", *validation["items"][:2]))
+    evaluate = s.get("evaluate") or {}
+    found.append(("model.evaluate", evaluate.get("x"), evaluate.get("y")))
+    merged: list[tuple[str, dict, dict | None]] = []
+    for where, x, y in found:
+        if not x or x.get("kind") != "array":
+            continue
+        same = next((i for i, (_, mx, my) in enumerate(merged) if (mx, my) == (x, y)), None)
+        if same is None:
+            merged.append((where, x, y))
+        else:
+            merged[same] = (f"{merged[same][0]} and {where}", x, y)
+    return merged
+
+
 def check_data_prepared(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     x, y, where = _images_and_labels(s)
     rx, ry, _ = _images_and_labels(r)
     expected = (f"images of shape (N, {', '.join(map(str, rx['shape'][1:]))}), {rx['dtype']}, "
-                f"pixels from 0 to 1; labels one-hot with {ry['shape'][1]} columns")
+                f"pixels from 0 to 1; labels one-hot with {ry['shape'][1]} columns; the test data the same")
     if not x or x.get("kind") != "array":
         return Verdict(Status.FAIL, expected, "no prepared training data",
                        "The grader could not find your prepared training data (model.fit never ran and there "
                        "is no train_images variable).")
-    problems = []
-    if x["shape"][1:] != rx["shape"][1:]:
-        problems.append(f"Images have shape {tuple(x['shape'])}; expected (N, {', '.join(map(str, rx['shape'][1:]))}). "
-                        "Reshape them with the extra 1 at the end for the single colour channel.")
-    if not x["dtype"].startswith("float"):
-        problems.append(f"Images are {x['dtype']}; expected {rx['dtype']} (use .astype('float32')).")
-    if x.get("max", 0) > 1.0 + 1e-6:
-        problems.append(f"Pixels go up to {x['max']:.0f}; expected at most 1 (divide by 255).")
-    if not y or not y.get("one_hot") or y.get("shape", [0, 0])[-1] != ry["shape"][1]:
-        shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
-        problems.append(f"Labels have shape {shape} and are not one-hot; expected (N, {ry['shape'][1]}) "
-                        "from keras.utils.to_categorical(labels, num_classes).")
+    problems = _image_problems(x, rx, "Training images") + _label_problems(y, ry, "Training labels")
+    wrong = [where] if problems else []
     if x.get("split") == "test":
         problems.append("model.fit trains on the test images. The lesson trains on train_images and keeps the test "
                         "images for measuring, so the network is tested on pictures it has never seen.")
+    # A network trained on prepared images is measured on test images prepared the same way.
+    for used_in, tx, ty in _test_data(s):
+        found = _image_problems(tx, rx, f"Test images ({used_in})") + _label_problems(ty, ry, f"Test labels ({used_in})")
+        problems += found
+        wrong += [f"the test data ({used_in})"] if found else []
     if not problems:
         return Verdict(Status.PASS, expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
-                       f"{x.get('max', 0):g}, one-hot labels", "Your data is prepared the way the lesson does it.")
+                       f"{x.get('max', 0):g}, one-hot labels; the test data the same",
+                       "Your data is prepared the way the lesson does it.")
     status = Status.PARTIAL if len(problems) <= 2 else Status.FAIL
-    return Verdict(status, expected, f"{counted(len(problems), 'problem')} in {where}",
-                   f"Some of the data preparation is not done the lesson's way ({where}).", "", problems)
+    return Verdict(status, expected, f"{counted(len(problems), 'problem')} in {' and '.join(wrong or [where])}",
+                   "Some of the data preparation is not done the lesson's way: it reshapes, converts and scales the "
+                   "training images and the test images alike.", "", problems)
 
 
 # ---------------------------------------------------------------- the model

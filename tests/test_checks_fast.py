@@ -59,6 +59,10 @@ def _set(path: str, value):
     (_set("compile.loss.name", "mean_squared_error"), "compile.loss", "fail", "categorical_crossentropy"),
     (_set("evaluate.x.split", "train"), "evaluate.test_data", "fail", "training"),
     (_set("fit.x.max", 255.0), "data.prepared", "partial", "divide by 255"),
+    # Only the training images reshaped: the test images given to validation and evaluate are checked too.
+    (lambda s: [_set("fit.validation_data.items.0.shape", [10000, 28, 28])(s), _set("evaluate.x.shape", [10000, 28, 28])(s)],
+     "data.prepared", "partial", "Test images (validation_data in model.fit and model.evaluate) have shape (10000, 28, 28)"),
+    (_set("evaluate.x.max", 255.0), "data.prepared", "partial", "Test images (model.evaluate) have pixels up to 255"),
     (_set("brief_training.heldout_accuracy", 0.1), "train.learns", "fail", "10%"),
     (_set("digit3.guess", 5), "predict.digit3", "fail", "5"),
 ])
