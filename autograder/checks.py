@@ -420,9 +420,18 @@ def _fit_missing(s: dict) -> Verdict | None:
     return None
 
 
-def _fit_place(s: dict) -> str:
-    where = s["fit"].get("where")
+def _fit_place(s: dict, setting: str = "") -> str:
+    """' (In [11], line 1: model.fit(...))', or, for a setting passed by name, the line that set it first:
+    ' (set in In [8], line 4: epochs = 5; given to model.fit in In [11])'."""
+    where, source = s["fit"].get("where"), (s["fit"].get("set_in") or {}).get(setting)
+    if source:
+        return f" (set in {at(source)}: {source['code']}; given to model.fit in {at(where) or 'a later cell'})"
     return f" ({at(where)}: {where['code']})" if where and where.get("code") else ""
+
+
+def _setting_where(s: dict, setting: str) -> dict | None:
+    """The line to change: where a setting passed by name was set (epochs = 5), else the model.fit line."""
+    return (s["fit"].get("set_in") or {}).get(setting) or s["fit"].get("where")
 
 
 def _unknowable(s: dict, what: str) -> Verdict | None:
@@ -438,7 +447,7 @@ def check_fit_batch_size(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     unknowable = _unknowable(s, "batch size")
     if unknowable:
         return unknowable
-    want, got, where = r["fit"]["batch_size"], s["fit"]["batch_size"], s["fit"].get("where")
+    want, got, where = r["fit"]["batch_size"], s["fit"]["batch_size"], _setting_where(s, "batch_size")
     via = " (the batch size of your tf.data pipeline)" if s["fit"].get("dataset") else ""
     if got == want:
         return Verdict(Status.PASS, str(want), str(got), f"batch_size is {got}{via}.", where=where)
@@ -446,8 +455,8 @@ def check_fit_batch_size(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
         return Verdict(Status.FAIL, str(want), "not set (Keras uses 32)",
                        f"You did not set batch_size{_fit_place(s)}, so Keras uses 32; the lesson uses "
                        f"batch_size={want}.", where=where)
-    return Verdict(Status.FAIL, str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(s)}; the lesson uses "
-                   f"{want}.", where=where)
+    return Verdict(Status.FAIL, str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(s, 'batch_size')}; "
+                   f"the lesson uses {want}.", where=where)
 
 
 def _epochs_words(n) -> str:
@@ -457,6 +466,8 @@ def _epochs_words(n) -> str:
 def check_fit_epochs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     want, got, where = r["fit"]["epochs"], s["fit"]["epochs"], s["fit"].get("where")
     calls = s["fit"].get("calls", 1)
+    if calls == 1:  # one call: the line to change is the one that set epochs, when it was passed by name
+        where = _setting_where(s, "epochs")
     over = f" over {calls} calls of model.fit" if calls > 1 else ""
     if got == want:
         return Verdict(Status.PASS, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}.", where=where)
@@ -473,7 +484,8 @@ def check_fit_epochs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     if s["fit"].get("replayed"):
         details.append(f"To keep grading quick, the grader trained the first {got - s['fit']['replayed']:,} of your "
                        f"{got:,} epochs and repeated the last one's results for the rest; your code saw every epoch.")
-    return Verdict(Status.FAIL, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{_fit_place(s)}; "
+    place = _fit_place(s, "epochs" if calls == 1 else "")
+    return Verdict(Status.FAIL, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{place}; "
                    f"the lesson uses {want}.{note}", details=details, where=where)
 
 
@@ -664,8 +676,9 @@ CAUSES = ("layers.config", "compile.loss", "layers.order", "data.prepared", "com
 
 def _causes(results: list[CheckResult]) -> list[CheckResult]:
     """The failed checks that explain a network that does not learn, likeliest first."""
-    found = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL)}
-    return [found[c] for c in CAUSES if c in found]
+    found = [c for c in results if c.status in (Status.FAIL, Status.PARTIAL) and c.points < c.max_points]
+    # Only what cost points, in the order of points lost (the report's "Fix these first"); ties: likeliest first.
+    return sorted((c for c in found if c.id in CAUSES), key=lambda c: (c.points - c.max_points, CAUSES.index(c.id)))
 
 
 def _cause_first(causes: list[CheckResult], own_hint: str) -> str:
@@ -675,12 +688,15 @@ def _cause_first(causes: list[CheckResult], own_hint: str) -> str:
         return own_hint
     first = causes[0]
     reason = first.hint or (first.details[0] if first.details else first.message)
-    more = f" Then: {', '.join(c.title.lower() for c in causes[1:])}." if len(causes) > 1 else ""
+    more = f" Then: {', '.join(f'“{c.title}”' for c in causes[1:])}." if len(causes) > 1 else ""
     return f"Start with \"{first.title}\" above: {reason}{more}"
 
 
 def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckResult]:
     results = []
+    # Marked once here, read by notebook.runs and the report: an error only the lesson's slip caused.
+    for error in (student.get("execution") or {}).get("errors", []):
+        error["forgiven"] = forgiven(error, rubric) or ""
     # Paired once here, read by the three layer checks and the report's layer table.
     have_models = student.get("model") and reference.get("model")
     student["alignment"] = align_layers(reference["model"], student["model"]) if have_models else []

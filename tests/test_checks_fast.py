@@ -76,6 +76,29 @@ def test_one_thing_changed_is_found_by_its_check_and_by_no_other(edit, check_id,
     assert set(others) <= allowed, others
 
 
+def test_a_value_set_in_one_cell_and_passed_by_name_in_another_is_shown_where_it_was_set():
+    def edit(s):
+        s["fit"].update(epochs=5, batch_size=32, set_in={"epochs": {"cell": 8, "line": 4, "code": "epochs = 5"}})
+    found = verdicts(changed(edit))
+    epochs, batch = found["fit.epochs"], found["fit.batch_size"]
+    assert epochs.where == {"cell": 8, "line": 4, "code": "epochs = 5"}  # the line a student changes
+    assert "set in In [8], line 4: epochs = 5; given to model.fit in In [11]" in epochs.message
+    assert batch.where["cell"] == 11 and "In [11], line 1: model.fit(" in batch.message  # written in the call
+
+
+def test_the_next_steps_in_a_tip_name_only_what_lost_points_by_points_lost():
+    def edit(s):
+        s["model"]["layers"][7]["settings"]["activation"] = "linear"
+        s["compile"]["optimizer"]["name"] = "adam"
+        s["brief_training"]["heldout_accuracy"] = 0.1
+    found = verdicts(changed(edit))
+    causes = [found[i] for i in found["train.learns"].caused_by]
+    lost = [c.max_points - c.points for c in causes]
+    assert len(causes) == 2 and all(n > 0 for n in lost) and lost == sorted(lost, reverse=True)
+    assert found["train.learns"].hint.startswith(f'Start with "{causes[0].title}"')
+    assert found["train.learns"].hint.endswith(f"Then: “{causes[1].title}”.")  # its title, as the report shows it
+
+
 def test_the_guards_stand_in_for_the_checks_that_need_them():
     no_model = verdicts(changed(_set("model", None)))
     assert no_model["model.found"].status == "fail"  # a model was made, but the grader has no description

@@ -504,3 +504,16 @@ def test_a_class_graded_with_different_versions_is_said_so_with_who_got_which():
     assert "tensorflow 2.22.0" in groups[1]["versions"]
     page = report.render_class(batch.summarise(entries, results, {}, rubric.load(locations.RUBRIC)))
     assert "Graded with different versions" in page and "tensorflow 2.22.0, keras 3.15.1" in page
+
+
+def test_a_setting_passed_by_name_is_located_where_it_was_set():
+    cells = {8: "%matplotlib inline\nfrom keras import layers\nbatch = 32\nepochs = 5",
+             9: "epochs, other = 7, 1",  # set again: the last assignment before the call counts
+             11: "size = 64\nmodel.fit(train_images, train_labels,\n          batch_size=batch, epochs=epochs,\n"
+                 "          shuffle=True)\nepochs = 99"}
+    found = capture.set_in({"cell": 11, "line": 2, "code": "model.fit(train_images, train_labels,"}, cells)
+    assert found == {"batch_size": {"cell": 8, "line": 3, "code": "batch = 32"},
+                     "epochs": {"cell": 9, "line": 1, "code": "epochs, other = 7, 1"}}
+    # A literal, or a call inside the student's own function, names no other cell.
+    assert capture.set_in({"cell": 1, "line": 1}, {1: "model.fit(x, y, epochs=5)"}) == {}
+    assert capture.set_in({"cell": 11, "line": 2, "inner": {"cell": 3}}, cells) == {}
