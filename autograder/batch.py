@@ -513,9 +513,16 @@ GRADEBOOK_COLUMNS = ["student", "name", "file", "lms", "lms_id", "late", "score"
                      "reason"]
 
 
+def _gradebook_cell(check: dict | None):
+    """The points earned; for a check worth no points, what it found ("info: 8"), never a 0 that reads as a fail."""
+    if check is None:
+        return ""
+    return f"info: {check['found']}" if check["max_points"] == 0 else check["points"]
+
+
 def write_gradebook(path: Path, summary: dict) -> None:
     rows = [[row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
-            + [row["checks"][c]["points"] if c in row["checks"] else "" for c in CHECK_IDS] for row in summary["rows"]]
+            + [_gradebook_cell(row["checks"].get(c)) for c in CHECK_IDS] for row in summary["rows"]]
     report.atomic_write(path, report.csv_text(GRADEBOOK_COLUMNS + list(CHECK_IDS), rows))
 
 

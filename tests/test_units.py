@@ -8,6 +8,7 @@ import datetime
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -517,3 +518,22 @@ def test_a_setting_passed_by_name_is_located_where_it_was_set():
     # A literal, or a call inside the student's own function, names no other cell.
     assert capture.set_in({"cell": 1, "line": 1}, {1: "model.fit(x, y, epochs=5)"}) == {}
     assert capture.set_in({"cell": 11, "line": 2, "inner": {"cell": 3}}, cells) == {}
+
+
+def test_a_check_worth_no_points_is_information_on_the_class_page_and_in_the_gradebook(tmp_path):
+    from autograder import batch
+
+    facts = json.loads((Path(__file__).resolve().parent / "fixtures" / "reference_facts.json").read_text())
+    student = json.loads(json.dumps(facts))
+    student["digit3"]["guess"] = 8  # the wrong digit: worth no points
+    found = checks.run_checks(student, facts, rubric.load(locations.RUBRIC))
+    result = {"status": "graded", "reason": None, "score": 100.0, "max_score": 100, "percent": 100.0, "due": "",
+              "checks": [dataclasses.asdict(c) for c in found]}
+    entry = batch.Entry(student="ada", path=tmp_path / "ada.ipynb", file="ada.ipynb", stem="ada")
+    summary = batch.summarise([entry], {entry: result}, {}, rubric.load(locations.RUBRIC))
+    html = report.render_class(summary)
+    cell = re.search(r'<td class="c [^"]*" data-status="(\w+)" title="What it says about the handwritten 3: ([^"]*)"', html)
+    assert cell and cell.group(1) == "info" and "8" in cell.group(2)
+    batch.write_gradebook(tmp_path / "gradebook.csv", summary)
+    (row,) = csv.DictReader(io.StringIO((tmp_path / "gradebook.csv").read_text()))
+    assert row["predict.digit3"] == "info: 8" and row["fit.epochs"] == "5.0"
