@@ -22,6 +22,7 @@ import shutil
 import socket
 import tempfile
 import time
+import unicodedata
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -49,8 +50,26 @@ class Entry:
     identity: lms.Identity = lms.Identity("")  # who, as the file name says (LMS ids included)
 
 
+# Letters that Unicode does not split into a base letter and an accent.
+SPELLED_OUT = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "ł": "l",
+                             "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "þ": "th", "ı": "i"})
+
+
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"  # also drops undecodable bytes
+    """A file name for a student's reports that reads as their name: accents dropped (María López →
+    Maria_Lopez), spaces and punctuation as '_'. '' when the name has letters with no such spelling (李华),
+    so the caller can use the LMS id instead of a mangled name."""
+    plain = unicodedata.normalize("NFKD", name.translate(SPELLED_OUT))
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    if any(ch.isalnum() and not ch.isascii() for ch in plain):
+        return ""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", plain).strip("._")  # also drops undecodable bytes
+
+
+def _stem(who: lms.Identity, relative: Path, alone: bool) -> str:
+    """The readable file name for a submission's reports: the student's name, else their LMS id."""
+    name = _safe(who.student) or (f"{who.system}_{who.lms_id}" if who.lms_id else "") or "submission"
+    return name if alone else f"{name}__{_safe(relative.stem) or 'CNN'}"
 
 
 def _unzip(archive: Path, into: Path) -> None:
@@ -91,7 +110,7 @@ def discover(source: Path, scratch: Path) -> list[Entry]:
         per_student[who.student] = per_student.get(who.student, 0) + 1
     entries, stems = [], set()
     for path, relative, who in found:
-        stem = _safe(who.student if per_student[who.student] == 1 else f"{who.student}__{relative.stem}")
+        stem = _stem(who, relative, per_student[who.student] == 1)
         while stem in stems:  # two students whose names differ only in punctuation keep both reports
             stem += "_"
         stems.add(stem)
@@ -152,13 +171,14 @@ def _crashed(entry: Entry, reason: str) -> dict:
 
 def run(source: Path, out: Path, *, options: Options = Options(), workers: int | None = None,
         force: bool = False, roster: Path | None = None, cluster: str | None = None, on_start=None,
-        on_result=None, lms_export: str | None = None, lms_column: str = "CNN") -> dict:
+        on_result=None, lms_export: str | None = None, lms_column: str = "CNN", lms_points: float | None = None) -> dict:
     """Grade every submission under `source` into `out`. Returns the summary (see summarise).
 
     cluster: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS, else the local pool of
     `workers` processes). on_start(total, to_grade) is called once the submissions are found;
     on_result(entry, result_dict, reused) as each one is done. lms_export: "canvas" or "moodle" also
-    writes that LMS's grade file (lms_column: the Canvas assignment column's header)."""
+    writes that LMS's grade file (lms_column: the Canvas assignment column's header), out of lms_points, else
+    the roster's Points Possible (Canvas) or Maximum Grade (Moodle), else the rubric's maximum."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # The kernels must not see the other submissions, nor each other's results.
@@ -185,7 +205,7 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
         for entry in entries:
             if entry in todo:
                 continue
-            results[entry] = json.loads(stored[entry].read_text(encoding="utf-8"))
+            results[entry] = as_handed_in(json.loads(stored[entry].read_text(encoding="utf-8")), entry)
             prints[entry] = _print(entry, results[entry], base, stored[entry])
             if not (out / f"{entry.stem}.instructor.html").exists():
                 report.write_dict(results[entry], out, entry.stem, instructor_copy=True)
@@ -197,8 +217,7 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
 
         def on_done(entry: Entry, outcome: dict | None, reason: str | None) -> None:
             """Store each result as it comes back (atomically), so an interrupted batch resumes."""
-            result = outcome["result"] if outcome else _crashed(entry, reason)
-            result["submission"]["path"] = str(entry.path)
+            result = as_handed_in(outcome["result"] if outcome else _crashed(entry, reason), entry)
             results[entry] = result
             report.atomic_write(stored[entry], json.dumps(result, default=str))
             prints[entry] = _print(entry, result, base, stored[entry], fresh=True)
@@ -218,8 +237,19 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
             write_gradebook(out / "gradebook.csv", summary)
             report.atomic_write(out / "index.html", report.render_class(summary))
             if lms_export:
-                summary["lms_file"], summary["lms_left_out"] = write_lms(out, summary, lms_export, lms_column)
+                out_of = lms_points or lms.points_possible(roster, lms_column) or rubric.max_points
+                summary["lms_scale"] = lms.Scale(rubric.max_points, out_of)
+                summary["lms_file"], summary["lms_left_out"] = write_lms(out, summary, lms_export, lms_column,
+                                                                         summary["lms_scale"])
     return summary
+
+
+def as_handed_in(result: dict, entry: Entry) -> dict:
+    """A stored grade is keyed by the file's content, so two students who hand in the same bytes share
+    it; what names the submission (its file, where it is, whose it is) always comes from this entry."""
+    named = {**result["submission"], "path": str(entry.path), "name": entry.path.name, "file": entry.file,
+             "student": entry.student}
+    return {**result, "submission": named}
 
 
 def _print(entry: Entry, result: dict, base: similarity.Base, stored: Path, fresh: bool = False) -> similarity.Print:
@@ -400,7 +430,7 @@ def summarise(entries: list[Entry], results: dict, people: dict[str, dict], rubr
             if r["status"] == "graded":
                 row.update(score=r["score"], percent=r["percent"])
                 row["checks"] = {c["id"]: c for c in r["checks"]}
-            row["comment"] = _comment(row, r)
+            row["comment"] = _comment(r)
         rows.append(row)
     rows.sort(key=lambda row: (row["student"].lower(), row["file"]))
     scores = [row["percent"] for row in rows if row["percent"] is not None]
@@ -430,13 +460,17 @@ def mixed_versions(entries: list[Entry], results: dict) -> list[dict]:
     return [{"versions": line, "students": sorted(students)} for line, students in sorted(groups.items())]
 
 
-def _comment(row: dict, result: dict) -> str:
-    """One line for the LMS's feedback box: the score and what to fix first; the report has the rest."""
+def _comment(result: dict) -> str:
+    """One line for the LMS's feedback box (the LMS file puts the grade, on its own scale, before it): what
+    to fix first and where, in the notebook the student has; never a file only the instructor holds."""
     if result["status"] != "graded":
-        return f"Not graded: {result.get('reason') or 'see the report'}."
+        return f"Not graded: {result.get('reason') or 'the notebook could not be run'}."
     todo = report.view(result)["problems"]
-    fix = ("Fix first: " + "; ".join(c["title"] for c in todo[:3]) + ". ") if todo else "Every check passed. "
-    return f"{result['score']:g} / {result['max_score']:g}. {fix}Your report: {row['report']}"
+    if not todo:
+        return "Every check passed."
+    return "Fix first, in your notebook: " + "; ".join(
+        c["title"] + (f" (In [{c['where']['cell']}])" if (c.get("where") or {}).get("cell") else "")
+        for c in todo[:3]) + "."
 
 
 def _pattern(found: str) -> str:
@@ -479,19 +513,27 @@ GRADEBOOK_COLUMNS = ["student", "name", "file", "lms", "lms_id", "late", "score"
                      "reason"]
 
 
+def _gradebook_cell(check: dict | None):
+    """The points earned; for a check worth no points, what it found ("info: 8"), never a 0 that reads as a fail."""
+    if check is None:
+        return ""
+    return f"info: {check['found']}" if check["max_points"] == 0 else check["points"]
+
+
 def write_gradebook(path: Path, summary: dict) -> None:
     rows = [[row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
-            + [row["checks"][c]["points"] if c in row["checks"] else "" for c in CHECK_IDS] for row in summary["rows"]]
+            + [_gradebook_cell(row["checks"].get(c)) for c in CHECK_IDS] for row in summary["rows"]]
     report.atomic_write(path, report.csv_text(GRADEBOOK_COLUMNS + list(CHECK_IDS), rows))
 
 
-def write_lms(out: Path, summary: dict, system: str, column: str) -> tuple[Path, list[str]]:
-    """canvas.csv or moodle.csv beside the gradebook; returns it and the students it had to leave out."""
+def write_lms(out: Path, summary: dict, system: str, column: str, scale: lms.Scale) -> tuple[Path, list[str]]:
+    """canvas.csv or moodle.csv beside the gradebook, graded out of the assignment's maximum in the LMS;
+    returns it and the students it had to leave out."""
     graded = [row for row in summary["rows"] if row["status"] != "not graded yet"]
     if system == "canvas":
-        text, left_out = lms.canvas_csv(graded, column)
+        text, left_out = lms.canvas_csv(graded, column, scale)
     elif system == "moodle":
-        text, left_out = lms.moodle_csv(graded, summary["max_score"])
+        text, left_out = lms.moodle_csv(graded, scale)
     else:
         raise SetupError(Path(system), f"unknown LMS; choose one of {', '.join(lms.SYSTEMS)}")
     path = out / f"{system}.csv"

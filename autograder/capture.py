@@ -189,6 +189,50 @@ def _latest_snapshot(events: list[dict], model_id: int, before: int | None = Non
     return chosen
 
 
+def _parsed(source: str) -> ast.Module | None:
+    """A cell's code as Python sees it; magics (%matplotlib, !pip) become blank lines, keeping line numbers."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def _named_settings(call_cell: str, line: int, method: str) -> dict[str, str]:
+    """{keyword: variable} for the settings the call on `line` passes by name (epochs=epochs)."""
+    tree = _parsed(call_cell)
+    for node in ast.walk(tree) if tree else ():
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method
+                and node.lineno <= line <= (node.end_lineno or node.lineno)):
+            return {k.arg: k.value.id for k in node.keywords if k.arg and isinstance(k.value, ast.Name)}
+    return {}
+
+
+def _last_assignment(name: str, cells: dict[int, str], before: tuple[int, int]) -> dict | None:
+    """The cell and line that last set `name` before (cell, line): {cell, line, code}."""
+    found = None
+    for number in sorted(n for n in cells if n <= before[0]):
+        tree = _parsed(cells[number])
+        lines = cells[number].splitlines()
+        for node in ast.walk(tree) if tree else ():
+            targets = (node.targets if isinstance(node, ast.Assign) else [node.target]
+                       if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            names = {t.id for target in targets for t in ast.walk(target) if isinstance(t, ast.Name)}
+            if name in names and (number, node.lineno) < before and (found is None or (number, node.lineno) > (found["cell"], found["line"])):
+                found = {"cell": number, "line": node.lineno, "code": lines[node.lineno - 1].strip()}
+    return found
+
+
+def set_in(where: dict, cells: dict[int, str], method: str = "fit") -> dict[str, dict]:
+    """For each setting a call passes by name (epochs=epochs), where that name was last set: the cell a
+    student edits to change the value, which is not always the cell of the call."""
+    if not where or not where.get("cell") or where.get("inner") or where["cell"] not in cells:
+        return {}
+    named = _named_settings(cells[where["cell"]], where.get("line") or 0, method)
+    places = {key: _last_assignment(name, cells, (where["cell"], where.get("line") or 0)) for key, name in named.items()}
+    return {key: place for key, place in places.items() if place}
+
+
 def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict | None:
     """The fit that trained the model most, with the epochs of every fit on it added up."""
     fits = [(i, e) for i, e in enumerate(events) if e["event"] == "fit" and e["model"]["id"] == model_id]
@@ -203,6 +247,7 @@ def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict 
     plans = [e.get("plan") or {} for _, e in fits]
     facts["replayed"] = sum(max(0, (p.get("epochs") or 0) - (p.get("real_epochs") or 0)) for p in plans)
     facts["where"] = locate(main, cells)
+    facts["set_in"] = set_in(facts["where"], cells)
     facts["index"] = index
     x = main.get("x") or {}
     if x.get("kind") == "dataset":  # a tf.data pipeline batches and shuffles by itself

@@ -93,36 +93,75 @@ def _images_and_labels(s: dict):
     return ns.get("train_images"), ns.get("train_labels"), "train_images and train_labels"
 
 
+def _image_problems(x: dict, rx: dict, what: str) -> list[str]:
+    """What differs from the lesson's preparation in one array of images (`what`: which ones, in words)."""
+    problems = []
+    if x["shape"][1:] != rx["shape"][1:]:
+        problems.append(f"{what} have shape {tuple(x['shape'])}; expected (N, {', '.join(map(str, rx['shape'][1:]))}). "
+                        "Reshape them with the extra 1 at the end for the single colour channel.")
+    if not x["dtype"].startswith("float"):
+        problems.append(f"{what} are {x['dtype']}; expected {rx['dtype']} (use .astype('float32')).")
+    if x.get("max", 0) > 1.0 + 1e-6:
+        problems.append(f"{what} have pixels up to {x['max']:.0f}; expected at most 1 (divide by 255).")
+    return problems
+
+
+def _label_problems(y: dict | None, ry: dict, what: str) -> list[str]:
+    if y and y.get("one_hot") and y.get("shape", [0, 0])[-1] == ry["shape"][1]:
+        return []
+    shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
+    return [f"{what} have shape {shape} and are not one-hot; expected (N, {ry['shape'][1]}) "
+            "from keras.utils.to_categorical(labels, num_classes)."]
+
+
+def _test_data(s: dict) -> list[tuple[str, dict, dict | None]]:
+    """The test data the notebook measures with, (where it goes; images; labels): the validation data
+    given to model.fit and the data given to model.evaluate, the same arrays named once."""
+    found = []
+    validation = (s["fit"] or {}).get("validation_data") or {}
+    if validation.get("kind") == "tuple" and len(validation.get("items", [])) >= 2:
+        found.append(("validation_data in model.fit", *validation["items"][:2]))
+    evaluate = s.get("evaluate") or {}
+    found.append(("model.evaluate", evaluate.get("x"), evaluate.get("y")))
+    merged: list[tuple[str, dict, dict | None]] = []
+    for where, x, y in found:
+        if not x or x.get("kind") != "array":
+            continue
+        same = next((i for i, (_, mx, my) in enumerate(merged) if (mx, my) == (x, y)), None)
+        if same is None:
+            merged.append((where, x, y))
+        else:
+            merged[same] = (f"{merged[same][0]} and {where}", x, y)
+    return merged
+
+
 def check_data_prepared(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     x, y, where = _images_and_labels(s)
     rx, ry, _ = _images_and_labels(r)
     expected = (f"images of shape (N, {', '.join(map(str, rx['shape'][1:]))}), {rx['dtype']}, "
-                f"pixels from 0 to 1; labels one-hot with {ry['shape'][1]} columns")
+                f"pixels from 0 to 1; labels one-hot with {ry['shape'][1]} columns; the test data the same")
     if not x or x.get("kind") != "array":
         return Verdict(Status.FAIL, expected, "no prepared training data",
                        "The grader could not find your prepared training data (model.fit never ran and there "
                        "is no train_images variable).")
-    problems = []
-    if x["shape"][1:] != rx["shape"][1:]:
-        problems.append(f"Images have shape {tuple(x['shape'])}; expected (N, {', '.join(map(str, rx['shape'][1:]))}). "
-                        "Reshape them with the extra 1 at the end for the single colour channel.")
-    if not x["dtype"].startswith("float"):
-        problems.append(f"Images are {x['dtype']}; expected {rx['dtype']} (use .astype('float32')).")
-    if x.get("max", 0) > 1.0 + 1e-6:
-        problems.append(f"Pixels go up to {x['max']:.0f}; expected at most 1 (divide by 255).")
-    if not y or not y.get("one_hot") or y.get("shape", [0, 0])[-1] != ry["shape"][1]:
-        shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
-        problems.append(f"Labels have shape {shape} and are not one-hot; expected (N, {ry['shape'][1]}) "
-                        "from keras.utils.to_categorical(labels, num_classes).")
+    problems = _image_problems(x, rx, "Training images") + _label_problems(y, ry, "Training labels")
+    wrong = [where] if problems else []
     if x.get("split") == "test":
         problems.append("model.fit trains on the test images. The lesson trains on train_images and keeps the test "
                         "images for measuring, so the network is tested on pictures it has never seen.")
+    # A network trained on prepared images is measured on test images prepared the same way.
+    for used_in, tx, ty in _test_data(s):
+        found = _image_problems(tx, rx, f"Test images ({used_in})") + _label_problems(ty, ry, f"Test labels ({used_in})")
+        problems += found
+        wrong += [f"the test data ({used_in})"] if found else []
     if not problems:
         return Verdict(Status.PASS, expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
-                       f"{x.get('max', 0):g}, one-hot labels", "Your data is prepared the way the lesson does it.")
+                       f"{x.get('max', 0):g}, one-hot labels; the test data the same",
+                       "Your data is prepared the way the lesson does it.")
     status = Status.PARTIAL if len(problems) <= 2 else Status.FAIL
-    return Verdict(status, expected, f"{counted(len(problems), 'problem')} in {where}",
-                   f"Some of the data preparation is not done the lesson's way ({where}).", "", problems)
+    return Verdict(status, expected, f"{counted(len(problems), 'problem')} in {' and '.join(wrong or [where])}",
+                   "Some of the data preparation is not done the lesson's way: it reshapes, converts and scales the "
+                   "training images and the test images alike.", "", problems)
 
 
 # ---------------------------------------------------------------- the model
@@ -387,9 +426,18 @@ def _fit_missing(s: dict) -> Verdict | None:
     return None
 
 
-def _fit_place(s: dict) -> str:
-    where = s["fit"].get("where")
+def _fit_place(s: dict, setting: str = "") -> str:
+    """' (In [11], line 1: model.fit(...))', or, for a setting passed by name, the line that set it first:
+    ' (set in In [8], line 4: epochs = 5; given to model.fit in In [11])'."""
+    where, source = s["fit"].get("where"), (s["fit"].get("set_in") or {}).get(setting)
+    if source:
+        return f" (set in {at(source)}: {source['code']}; given to model.fit in {at(where) or 'a later cell'})"
     return f" ({at(where)}: {where['code']})" if where and where.get("code") else ""
+
+
+def _setting_where(s: dict, setting: str) -> dict | None:
+    """The line to change: where a setting passed by name was set (epochs = 5), else the model.fit line."""
+    return (s["fit"].get("set_in") or {}).get(setting) or s["fit"].get("where")
 
 
 def _unknowable(s: dict, what: str) -> Verdict | None:
@@ -405,7 +453,7 @@ def check_fit_batch_size(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     unknowable = _unknowable(s, "batch size")
     if unknowable:
         return unknowable
-    want, got, where = r["fit"]["batch_size"], s["fit"]["batch_size"], s["fit"].get("where")
+    want, got, where = r["fit"]["batch_size"], s["fit"]["batch_size"], _setting_where(s, "batch_size")
     via = " (the batch size of your tf.data pipeline)" if s["fit"].get("dataset") else ""
     if got == want:
         return Verdict(Status.PASS, str(want), str(got), f"batch_size is {got}{via}.", where=where)
@@ -413,8 +461,8 @@ def check_fit_batch_size(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
         return Verdict(Status.FAIL, str(want), "not set (Keras uses 32)",
                        f"You did not set batch_size{_fit_place(s)}, so Keras uses 32; the lesson uses "
                        f"batch_size={want}.", where=where)
-    return Verdict(Status.FAIL, str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(s)}; the lesson uses "
-                   f"{want}.", where=where)
+    return Verdict(Status.FAIL, str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(s, 'batch_size')}; "
+                   f"the lesson uses {want}.", where=where)
 
 
 def _epochs_words(n) -> str:
@@ -424,6 +472,8 @@ def _epochs_words(n) -> str:
 def check_fit_epochs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     want, got, where = r["fit"]["epochs"], s["fit"]["epochs"], s["fit"].get("where")
     calls = s["fit"].get("calls", 1)
+    if calls == 1:  # one call: the line to change is the one that set epochs, when it was passed by name
+        where = _setting_where(s, "epochs")
     over = f" over {calls} calls of model.fit" if calls > 1 else ""
     if got == want:
         return Verdict(Status.PASS, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}.", where=where)
@@ -440,7 +490,8 @@ def check_fit_epochs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     if s["fit"].get("replayed"):
         details.append(f"To keep grading quick, the grader trained the first {got - s['fit']['replayed']:,} of your "
                        f"{got:,} epochs and repeated the last one's results for the rest; your code saw every epoch.")
-    return Verdict(Status.FAIL, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{_fit_place(s)}; "
+    place = _fit_place(s, "epochs" if calls == 1 else "")
+    return Verdict(Status.FAIL, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{place}; "
                    f"the lesson uses {want}.{note}", details=details, where=where)
 
 
@@ -687,7 +738,7 @@ def _causes(s: Facts, r: Facts, results: list[CheckResult]) -> list[tuple[CheckR
     first (output and loss, then the optimizer, then missing layers, then layer settings), each with the
     failed check that found it. Nothing about the student's data: the grader trains its copy on its own
     prepared images, so unscaled pixels never explain it."""
-    failed = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL)}
+    failed = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL) and c.points < c.max_points}
     found = _output_and_loss(s, r)
     rate = (((s.get("compile") or {}).get("optimizer") or {}).get("changed") or {}).get("learning_rate")
     if isinstance(rate, (int, float)) and not 1e-5 < rate < 0.05:  # another optimizer, or a near rate, still learns
@@ -703,7 +754,7 @@ def _causes(s: Facts, r: Facts, results: list[CheckResult]) -> list[tuple[CheckR
 
 def _not_trained(reason: str, r: Facts, results: list[CheckResult]) -> str:
     """The tip when the grader could not train a copy at all: what stopped it, and the check that says more."""
-    failed = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL)}
+    failed = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL) and c.points < c.max_points}
     if "never called" in reason or "without a loss" in reason:
         compile_line = (f"model.compile(loss={r['compile']['loss']['written']}, optimizer="
                         f"{r['compile']['optimizer']['written']}, metrics=[{', '.join(r['compile']['metrics_written'])}])")
@@ -729,14 +780,17 @@ def _cause_first(s: Facts, r: Facts, results: list[CheckResult], own_hint: str) 
                                                        "from learning: compare your layers with the lesson's in the "
                                                        "table below."), []
     first, reason = causes[0]
-    named = list(dict.fromkeys(check.id for check, _ in causes))
-    titles = {c.id: c.title for c, _ in causes}
-    more = f" Then: {', '.join(titles[c].lower() for c in named[1:])}." if len(named) > 1 else ""
+    # Then: the other checks named, by points lost (the report's "Fix these first" order).
+    then = sorted({c.id: c for c, _ in causes if c.id != first.id}.values(), key=lambda c: c.points - c.max_points)
+    more = f" Then: {', '.join(f'“{c.title}”' for c in then)}." if then else ""
     return f"Start with \"{first.title}\" above: {reason[0].upper()}{reason[1:]}{more}", [c for c, _ in causes]
 
 
 def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckResult]:
     results = []
+    # Marked once here, read by notebook.runs and the report: an error only the lesson's slip caused.
+    for error in (student.get("execution") or {}).get("errors", []):
+        error["forgiven"] = forgiven(error, rubric) or ""
     # Paired once here, read by the three layer checks and the report's layer table.
     have_models = student.get("model") and reference.get("model")
     student["alignment"] = align_layers(reference["model"], student["model"]) if have_models else []

@@ -160,8 +160,12 @@ def _one_line(entry, result: dict) -> str:
               help="Also write canvas.csv (Canvas gradebook import) or moodle.csv (Moodle's offline grading worksheet).")
 @click.option("--lms-column", default="CNN", show_default=True, metavar="HEADER",
               help="Canvas: the assignment's column header as Canvas exports it, e.g. \"CNN (12345)\".")
+@click.option("--lms-points", type=click.FloatRange(min=0, min_open=True), metavar="POINTS",
+              help="The assignment's maximum in the LMS (default: the roster's Points Possible or Maximum Grade, "
+                   "else the rubric's); grades are scaled to it.")
 @grading_options
-def batch_command(source, output, workers, force, roster, cluster, lms_export, lms_column, **kwargs) -> None:
+def batch_command(source, output, workers, force, roster, cluster, lms_export, lms_column, lms_points,
+                  **kwargs) -> None:
     """Grade every notebook in SOURCE (a folder, nested folders, or an LMS .zip) into OUTPUT."""
     options = _options(**kwargs)
     live = console.is_terminal
@@ -196,7 +200,7 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
         with progress:
             summary = batch.run(source, output, options=options, workers=workers, force=force, roster=roster,
                                 cluster=cluster, on_start=on_start, on_result=on_result, lms_export=lms_export,
-                                lms_column=lms_column)
+                                lms_column=lms_column, lms_points=lms_points)
     except KeyboardInterrupt:
         console.print(f"\nStopped after {state['done']} of {state['total']}. gradebook.csv and index.html cover "
                       f"what is done; run the same command again to grade the rest.")
@@ -210,7 +214,10 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
                       f"{counted(len(group['students']), 'submission')}; re-grade with --force on one set of versions")
     console.print(f"gradebook: {output / 'gradebook.csv'}\nsummary:   {output / 'index.html'}")
     if lms_export:
-        console.print(f"{lms_export}:    {summary['lms_file']}", markup=False)
+        scale = summary["lms_scale"]
+        console.print(f"{lms_export}:    {summary['lms_file']} (grades out of {scale.out_of}"
+                      + (f", the rubric's {scale.rubric_max:g} scaled" if scale.lms_max != scale.rubric_max else "")
+                      + ")", markup=False)
         if summary["lms_left_out"]:
             what = ("no Canvas user id in the file name (give a --roster with Canvas' ID column)" if lms_export == "canvas"
                     else "no participant number (Moodle's folder names carry it: Name_12345_assignsubmission_file_)")

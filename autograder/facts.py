@@ -51,6 +51,7 @@ class FitFacts(TypedDict, total=False):
     validation_data: dict | None
     validation_split: float | None
     given: list[str]  # the keyword arguments written
+    set_in: dict  # a setting passed by name (epochs=epochs): {"epochs": {cell, line, code}} of the line that set it
     initial_epoch: int | None
     steps_per_epoch: int | None
     epochs: int  # every fit on the model added up

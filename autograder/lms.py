@@ -17,6 +17,7 @@ import csv
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from .errors import SetupError
@@ -60,16 +61,25 @@ def identify(relative: Path) -> Identity:
 NAME_COLUMNS = ("name", "full name", "student name", "student")
 
 
+def _roster_rows(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SetupError(path, f"cannot read the roster ({exc}); it must be a CSV with a header row") from None
+
+
+def _is_points_row(row: dict) -> bool:
+    """Canvas' gradebook export has a row "    Points Possible" under its header: not a student."""
+    return (next(iter(row.values()), "") or "").strip().lower() == "points possible"
+
+
 def read_roster(path: Path | None) -> dict[str, dict]:
     """Each roster row under every id it gives (its first column, and Canvas' ID / SIS columns):
     {"name", "sis_user_id", "sis_login_id", "section", "email"}. A CSV with a header row."""
     if path is None:
         return {}
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SetupError(path, f"cannot read the roster ({exc}); it must be a CSV with a header row") from None
+    rows = [row for row in _roster_rows(path) if not _is_points_row(row)]
     if not rows:
         return {}
     columns = {c.strip().lower(): c for c in rows[0] if c}
@@ -84,10 +94,29 @@ def read_roster(path: Path | None) -> dict[str, dict]:
         entry = {"name": (row.get(name_col) or "").strip(), "sis_user_id": get(row, "sis user id"),
                  "sis_login_id": get(row, "sis login id"), "section": get(row, "section"),
                  "email": get(row, "email", "email address"), "canvas_id": get(row, "id")}
-        for key in {(row.get(first) or "").strip(), entry["canvas_id"], entry["sis_login_id"], entry["email"]}:
+        # Moodle's worksheet names a participant "Participant 12345"; its folder names give 12345.
+        own_id = (row.get(first) or "").strip().removeprefix("Participant ")
+        for key in {own_id, entry["canvas_id"], entry["sis_login_id"], entry["email"]}:
             if key and key not in roster:
                 roster[key] = entry
     return roster
+
+
+def points_possible(path: Path | None, column: str) -> float | None:
+    """The assignment's maximum as the LMS's own export gives it: the number on Canvas' "Points Possible"
+    row under the assignment's column, or the "Maximum Grade" of Moodle's grading worksheet. None when the
+    roster does not say."""
+    if path is None:
+        return None
+    rows = _roster_rows(path)
+    canvas = [row.get(column) for row in rows if _is_points_row(row)]
+    moodle = [row.get("Maximum Grade") for row in rows if not _is_points_row(row)]
+    for value in canvas + moodle:
+        try:
+            return float((value or "").strip())
+        except ValueError:
+            continue
+    return None
 
 
 def lookup(roster: dict[str, dict], student: str, lms_id: str) -> dict:
@@ -100,9 +129,29 @@ CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_COLUMNS = ["Identifier", "Full name", "Grade", "Maximum Grade", "Last modified (grade)", "Feedback comments"]
 
 
-def canvas_csv(rows: list[dict], column: str) -> tuple[str, list[str]]:
-    """Canvas' gradebook import: its identity columns and one assignment column. Returns the text and
-    the students left out (no Canvas user id in their file name nor the roster: Canvas cannot match them)."""
+@dataclass(frozen=True)
+class Scale:
+    """The rubric's points as the LMS's: a score out of the rubric's maximum becomes one out of the
+    assignment's maximum in the LMS, rounded as the LMS rounds (two decimals, halves up)."""
+
+    rubric_max: float
+    lms_max: float
+
+    def grade(self, score: float | None) -> str:
+        if score is None:
+            return ""
+        scaled = Decimal(repr(score * self.lms_max / self.rubric_max)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        return f"{scaled:f}".rstrip("0").rstrip(".")  # 16.50 → 16.5, 20.00 → 20
+
+    @property
+    def out_of(self) -> str:
+        return self.grade(self.rubric_max)
+
+
+def canvas_csv(rows: list[dict], column: str, scale: Scale = Scale(100, 100)) -> tuple[str, list[str]]:
+    """Canvas' gradebook import: its identity columns and one assignment column, the grade out of the
+    assignment's Points Possible. Returns the text and the students left out (no Canvas user id in their
+    file name nor the roster: Canvas cannot match them)."""
     out, left_out = [], []
     for row in rows:
         canvas_id = row["lms_id"] if row["lms"] == "canvas" else row.get("canvas_id", "")
@@ -111,19 +160,21 @@ def canvas_csv(rows: list[dict], column: str) -> tuple[str, list[str]]:
             continue
         out.append([row["name"] or row["student"], canvas_id, row.get("sis_user_id", ""),
                     row.get("sis_login_id", ""), row.get("section", ""),
-                    "" if row["score"] is None else f"{row['score']:g}"])
+                    scale.grade(row["score"])])
     return csv_text(CANVAS_IDENTITY + [column], out), left_out
 
 
-def moodle_csv(rows: list[dict], max_score: float, now: datetime | None = None) -> tuple[str, list[str]]:
-    """The Moodle assignment's offline grading worksheet, keyed by participant number."""
+def moodle_csv(rows: list[dict], scale: Scale = Scale(100, 100), now: datetime | None = None) -> tuple[str, list[str]]:
+    """The Moodle assignment's offline grading worksheet, keyed by participant number, the grade out of
+    the assignment's maximum grade; the comment repeats that grade and what to fix first."""
     stamp = (now or datetime.now()).strftime("%Y-%m-%d %H:%M:%S")  # Moodle reads it with strtotime()
     out, left_out = [], []
     for row in rows:
         if row["lms"] != "moodle" or not row["lms_id"]:
             left_out.append(row["student"])
             continue
-        grade = "" if row["score"] is None else f"{row['score']:g}"
-        out.append([f"Participant {row['lms_id']}", row["name"] or row["student"], grade, f"{max_score:g}", stamp,
-                    row.get("comment", "")])
+        grade = scale.grade(row["score"])
+        comment = f"{grade} / {scale.out_of}. {row['comment']}" if grade else row.get("comment", "")
+        out.append([f"Participant {row['lms_id']}", row["name"] or row["student"], grade, scale.out_of, stamp,
+                    comment])
     return csv_text(MOODLE_COLUMNS, out), left_out

@@ -253,6 +253,8 @@ def render_html(result: GradeResult | dict, audience: str = "student") -> str:
     """The report for a student (the rubric's visibility honoured) or for the instructor (everything),
     from a GradeResult or from its JSON result (as stored by a batch)."""
     data = to_dict(result) if isinstance(result, GradeResult) else result
+    if data.get("cell_errors"):  # a result stored before errors carried "forgiven"
+        data = {**data, "cell_errors": [{"forgiven": "", **e} for e in data["cell_errors"]]}
     return _environment().get_template("report.html.j2").render(r=data, v=view(data, audience), digit3_png=_digit3_png())
 
 

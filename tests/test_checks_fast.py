@@ -59,6 +59,10 @@ def _set(path: str, value):
     (_set("compile.loss.name", "mean_squared_error"), "compile.loss", "fail", "categorical_crossentropy"),
     (_set("evaluate.x.split", "train"), "evaluate.test_data", "fail", "training"),
     (_set("fit.x.max", 255.0), "data.prepared", "partial", "divide by 255"),
+    # Only the training images reshaped: the test images given to validation and evaluate are checked too.
+    (lambda s: [_set("fit.validation_data.items.0.shape", [10000, 28, 28])(s), _set("evaluate.x.shape", [10000, 28, 28])(s)],
+     "data.prepared", "partial", "Test images (validation_data in model.fit and model.evaluate) have shape (10000, 28, 28)"),
+    (_set("evaluate.x.max", 255.0), "data.prepared", "partial", "Test images (model.evaluate) have pixels up to 255"),
     (_set("brief_training.heldout_accuracy", 0.1), "train.learns", "fail", "10%"),
     (_set("digit3.guess", 5), "predict.digit3", "fail", "5"),
 ])
@@ -70,6 +74,31 @@ def test_one_thing_changed_is_found_by_its_check_and_by_no_other(edit, check_id,
     others = {c.id: c.status for c in found.values() if c.id != check_id and c.status != "pass"}
     allowed = {"layers.shapes", "train.learns", "predict.digit3"}  # a changed layer changes these honestly
     assert set(others) <= allowed, others
+
+
+def test_a_value_set_in_one_cell_and_passed_by_name_in_another_is_shown_where_it_was_set():
+    def edit(s):
+        s["fit"].update(epochs=5, batch_size=32, set_in={"epochs": {"cell": 8, "line": 4, "code": "epochs = 5"}})
+    found = verdicts(changed(edit))
+    epochs, batch = found["fit.epochs"], found["fit.batch_size"]
+    assert epochs.where == {"cell": 8, "line": 4, "code": "epochs = 5"}  # the line a student changes
+    assert "set in In [8], line 4: epochs = 5; given to model.fit in In [11]" in epochs.message
+    assert batch.where["cell"] == 11 and "In [11], line 1: model.fit(" in batch.message  # written in the call
+
+
+def test_the_next_steps_in_a_tip_name_only_what_lost_points_by_points_lost():
+    def edit(s):
+        s["model"]["layers"][7]["settings"]["activation"] = "linear"  # the earliest cause: named first
+        s["compile"]["optimizer"]["changed"] = {"learning_rate": 0.5}  # partial: 2.5 points lost
+        s["compile"]["loss"].update(name="mean_squared_error", written="'mse'")  # fail: 5 points lost
+        s["brief_training"]["heldout_accuracy"] = 0.1
+    found = verdicts(changed(edit))
+    causes = [found[i] for i in found["train.learns"].caused_by]
+    assert [c.id for c in causes] == ["layers.config", "compile.loss", "compile.optimizer"]
+    assert all(c.points < c.max_points for c in causes)
+    assert found["train.learns"].hint.startswith('Start with "Each layer has the right settings" above: Your output '
+                                                 "layer has no activation")
+    assert found["train.learns"].hint.endswith("Then: “Loss function”, “Optimizer”.")  # by points lost, as titled
 
 
 def test_the_guards_stand_in_for_the_checks_that_need_them():

@@ -76,3 +76,11 @@ def test_error_result_report_says_why(tmp_path):
     bad.write_text("{")
     html = report.render_html(grade(bad, Options()))
     assert "Not graded" in html and "not valid JSON" in html
+
+
+def test_a_forgiven_slip_is_a_calm_note_never_an_error_box(graded):
+    result = graded("lesson_copied_literally")  # test_acc, the lesson's own NameError: forgiven
+    assert result.full_marks
+    html = report.render_html(result)
+    assert 'class="cell-error"' not in html and 'href="#errors"' not in html
+    assert html.count('class="cell-note"') == 1 and "That slip is the lesson" in html

@@ -8,6 +8,7 @@ import datetime
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -297,9 +298,9 @@ def _class_rows():
     row = {"name": "", "score": None, "sis_user_id": "", "sis_login_id": "", "section": "", "canvas_id": "",
            "comment": ""}
     return [{**row, "student": "smithjane", "lms": "canvas", "lms_id": "12345", "score": 87.5, "name": "Jane Smith",
-             "comment": "87.5 / 100. Fix first: Batch size. Your report: smithjane.report.html"},
+             "comment": "Fix first, in your notebook: Batch size (In [11])."},
             {**row, "student": "Ann Lee", "lms": "moodle", "lms_id": "678", "score": 100.0,
-             "comment": "100 / 100. Every check passed."},
+             "comment": "Every check passed."},
             {**row, "student": "bob", "lms": "", "lms_id": "", "score": 40.0}]
 
 
@@ -313,13 +314,40 @@ def test_the_canvas_file_has_canvas_identity_columns_and_one_assignment_column()
 
 
 def test_the_moodle_file_is_the_offline_grading_worksheet_keyed_by_participant():
-    text, left_out = lms.moodle_csv(_class_rows(), 100)
+    text, left_out = lms.moodle_csv(_class_rows())
     rows = list(csv.DictReader(io.StringIO(text)))
     # Moodle's assignfeedback_offline importer needs Identifier, Grade and "Last modified (grade)".
     assert {"Identifier", "Grade", "Last modified (grade)", "Feedback comments"} <= set(rows[0])
     assert len(rows) == 1 and rows[0]["Identifier"] == "Participant 678" and rows[0]["Grade"] == "100"
     assert rows[0]["Feedback comments"].startswith("100 / 100.") and left_out == ["smithjane", "bob"]
     assert datetime.datetime.strptime(rows[0]["Last modified (grade)"], "%Y-%m-%d %H:%M:%S")
+
+
+def test_lms_grades_are_out_of_the_assignments_maximum_rounded_as_the_lms_rounds():
+    scale = lms.Scale(rubric_max=100, lms_max=20)
+    assert [scale.grade(s) for s in (100, 87.5, 95, 33.333, None)] == ["20", "17.5", "19", "6.67", ""]
+    assert lms.Scale(100, 7).grade(95) == "6.65" and lms.Scale(100, 3).grade(12.5) == "0.38"  # halves go up
+    text, _ = lms.canvas_csv(_class_rows(), "CNN (4242)", scale)
+    assert list(csv.reader(io.StringIO(text)))[1][5] == "17.5"  # 87.5 / 100 in a column worth 20 points
+    text, _ = lms.moodle_csv(_class_rows(), lms.Scale(100, 10))
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert (row["Grade"], row["Maximum Grade"]) == ("10", "10")
+    # The comment repeats the grade the student sees in Moodle and names nothing they never receive.
+    assert row["Feedback comments"] == "10 / 10. Every check passed."
+
+
+def test_the_assignments_maximum_is_read_from_the_lms_export_used_as_roster(tmp_path):
+    canvas = tmp_path / "canvas-export.csv"
+    canvas.write_text("Student,ID,SIS User ID,SIS Login ID,Section,Quiz 1 (11),CNN (4242)\n"
+                      "    Points Possible,,,,,10,20\n"
+                      "Jane Smith,12345,S-1,jsmith,Period 2,9,\n")
+    assert lms.points_possible(canvas, "CNN (4242)") == 20 and lms.points_possible(canvas, "CNN") is None
+    assert "Points Possible" not in lms.read_roster(canvas)  # a row of Canvas' export, not a student
+    moodle = tmp_path / "worksheet.csv"
+    moodle.write_text("Identifier,Full name,Email address,Status,Grade,Maximum Grade,Grade can be changed\n"
+                      "Participant 678,Ann Lee,ann@example.org,Submitted,,10.00,Yes\n")
+    assert lms.points_possible(moodle, "CNN") == 10
+    assert lms.lookup(lms.read_roster(moodle), "Ann Lee", "678")["name"] == "Ann Lee"
 
 
 def test_a_canvas_roster_gives_names_and_sis_ids(tmp_path):
@@ -494,3 +522,35 @@ def test_a_class_graded_with_different_versions_is_said_so_with_who_got_which():
     assert "tensorflow 2.22.0" in groups[1]["versions"]
     page = report.render_class(batch.summarise(entries, results, {}, rubric.load(locations.RUBRIC)))
     assert "Graded with different versions" in page and "tensorflow 2.22.0, keras 3.15.1" in page
+
+
+def test_a_setting_passed_by_name_is_located_where_it_was_set():
+    cells = {8: "%matplotlib inline\nfrom keras import layers\nbatch = 32\nepochs = 5",
+             9: "epochs, other = 7, 1",  # set again: the last assignment before the call counts
+             11: "size = 64\nmodel.fit(train_images, train_labels,\n          batch_size=batch, epochs=epochs,\n"
+                 "          shuffle=True)\nepochs = 99"}
+    found = capture.set_in({"cell": 11, "line": 2, "code": "model.fit(train_images, train_labels,"}, cells)
+    assert found == {"batch_size": {"cell": 8, "line": 3, "code": "batch = 32"},
+                     "epochs": {"cell": 9, "line": 1, "code": "epochs, other = 7, 1"}}
+    # A literal, or a call inside the student's own function, names no other cell.
+    assert capture.set_in({"cell": 1, "line": 1}, {1: "model.fit(x, y, epochs=5)"}) == {}
+    assert capture.set_in({"cell": 11, "line": 2, "inner": {"cell": 3}}, cells) == {}
+
+
+def test_a_check_worth_no_points_is_information_on_the_class_page_and_in_the_gradebook(tmp_path):
+    from autograder import batch
+
+    facts = json.loads((Path(__file__).resolve().parent / "fixtures" / "reference_facts.json").read_text())
+    student = json.loads(json.dumps(facts))
+    student["digit3"]["guess"] = 8  # the wrong digit: worth no points
+    found = checks.run_checks(student, facts, rubric.load(locations.RUBRIC))
+    result = {"status": "graded", "reason": None, "score": 100.0, "max_score": 100, "percent": 100.0, "due": "",
+              "checks": [dataclasses.asdict(c) for c in found]}
+    entry = batch.Entry(student="ada", path=tmp_path / "ada.ipynb", file="ada.ipynb", stem="ada")
+    summary = batch.summarise([entry], {entry: result}, {}, rubric.load(locations.RUBRIC))
+    html = report.render_class(summary)
+    cell = re.search(r'<td class="c [^"]*" data-status="(\w+)" title="What it says about the handwritten 3: ([^"]*)"', html)
+    assert cell and cell.group(1) == "info" and "8" in cell.group(2)
+    batch.write_gradebook(tmp_path / "gradebook.csv", summary)
+    (row,) = csv.DictReader(io.StringIO((tmp_path / "gradebook.csv").read_text()))
+    assert row["predict.digit3"] == "info: 8" and row["fit.epochs"] == "5.0"

@@ -106,6 +106,7 @@ EXPECTED: dict[str, dict[str, str | set]] = {
     "trick_loss_class_that_is_mse": {"compile.loss": "fail", "train.learns": "fail", "predict.digit3": "fail"},
     "trick_dense_subclass_without_activation": {"model.found": "fail", **NO_MODEL, **NO_COMPILE},
     "trick_fit_on_test_set_from_epoch_9": {"data.prepared": "partial", "fit.epochs": "fail"},
+    "test_images_not_prepared": {"data.prepared": "partial"},  # the test images, given to validation and evaluate
     "trick_replaces_the_harness": TAMPERED,
     "trick_dead_fit_with_the_right_settings": {"fit.batch_size": "fail", "fit.epochs": "fail",
                                                "fit.validation_data": "fail"},
