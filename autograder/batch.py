@@ -18,7 +18,6 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
 import socket
 import tempfile
 import time
@@ -33,6 +32,7 @@ from . import data, lms, locations, reference_cache, report, sandbox, settings, 
 from . import rubric as rubric_mod
 from .errors import SetupError
 from .pipeline import error_result, grade, reference_facts, versions
+from . import submission
 from .settings import Options
 from .checks import CHECK_IDS
 
@@ -48,6 +48,7 @@ class Entry:
     file: str  # as the instructor knows it: relative to the folder, or zip name + member
     stem: str  # a safe file name for its report
     identity: lms.Identity = lms.Identity("")  # who, as the file name says (LMS ids included)
+    refused: str = ""  # why it is not graded at all (a folder, a link, an oversized zip member): its row says so
 
 
 # Letters that Unicode does not split into a base letter and an accent.
@@ -72,25 +73,89 @@ def _stem(who: lms.Identity, relative: Path, alone: bool) -> str:
     return name if alone else f"{name}__{_safe(relative.stem) or 'CNN'}"
 
 
-def _unzip(archive: Path, into: Path) -> None:
-    """Extract only .ipynb members, refusing paths that leave the folder."""
+# What a class's .zip may unpack to. A zip can claim little and expand to gigabytes (a "zip bomb"): each member
+# is counted as it is written, and what passes a bound is refused with a reason, never the whole class.
+MAX_MEMBER_BYTES = submission.MAX_BYTES
+MAX_ZIP_BYTES = 2 * 2**30
+MAX_ZIP_MEMBERS = 10_000
+
+
+def _unzip(archive: Path, into: Path) -> dict[str, str]:
+    """Extract only .ipynb members, refusing paths that leave the folder. Returns {member: why it was not
+    extracted} for the members refused (too large, too many, the disk full)."""
+    refused, total = {}, 0
     with zipfile.ZipFile(archive) as zf:
-        for member in zf.infolist():
+        members = [m for m in zf.infolist() if not m.is_dir() and Path(m.filename).suffix == ".ipynb"]
+        for n, member in enumerate(members):
             name = Path(member.filename)
-            if member.is_dir() or name.suffix != ".ipynb" or name.is_absolute() or ".." in name.parts:
+            if name.is_absolute() or ".." in name.parts:
                 continue
             target = into / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            why = (f"the zip holds more than {MAX_ZIP_MEMBERS:,} notebooks; this one was not unpacked"
+                   if n >= MAX_ZIP_MEMBERS else _extract(zf, member, target, min(MAX_MEMBER_BYTES, MAX_ZIP_BYTES - total)))
+            if why:
+                refused[member.filename] = why
+                target.unlink(missing_ok=True)
+            else:
+                total += target.stat().st_size
+    return refused
+
+
+def _extract(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, room: int) -> str:
+    """Copy one member, counting what is really written (a member's declared size may lie); '' when done."""
+    too_large = (f"it unpacks to more than {room / 2**20:,.0f} MB, far more than a notebook: not unpacked "
+                 "(a damaged or deliberately inflated file)")
+    if member.file_size > room:
+        return too_large
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        with zf.open(member) as src, open(target, "wb") as dst:
+            while chunk := src.read(2**20):
+                written += len(chunk)
+                if written > room:
+                    return too_large
+                dst.write(chunk)
+    except OSError as exc:  # the temporary folder is full, or the member is damaged
+        return f"it could not be unpacked ({exc.strerror or exc})"
+    except (zipfile.BadZipFile, EOFError, RuntimeError) as exc:  # a damaged or encrypted member
+        return f"it could not be unpacked ({exc})"
+    return ""
+
+
+def _why_not_a_file(path: Path) -> str:
+    """Why an entry named *.ipynb cannot be graded as a file of this class; '' when it can."""
+    if path.is_symlink():
+        return ("a link to another file, not a file: links are not followed, so that nothing from outside the "
+                "class folder is graded as this student's")
+    if path.is_dir():
+        return "a folder named like a notebook, not a notebook file"
+    if not path.is_file():
+        return "not a regular file"
+    return ""
+
+
+def _notebooks_under(root: Path) -> list[Path]:
+    """Every entry named *.ipynb below root, links and folders included (each becomes a row), without
+    following a link to a folder."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        found += [Path(folder) / name for name in (*dirs, *files) if name.endswith(".ipynb")]
+    return sorted(found)
 
 
 def discover(source: Path, scratch: Path) -> list[Entry]:
     """Every .ipynb under `source` (a folder or a .zip), in a stable order."""
     source = Path(source)
+    refused = {}
     if source.is_file() and source.suffix == ".zip":
         root = scratch / "unzipped"
-        _unzip(source, root)
+        root.mkdir()
+        try:
+            refused = _unzip(source, root)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SetupError(source, f"cannot read it as a .zip file ({exc}); download the export again") from None
         label = source.name + ":"
     elif source.is_dir():
         root, label = source, ""
@@ -98,32 +163,42 @@ def discover(source: Path, scratch: Path) -> list[Entry]:
         raise SetupError(source, "give a folder of notebooks or an LMS .zip export")
     # Folders inside a zip's single top folder count as the student folders.
     tops = [p for p in root.iterdir() if p.name not in SKIP_DIRS]
-    if label and len(tops) == 1 and tops[0].is_dir():
-        root = tops[0]
-    found = []
-    for path in sorted(root.rglob("*.ipynb")):
-        relative = path.relative_to(root)
-        if not any(part in SKIP_DIRS for part in relative.parts):
-            found.append((path, relative, lms.identify(relative)))
+    top = tops[0].name + "/" if label and len(tops) == 1 and tops[0].is_dir() else ""
+    root = root / top if top else root
+    found = [(path, path.relative_to(root), _why_not_a_file(path)) for path in _notebooks_under(root)]
+    found += [(root / "refused" / name.removeprefix(top), Path(name.removeprefix(top)), why)
+              for name, why in refused.items()]
+    found = [(path, relative, lms.identify(relative), why) for path, relative, why in found]
     per_student = {}
-    for _, _, who in found:
+    for _, _, who, _ in found:
         per_student[who.student] = per_student.get(who.student, 0) + 1
     entries, stems = [], set()
-    for path, relative, who in found:
+    for path, relative, who, why in found:
         stem = _stem(who, relative, per_student[who.student] == 1)
         while stem in stems:  # two students whose names differ only in punctuation keep both reports
             stem += "_"
         stems.add(stem)
         entries.append(Entry(student=who.student, path=path, file=label + relative.as_posix(), stem=stem,
-                             identity=who))
+                             identity=who, refused=why))
     return entries
 
 
 # ---------------------------------------------------------------- grading
 
 def _result_key(entry: Entry, batch_key: str) -> str:
-    digest = hashlib.sha256(entry.path.read_bytes()).hexdigest()
-    return hashlib.sha256(f"{digest}\n{batch_key}".encode()).hexdigest()[:32]
+    what = entry.file + entry.refused if entry.refused else hashlib.sha256(entry.path.read_bytes()).hexdigest()
+    return hashlib.sha256(f"{what}\n{batch_key}".encode()).hexdigest()[:32]
+
+
+def _readable(entry: Entry) -> Entry:
+    """The entry, or the same entry refused when its file cannot be read (permissions, vanished)."""
+    if entry.refused:
+        return entry
+    try:
+        with open(entry.path, "rb"):
+            return entry
+    except OSError as exc:
+        return dataclasses.replace(entry, refused=f"the file cannot be read ({exc.strerror or exc})")
 
 
 @dataclass(frozen=True)
@@ -194,16 +269,17 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
     base = similarity.Base.of([locations.STARTER, Path(options.reference)])  # what every student was given
 
     with tempfile.TemporaryDirectory(prefix="autograder-batch-") as scratch:
-        entries = discover(source, Path(scratch))
+        entries = [_readable(entry) for entry in discover(source, Path(scratch))]
         keys = {entry: _result_key(entry, batch_key) for entry in entries}
         results: dict[Entry, dict] = {}
         prints: dict[Entry, similarity.Print] = {}
         stored = {e: results_dir / f"{keys[e]}.json" for e in entries}
-        todo = [e for e in entries if force or not stored[e].exists()]
+        refused = [e for e in entries if e.refused]
+        todo = [e for e in entries if not e.refused and (force or not stored[e].exists())]
         if on_start:
             on_start(len(entries), len(todo))
         for entry in entries:
-            if entry in todo:
+            if entry in todo or entry.refused:
                 continue
             results[entry] = as_handed_in(json.loads(stored[entry].read_text(encoding="utf-8")), entry)
             prints[entry] = _print(entry, results[entry], base, stored[entry])
@@ -225,6 +301,8 @@ def run(source: Path, out: Path, *, options: Options = Options(), workers: int |
             if on_result:
                 on_result(entry, result, False)
 
+        for entry in refused:  # a row with its reason, graded by no one
+            on_done(entry, None, entry.refused)
         client_versions = versions()
         engine = engine_for(cluster, workers) if todo else None
         try:

@@ -175,12 +175,28 @@ def view(data: dict, audience: str = "student") -> dict:
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def _inert(cell):
+    """A text cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe, as
+    OWASP's CSV-injection guidance recommends (a name "=HYPERLINK(...)" never runs when the gradebook opens).
+    Numbers stay numbers."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        try:
+            float(cell)
+            return cell
+        except ValueError:
+            return "'" + cell
+    return cell
+
+
 def csv_text(header: list[str], rows: list[list]) -> str:
-    """A CSV file's text: the gradebook, similarity.csv, the LMS grade files."""
+    """A CSV file's text: the gradebook, similarity.csv, the LMS grade files; no cell runs as a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([_inert(cell) for cell in header])
+    writer.writerows([_inert(cell) for cell in row] for row in rows)
     return buffer.getvalue()
 
 

@@ -170,7 +170,7 @@ def print_of(notebook: Path | dict, result: dict, base: Base) -> Print:
     """One submission's print, to be stored with its result."""
     try:
         cells = code_cells(notebook)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):  # not a notebook: no print
         cells = []
     fingerprints, names, comments = _signals(cells)
     own = {h: line for h, line in fingerprints.items() if h not in base.fingerprints}

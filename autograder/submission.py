@@ -38,6 +38,9 @@ def read(path: Path) -> Submission:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SubmissionError(path, f"not a Jupyter notebook: the file is not valid JSON ({exc}). "
                                     "Download it again from Jupyter with File → Download as → Notebook (.ipynb)") from None
+    except RecursionError:  # thousands of nested brackets: JSON, but nothing Jupyter ever writes
+        raise SubmissionError(path, "not a Jupyter notebook: its JSON is nested thousands of levels deep. "
+                                    "Download it again from Jupyter with File → Download as → Notebook (.ipynb)") from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise SubmissionError(path, "not a Jupyter notebook: the JSON has no cells")
     try:
