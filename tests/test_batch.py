@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import ctypes
 import os
 import shutil
 import signal
@@ -159,20 +161,39 @@ def wait_for_results(out: Path, n: int, timeout: float = 120) -> None:
     raise AssertionError(f"no {n} results within {timeout} s")
 
 
+@contextlib.contextmanager
+def adopting_orphans():
+    """While inside, this test process is a child subreaper: a kernel whose grader died becomes its child, not
+    init's, so the test sees its own orphans and never another grader's kernels elsewhere on the machine."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        for child in psutil.Process().children():  # reap the orphans adopted, dead or killed now
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, 0)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
 def kernels_started_since(started: float) -> list:
-    """Kernels anywhere on the machine, orphans included (a kernel whose grader died is init's child)."""
-    return [p for p in kernels_among(psutil.process_iter(["create_time"])) if p.info["create_time"] >= started]
+    """Kernels of this test's process tree started since `started`, orphans included (adopting_orphans)."""
+    return [p for p in kernels_among(psutil.Process().children(recursive=True)) if p.create_time() >= started]
 
 
 def test_killed_batch_resumes_without_losing_or_duplicating_a_row(tmp_path):
     source, out = small_class(tmp_path / "class"), tmp_path / "out"
     started = time.time()
-    proc = start_batch(source, out)
-    wait_for_results(out, 1)
-    os.killpg(proc.pid, signal.SIGKILL)  # like kill -9 on the whole command
-    proc.wait()
-    time.sleep(2)
-    assert kernels_started_since(started) == []  # the sandboxed kernel died with its grader
+    with adopting_orphans():
+        proc = start_batch(source, out)
+        wait_for_results(out, 1)
+        os.killpg(proc.pid, signal.SIGKILL)  # like kill -9 on the whole command
+        proc.wait()
+        time.sleep(2)
+        assert kernels_started_since(started) == []  # the sandboxed kernel died with its grader
     done_before = len(list((out / ".results").glob("*.json")))
     rerun = subprocess.run([sys.executable, "-m", "autograder", "batch", str(source), "-o", str(out)],
                            capture_output=True, text=True)
@@ -186,16 +207,17 @@ def test_killed_batch_resumes_without_losing_or_duplicating_a_row(tmp_path):
 def test_ctrl_c_stops_cleanly_with_a_partial_gradebook(tmp_path):
     source, out = small_class(tmp_path / "class"), tmp_path / "out"
     started = time.time()
-    proc = start_batch(source, out)
-    wait_for_results(out, 1)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
-    output, _ = proc.communicate(timeout=60)
+    with adopting_orphans():
+        proc = start_batch(source, out)
+        wait_for_results(out, 1)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        output, _ = proc.communicate(timeout=60)
+        time.sleep(1)
+        assert kernels_started_since(started) == []  # not even one launched as the batch stopped
     assert proc.returncode == 130, output
     assert "run the same command again" in output
     rows = read_gradebook(out / "gradebook.csv")
     assert len(rows) == 3 and any(row["status"] == "graded" for row in rows)
-    time.sleep(1)
-    assert kernels_started_since(started) == []  # not even one launched as the batch stopped
 
 
 def test_a_file_name_that_is_not_utf8_gets_its_row(tmp_path):
