@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import describe, model_file
 from .execute import Execution
+from .harness.kernel_side import weights_fingerprint
 from .facts import Facts
 
 METHODS = ("compile", "fit", "evaluate")
@@ -233,6 +234,42 @@ def set_in(where: dict, cells: dict[int, str], method: str = "fit") -> dict[str,
     return {key: place for key, place in places.items() if place}
 
 
+def _saved_is_not_trained(events: list[dict], model_id: int, cells: dict[int, str]) -> list[dict]:
+    """A finding when the file saved at the end of the model's first fit does not hold the weights that fit
+    left (their fingerprint, taken in the kernel before saving): something replaced how Keras saves, and
+    what the grader reads is not the model that was trained."""
+    saved = next((e for e in events if e["event"] == "snapshot" and e["model"]["id"] == model_id
+                  and e.get("weights") and e.get("copy")), None)
+    if saved is None:
+        return []
+    try:
+        model, _ = model_file.load_safely(Path(saved["copy"]))
+        same = weights_fingerprint(model.weights) == saved["weights"]
+    except Exception:  # a file the grader cannot load is reported where the model is described
+        return []
+    if same:
+        return []
+    fit = next(e for e in reversed(events[:events.index(saved)]) if e["event"] == "fit")
+    where = locate(fit, cells)
+    return [{"cell": where.get("cell"), "line": where.get("line"), "code": where.get("code", ""),
+             "what": "trained the model, but the file Keras saved holds other weights: something in the notebook "
+                     "replaced how Keras saves models"}]
+
+
+def _as_fit_ran_it(events: list[dict], model_id: int, fit_at: int) -> dict | None:
+    """The snapshot of the model as the fit at events[fit_at] ran on it: the one fit left behind when fit
+    built or changed it (saved as the call ended), else the latest before the call (compile's, or the one
+    taken as fit started on a model changed since)."""
+    for event in events[fit_at + 1:]:
+        if event.get("model", {}).get("id") != model_id:
+            continue
+        if event["event"] == "snapshot" and event.get("why") == "fit" and event.get("copy"):
+            return event
+        if event["event"] in ("fit", "compile"):
+            break
+    return _latest_snapshot(events, model_id, before=fit_at)
+
+
 def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict | None:
     """The fit that trained the model most, with the epochs of every fit on it added up."""
     fits = [(i, e) for i, e in enumerate(events) if e["event"] == "fit" and e["model"]["id"] == model_id]
@@ -244,6 +281,7 @@ def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict 
     facts["epochs"] = sum(_epochs_run(e) for _, e in fits)
     facts["epochs_given"] = main.get("epochs")
     facts["calls"] = len(fits)
+    facts["odd_types"] = {k: v for _, e in fits for k, v in (e.get("odd_types") or {}).items()}
     plans = [e.get("plan") or {} for _, e in fits]
     facts["replayed"] = sum(max(0, (p.get("epochs") or 0) - (p.get("real_epochs") or 0)) for p in plans)
     facts["where"] = locate(main, cells)
@@ -287,7 +325,7 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
         facts["fit"] = fit_facts(events, model_id, cells)
         trained_at = facts["fit"]["index"] if facts["fit"] else None
         latest = _latest_snapshot(events, model_id)
-        at_training = (_latest_snapshot(events, model_id, before=trained_at) if trained_at is not None else None) or latest
+        at_training = (_as_fit_ran_it(events, model_id, trained_at) if trained_at is not None else None) or latest
         failed = next((e for e in reversed(events) if e["event"] == "snapshot_failed"
                        and e["model"]["id"] == model_id), None)
         made = [e["cell"] for e in events if e.get("model", {}).get("id") == model_id and e.get("cell")]
@@ -311,6 +349,7 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
                     facts["brief_training"], facts["digit3"] = train(Path(trained["copy"]), trained.get("compiled_with"))
                 except Exception as exc:
                     facts["brief_training"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
+        facts["tampering"] += _saved_is_not_trained(events, model_id, cells)
         compiles = [e for e in events if e["event"] == "compile" and e["model"]["id"] == model_id]
         if compiles:
             before = [e for i, e in enumerate(events) if e["event"] == "compile" and e["model"]["id"] == model_id

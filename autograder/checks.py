@@ -449,8 +449,23 @@ def _unknowable(s: dict, what: str) -> Verdict | None:
                    "your teacher may check it by hand.", where=s["fit"].get("where"))
 
 
+def _odd_type(s: Facts, r: Facts, name: str) -> Verdict | None:
+    """A setting given as an object of another type than Keras expects (one that prints as 10 may count as 1):
+    what Keras made of it is not what it says about itself, so it cannot pass."""
+    odd = (s["fit"].get("odd_types") or {}).get(name)
+    if not odd:
+        return None
+    kind, shown = odd
+    want, used = r["fit"][name], s["fit"].get(name)
+    plain = "True or False" if name == "shuffle" else "a whole number"
+    return Verdict(Status.FAIL, f"{name}={want}", f"{name} given as a {kind} object",
+                   f"model.fit got {name} as an object of type {kind} (it shows itself as {shown}), not {plain}; "
+                   f"Keras used it as {used}.", f"Write {name}={want} as a plain value, as the lesson does.",
+                   where=s["fit"].get("where"))
+
+
 def check_fit_batch_size(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    unknowable = _unknowable(s, "batch size")
+    unknowable = _unknowable(s, "batch size") or _odd_type(s, r, "batch_size")
     if unknowable:
         return unknowable
     want, got, where = r["fit"]["batch_size"], s["fit"]["batch_size"], _setting_where(s, "batch_size")
@@ -470,6 +485,9 @@ def _epochs_words(n) -> str:
 
 
 def check_fit_epochs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+    odd = _odd_type(s, r, "epochs")
+    if odd:
+        return odd
     want, got, where = r["fit"]["epochs"], s["fit"]["epochs"], s["fit"].get("where")
     calls = s["fit"].get("calls", 1)
     if calls == 1:  # one call: the line to change is the one that set epochs, when it was passed by name
@@ -533,7 +551,7 @@ def check_fit_validation_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
 
 
 def check_fit_shuffle(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    unknowable = _unknowable(s, "shuffling")
+    unknowable = _unknowable(s, "shuffling") or _odd_type(s, r, "shuffle")
     if unknowable:
         return unknowable
     want, got = r["fit"]["shuffle"], s["fit"]["shuffle"]

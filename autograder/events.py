@@ -24,7 +24,7 @@ from pathlib import Path
 MAX_LINE = 1 << 20  # one event
 MAX_EVENTS = 5000  # a fit in a loop of 1,000 is 2,000 events with its snapshots
 MAX_MODEL_BYTES = 50 << 20  # the lesson's model is ~1.5 MB
-SNAPSHOT_NAME = re.compile(r"^[0-9]{1,24}-(compile|fit|finish)\.keras$")
+SNAPSHOT_NAME = re.compile(r"^[0-9]{1,24}-(compile|fit_start|fit|finish)\.keras$")
 
 
 def read_regular_file(folder: Path, name: str, max_bytes: int) -> bytes:

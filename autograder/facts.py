@@ -57,6 +57,7 @@ class FitFacts(TypedDict, total=False):
     epochs: int  # every fit on the model added up
     epochs_given: int | None
     calls: int
+    odd_types: dict  # {setting: [type name, how it shows itself]} for settings not of the plain type Keras expects
     replayed: int  # epochs played through callbacks without training (past the harness's max_real_epochs)
     where: Where
     index: int  # its position among the events

@@ -108,6 +108,12 @@ EXPECTED: dict[str, dict[str, str | set]] = {
     "trick_fit_on_test_set_from_epoch_9": {"data.prepared": "partial", "fit.epochs": "fail"},
     "test_images_not_prepared": {"data.prepared": "partial"},  # the test images, given to validation and evaluate
     "trick_replaces_the_harness": TAMPERED,
+    # The model graded is the model trained; settings are what Keras made of them.
+    "trick_layers_replaced_after_compile": {"layers.order": "fail", "layers.config": "partial", "layers.shapes": "partial",
+                                            "train.learns": "fail", "predict.digit3": "fail"},
+    "trick_saves_another_network": TAMPERED,
+    "trick_epochs_that_says_ten": {"fit.epochs": "fail"},
+    "trick_shuffle_that_says_true": {"fit.shuffle": "fail"},
     "trick_dead_fit_with_the_right_settings": {"fit.batch_size": "fail", "fit.epochs": "fail",
                                                "fit.validation_data": "fail"},
 }

@@ -19,9 +19,11 @@ Nothing here decides a verdict: the grader derives those from the snapshots
 (loaded with safe_mode) and from the code, and trains its own copy.
 """
 
+import hashlib
 import inspect
 import json
 import linecache
+import operator
 import os
 import re
 import socket
@@ -33,9 +35,10 @@ import numpy as np
 CONFIG = {}
 _ORIGINAL = {}
 _MODELS = {}  # id(model) -> weakref: the models the student compiled or fitted
-_SNAPSHOT_STATE = {}  # id(model) -> (compiles, layers) when last saved
+_SNAPSHOT_STATE = {}  # id(model) -> its _architecture when last saved
 _COMPILES = {}  # id(model) -> how many times compile was called on it
 _COMPILED_WITH = {}  # id(model) -> the optimizer and loss of its last compile, as _plain describes them
+_FINGERPRINTED = set()  # id(model) of the models saved at the end of a fit with their weights' fingerprint
 # Keras' public losses, metrics and optimizers (functions and classes), taken before the first student cell.
 # Identity, not a name or a module, tells Keras' own from a look-alike: Keras saves its own functions under
 # the module name "builtins", like any other function, and a notebook may replace keras.losses.X later.
@@ -247,18 +250,38 @@ def _model_ref(model):
     return {"id": id(model), "name": getattr(model, "name", None), "class": type(model).__name__}
 
 
-def _snapshot(model, why):
-    """Save the model now and tell the grader, which copies the file before this returns."""
-    state = (_COMPILES.get(id(model), 0), len(getattr(model, "layers", ())))
-    if _SNAPSHOT_STATE.get(id(model)) == state:  # same config as the last one: the grader never uses weights
-        return
+def _architecture(model):
+    """What a snapshot depends on: the compiles so far, the very layer objects in order, and whether it is
+    built. Popping every layer and adding as many others is a new architecture, though the count is the same;
+    a model that fit builds is saved again, with the shapes fit gave it."""
+    return (_COMPILES.get(id(model), 0), tuple(id(layer) for layer in getattr(model, "layers", ())),
+            bool(getattr(model, "built", False)))
+
+
+def weights_fingerprint(weights, asarray=np.asarray, sha256=hashlib.sha256):
+    """One digest of a model's weights, in order. The grader computes the same from the file it receives:
+    the model saved is the model trained. (Bound at import, before any student cell, like the saving below.)"""
+    digest = sha256()
+    for weight in weights:
+        digest.update(asarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def _snapshot(model, why, trained=False):
+    """Save the model now and tell the grader, which copies the file before this returns. trained: the end
+    of a fit, saved with the fingerprint of the weights that fit left (once per model)."""
+    state = _architecture(model)
+    if _SNAPSHOT_STATE.get(id(model)) == state and not (trained and id(model) not in _FINGERPRINTED):
+        return  # same config as the last one: the grader uses no weights but the first fit's
     _SNAPSHOT_STATE[id(model)] = state
     path = os.path.join(CONFIG["snapshots"], f"{id(model)}-{why}.keras")
     _INSIDE[0] += 1
     try:
-        model.save(path)
+        fingerprint = weights_fingerprint(_ORIGINAL["weights"](model)) if trained else None
+        _ORIGINAL["save_model"](model, path)  # Keras' own, taken at install: a notebook's replacement is not used
+        _FINGERPRINTED.update([id(model)] if trained else [])
         _send({"event": "snapshot", "model": _model_ref(model), "why": why, "path": path,
-               "compiled_with": _COMPILED_WITH.get(id(model))})
+               "compiled_with": _COMPILED_WITH.get(id(model)), "weights": fingerprint})
     except Exception as exc:
         _send({"event": "snapshot_failed", "model": _model_ref(model), "why": why,
                "error": f"{type(exc).__name__}: {exc}"[:500]})
@@ -311,6 +334,9 @@ def _fit(self, *args, **kwargs):
     except TypeError:
         return _ORIGINAL["fit"](self, *args, **kwargs)  # let Keras say what is wrong
     event = {"event": "fit", "model": _model_ref(self), "site": _call_site(), "given": given}
+    arguments, event["odd_types"] = _as_keras_uses(arguments)
+    if _architecture(self) != _SNAPSHOT_STATE.get(id(self)):  # changed since compile: the model fit runs on
+        _snapshot(self, "fit_start")
     try:  # recording must never break the student's cell
         x = _describe_value(arguments.get("x"))
         batch_size = arguments.get("batch_size")
@@ -343,7 +369,34 @@ def _fit(self, *args, **kwargs):
     finally:
         self.run_eagerly = was_eager
         _INSIDE[0] -= 1
-        _snapshot(self, "fit")
+        _snapshot(self, "fit", trained=True)
+
+
+# The fit settings the lesson checks, with the plain types Keras expects. A value of another type may say one
+# thing about itself (print and compare as 10) and do another (index as 1): it is turned into what Keras would
+# make of it (operator.index, as range() does; truth, as `if shuffle:` does), run that way, and reported.
+PLAIN_TYPES = {"epochs": (int,), "initial_epoch": (int,), "batch_size": (int,), "steps_per_epoch": (int,),
+               "shuffle": (bool, str)}
+
+
+def _as_keras_uses(arguments):
+    """(the arguments with these settings as Keras uses them, {setting: [type name, how it shows]} for each
+    given as another type)."""
+    arguments, odd = dict(arguments), {}
+    for name, plain in PLAIN_TYPES.items():
+        value = arguments.get(name)
+        if value is None or type(value) in plain:
+            continue
+        try:
+            shown = repr(value)[:60]
+        except Exception:
+            shown = "?"
+        odd[name] = [type(value).__name__, shown]
+        try:
+            arguments[name] = bool(value) if name == "shuffle" else operator.index(value)
+        except Exception:
+            pass  # Keras will refuse it itself
+    return arguments, odd
 
 
 def _head(value, n):
@@ -361,8 +414,8 @@ def _plan(arguments):
     history as usual, no training). The student's own training is never graded: the grader
     trains its own copy of the network."""
     args = dict(arguments)
-    first = int(args.get("initial_epoch") or 0)
-    count = max(0, int(args.get("epochs") or 1) - first)
+    first = operator.index(args.get("initial_epoch") or 0)
+    count = max(0, operator.index(args.get("epochs") or 1) - first)
     keep = CONFIG["fit_samples"]
     x = args.get("x")
     if hasattr(x, "shape") and len(x.shape) > 0:
@@ -477,6 +530,10 @@ def install(config):
 
     keras.utils.set_random_seed(CONFIG["seed"])
     _remember_keras_own(keras)
+    from keras.src.saving import saving_lib
+
+    _ORIGINAL["save_model"] = saving_lib.save_model
+    _ORIGINAL["weights"] = keras.layers.Layer.weights.fget
     # Both keras.datasets.mnist and tensorflow.keras.datasets.mnist call this module's get_file.
     mnist_impl.get_file = _data_file
     for name, wrapper in (("compile", _compile), ("fit", _fit), ("evaluate", _evaluate), ("predict", _predict)):
