@@ -84,7 +84,7 @@ TEXT_SIZES = """() => Array.from(document.querySelectorAll("body *")).filter(e =
   let size = parseFloat(getComputedStyle(e).fontSize);
   const svg = e.ownerSVGElement;
   if (svg) size *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
-  return [size, e.tagName + "." + e.className.baseVal + e.className + ": " + e.textContent.trim().slice(0, 40)];
+  return [size, e.tagName + "." + (e.getAttribute("class") || "") + ": " + e.textContent.trim().slice(0, 40)];
 })"""
 
 
