@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 
 from . import describe, model_file
@@ -233,6 +234,22 @@ def set_in(where: dict, cells: dict[int, str], method: str = "fit") -> dict[str,
     return {key: place for key, place in places.items() if place}
 
 
+ADDS_LAYERS = re.compile(r"\.add\(|\bSequential\(|\bModel\(")
+
+
+def layers_added(cells: dict[int, str], first_use: int | None) -> dict | None:
+    """{"cell": n} of the last cell that adds layers (model.add(...), Sequential([...]), Model(...)) at or
+    before the cell that first compiled or fitted the model: where a layer card points when no single call
+    says which layer is wrong. None when no such cell is found."""
+    found = None
+    for number, source in sorted(cells.items()):
+        if first_use is not None and number > first_use:
+            break
+        if any(ADDS_LAYERS.search(code) and not code.lstrip().startswith("#") for code in source.splitlines()):
+            found = {"cell": number, "line": None, "code": ""}
+    return found
+
+
 def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict | None:
     """The fit that trained the model most, with the epochs of every fit on it added up."""
     fits = [(i, e) for i, e in enumerate(events) if e["event"] == "fit" and e["model"]["id"] == model_id]
@@ -292,7 +309,8 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
                        and e["model"]["id"] == model_id), None)
         made = [e["cell"] for e in events if e.get("model", {}).get("id") == model_id and e.get("cell")]
         facts["model_found"] = {"how": how, "id": model_id, "class": (latest or failed or {}).get("model", {}).get("class"),
-                                "cell": made[-1] if made else None, "before_crash": finish is None}
+                                "cell": made[-1] if made else None, "before_crash": finish is None,
+                                "layers_where": layers_added(cells, (made or [None])[0])}
         if latest is None:
             facts["model_error"] = (failed or {}).get("error") or "the model could not be saved"
         else:

@@ -230,7 +230,8 @@ def check_layers_order(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     if any(d.startswith("MaxPooling2D is in the wrong place") for d in details):
         hint = ("The lesson says “below the second Conv2D layer”, but at that point there is only one: "
                 "the pooling layer goes right after the first Conv2D.")
-    return Verdict(status, expected, found, "Your layers are not in the lesson's order.", hint, details)
+    return Verdict(status, expected, found, "Your layers are not in the lesson's order.", hint, details,
+                   where=_layers_where(s))
 
 
 def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
@@ -259,7 +260,12 @@ def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     found = "; ".join(differing[:2]) + (f"; and {counted(len(differing) - 2, 'more setting')}" if len(differing) > 2 else "")
     return Verdict(status, expected, found,
                    f"{counted(len(details), 'setting differs', 'settings differ')} from the lesson's: see the list "
-                   "below and the marked cells in the layer table.", hint, details)
+                   "below and the marked cells in the layer table.", hint, details, where=_layers_where(s))
+
+
+def _layers_where(s: Facts) -> dict | None:
+    """The cell that added the layers: no single call says which layer is wrong, the cell does."""
+    return (s.get("model_found") or {}).get("layers_where")
 
 
 def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:

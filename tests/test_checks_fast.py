@@ -197,3 +197,13 @@ def test_keras_jargon_only_in_parentheses_after_the_lessons_words(edit):
     if found.status != "pass":
         assert found.details == ["Your 2nd Dense (layer 8): activation should be 'softmax'; yours has no activation "
                                  "(Keras calls that 'linear')."]
+
+
+def test_a_layer_card_names_the_cell_that_added_the_layers():
+    def edit(s):
+        s["model_found"]["layers_where"] = {"cell": 9, "line": None, "code": ""}
+        s["model"]["layers"][3]["settings"]["rate"] = 0.5
+        s["model"]["layers"][2]["class"] = "Dense"
+    found = verdicts(changed(edit))
+    assert found["layers.config"].where == {"cell": 9, "line": None, "code": ""}
+    assert found["layers.order"].where["cell"] == 9

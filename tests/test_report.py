@@ -46,8 +46,8 @@ def test_training_curves_and_digit3_bars_are_drawn(pooling_html):
 
 
 def test_cell_errors_are_listed_with_the_cell_number_jupyter_shows_and_the_line(graded):
-    html = report.render_html(graded("lesson_test_acc_slip"))
-    assert "In [12], line 2: NameError" in html and "print(&#39;Test accuracy:&#39;, test_acc, &#39;%&#39;)" in html
+    html = report.render_html(graded("never_compiled_with_dropout_changed"))  # fit fails: never compiled
+    assert "In [11], line 1: ValueError" in html and "model.fit(train_images, train_labels, batch_size=64" in html
 
 
 def test_problem_cards_say_where_in_the_students_code(graded):
