@@ -512,7 +512,8 @@ def summarise(entries: list[Entry], results: dict, people: dict[str, dict], rubr
         rows.append(row)
     rows.sort(key=lambda row: (row["student"].lower(), row["file"]))
     scores = [row["percent"] for row in rows if row["percent"] is not None]
-    columns = [{"id": c, "title": rubric.checks[c].title, "short": rubric.checks[c].short} for c in CHECK_IDS]
+    columns = [{"id": c, "title": rubric.checks[c].title, "short": rubric.checks[c].short,
+                "max_points": rubric.checks[c].points} for c in CHECK_IDS]  # points: the class page sorts by them
     return {"rows": rows, "checks": check_table(rows, rubric), "columns": columns, "similar": [], "graded": len(scores),
             "mixed_versions": mixed_versions(entries, results),
             "errors": sum(row["status"] == "error" for row in rows), "total": len(rows),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 
 from . import describe, model_file
@@ -234,6 +235,7 @@ def set_in(where: dict, cells: dict[int, str], method: str = "fit") -> dict[str,
     return {key: place for key, place in places.items() if place}
 
 
+<<<<<<< HEAD
 def _saved_is_not_trained(events: list[dict], model_id: int, cells: dict[int, str]) -> list[dict]:
     """A finding when the file saved at the end of the model's first fit does not hold the weights that fit
     left (their fingerprint, taken in the kernel before saving): something replaced how Keras saves, and
@@ -268,6 +270,22 @@ def _as_fit_ran_it(events: list[dict], model_id: int, fit_at: int) -> dict | Non
         if event["event"] in ("fit", "compile"):
             break
     return _latest_snapshot(events, model_id, before=fit_at)
+=======
+ADDS_LAYERS = re.compile(r"\.add\(|\bSequential\(|\bModel\(")
+
+
+def layers_added(cells: dict[int, str], first_use: int | None) -> dict | None:
+    """{"cell": n} of the last cell that adds layers (model.add(...), Sequential([...]), Model(...)) at or
+    before the cell that first compiled or fitted the model: where a layer card points when no single call
+    says which layer is wrong. None when no such cell is found."""
+    found = None
+    for number, source in sorted(cells.items()):
+        if first_use is not None and number > first_use:
+            break
+        if any(ADDS_LAYERS.search(code) and not code.lstrip().startswith("#") for code in source.splitlines()):
+            found = {"cell": number, "line": None, "code": ""}
+    return found
+>>>>>>> main
 
 
 def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict | None:
@@ -330,7 +348,8 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
                        and e["model"]["id"] == model_id), None)
         made = [e["cell"] for e in events if e.get("model", {}).get("id") == model_id and e.get("cell")]
         facts["model_found"] = {"how": how, "id": model_id, "class": (latest or failed or {}).get("model", {}).get("class"),
-                                "cell": made[-1] if made else None, "before_crash": finish is None}
+                                "cell": made[-1] if made else None, "before_crash": finish is None,
+                                "layers_where": layers_added(cells, (made or [None])[0])}
         if latest is None:
             facts["model_error"] = (failed or {}).get("error") or "the model could not be saved"
         else:

@@ -16,7 +16,7 @@ from .execute import MAX_OUTPUT_CHARS
 from .facts import Facts
 from .hints import POOLING_SLIP, explain_error, forgiven
 from .results import CheckResult, Status, Verdict, at
-from .words import counted, percent, shape, show
+from .words import counted, has, percent, shape, show
 
 if TYPE_CHECKING:
     from .rubric import Rubric
@@ -110,8 +110,8 @@ def _label_problems(y: dict | None, ry: dict, what: str) -> list[str]:
     if y and y.get("one_hot") and y.get("shape", [0, 0])[-1] == ry["shape"][1]:
         return []
     shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
-    return [f"{what} have shape {shape} and are not one-hot; expected (N, {ry['shape'][1]}) "
-            "from keras.utils.to_categorical(labels, num_classes)."]
+    return [f"{what} have shape {shape}: not one column per digit with a 1 for the right one (one-hot); expected "
+            f"(N, {ry['shape'][1]}) from keras.utils.to_categorical(labels, num_classes)."]
 
 
 def _test_data(s: dict) -> list[tuple[str, dict, dict | None]]:
@@ -139,7 +139,7 @@ def check_data_prepared(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     x, y, where = _images_and_labels(s)
     rx, ry, _ = _images_and_labels(r)
     expected = (f"images of shape (N, {', '.join(map(str, rx['shape'][1:]))}), {rx['dtype']}, "
-                f"pixels from 0 to 1; labels one-hot with {ry['shape'][1]} columns; the test data the same")
+                f"pixels from 0 to 1; labels from to_categorical, {ry['shape'][1]} columns (one-hot); the test data the same")
     if not x or x.get("kind") != "array":
         return Verdict(Status.FAIL, expected, "no prepared training data",
                        "The grader could not find your prepared training data (model.fit never ran and there "
@@ -156,7 +156,7 @@ def check_data_prepared(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
         wrong += [f"the test data ({used_in})"] if found else []
     if not problems:
         return Verdict(Status.PASS, expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
-                       f"{x.get('max', 0):g}, one-hot labels; the test data the same",
+                       f"{x.get('max', 0):g}, labels in {ry['shape'][1]} columns (one-hot); the test data the same",
                        "Your data is prepared the way the lesson does it.")
     status = Status.PARTIAL if len(problems) <= 2 else Status.FAIL
     return Verdict(status, expected, f"{counted(len(problems), 'problem')} in {' and '.join(wrong or [where])}",
@@ -230,7 +230,8 @@ def check_layers_order(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     if any(d.startswith("MaxPooling2D is in the wrong place") for d in details):
         hint = ("The lesson says “below the second Conv2D layer”, but at that point there is only one: "
                 "the pooling layer goes right after the first Conv2D.")
-    return Verdict(status, expected, found, "Your layers are not in the lesson's order.", hint, details)
+    return Verdict(status, expected, found, "Your layers are not in the lesson's order.", hint, details,
+                   where=_layers_where(s))
 
 
 def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
@@ -245,8 +246,8 @@ def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
             got = stu_layer["settings"].get(key)
             if got != want:
                 name = layer_name(classes_of(s['model']), row['stu'])
-                details.append(f"Your {name}: {key} should be {show(want)}, yours is {show(got)}.")
-                differing.append(f"{name}: {key}={show(got)}")
+                details.append(f"Your {name}: {key} should be {show(want)}; yours has {has(key, got)}.")
+                differing.append(f"{name}: {has(key, got)}")
                 if row["ref"] == last and key == "activation":
                     hint = ("The output layer needs activation='softmax' so that its 10 outputs are "
                             "probabilities that add up to 1, one for each digit, as the lesson's loss expects.")
@@ -259,7 +260,12 @@ def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     found = "; ".join(differing[:2]) + (f"; and {counted(len(differing) - 2, 'more setting')}" if len(differing) > 2 else "")
     return Verdict(status, expected, found,
                    f"{counted(len(details), 'setting differs', 'settings differ')} from the lesson's: see the list "
-                   "below and the marked cells in the layer table.", hint, details)
+                   "below and the marked cells in the layer table.", hint, details, where=_layers_where(s))
+
+
+def _layers_where(s: Facts) -> dict | None:
+    """The cell that added the layers: no single call says which layer is wrong, the cell does."""
+    return (s.get("model_found") or {}).get("layers_where")
 
 
 def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
@@ -378,7 +384,8 @@ def _recompiled(s: dict, verdict: Verdict) -> Verdict:
 def check_compile_loss(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     verdict = _setting_verdict("loss", r["compile"]["loss"], s["compile"]["loss"], s["compile"].get("where"))
     if verdict.status != Status.PASS and s["compile"]["loss"] and s["compile"]["loss"]["changed"].get("from_logits"):
-        verdict.hint = "from_logits=True is for outputs without softmax; the lesson's output layer has softmax."
+        verdict.hint = ("from_logits=True tells the loss that the outputs are not probabilities yet (no softmax). "
+                        "The lesson's output layer has softmax, so leave from_logits out.")
     return _recompiled(s, verdict)
 
 
@@ -719,9 +726,7 @@ def _output_and_loss(s: Facts, r: Facts) -> list[tuple[str, str]]:
                                        f"{ref_out.get('units')}, one for each digit."))
     logits = loss.get("name") in CROSS_ENTROPY and loss["changed"].get("from_logits")  # softmax inside the loss
     if out.get("activation") not in (None, ref_out.get("activation")) and not logits:
-        has = ("has no activation (Keras calls that 'linear')" if out["activation"] == "linear"
-               else f"has activation={show(out['activation'])}")
-        found.append(("layers.config", f"your output layer {has}; to choose "
+        found.append(("layers.config", f"your output layer has {has('activation', out['activation'])}; to choose "
                                        f"one of ten digits it needs activation={show(ref_out.get('activation'))}, "
                                        "as in the lesson."))
     if loss.get("name") and loss["name"] not in CROSS_ENTROPY:
@@ -741,7 +746,7 @@ def _settings_that_stop_learning(s: Facts, r: Facts) -> list[tuple[str, str]]:
         want, got = r["model"]["layers"][row["ref"]]["settings"], s["model"]["layers"][row["stu"]]["settings"]
         name = layer_name(classes, row["stu"])
         if row["ref"] < len(r["model"]["layers"]) - 1 and got.get("activation") != want.get("activation"):
-            found.append(("layers.config", f"your {name} has activation {show(got.get('activation'))}; the lesson's "
+            found.append(("layers.config", f"your {name} has {has('activation', got.get('activation'))}; the lesson's "
                                            f"{show(want.get('activation'))} is what lets it learn shapes."))
         if (got.get("rate") or 0) >= 0.7:
             found.append(("layers.config", f"your {name} drops {percent(got['rate'])} of its inputs while training."))

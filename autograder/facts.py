@@ -38,6 +38,7 @@ ModelFound = TypedDict("ModelFound", {
     "class": str | None,
     "cell": int | None,  # the last cell that touched it
     "before_crash": bool,  # the kernel died before the end: this is the last snapshot before that
+    "layers_where": dict | None,  # {"cell"} of the last cell adding layers (capture.layers_added)
 })
 
 

@@ -17,7 +17,7 @@ import jinja2
 
 from . import alignment as alignment_mod
 from . import locations, words
-from .results import PROBLEMS, GradeResult
+from .results import PROBLEMS, GradeResult, percent_of
 
 SCHEMA = "cnn-autograder/result/1"
 
@@ -154,6 +154,7 @@ def view(data: dict, audience: str = "student") -> dict:
         else:
             shown.append(without_expected(c) if audience == "student" and not c.get("show_expected", True) else c)
     scored = [c for c in shown if c["max_points"] > 0]
+    score, max_score = sum(c["points"] for c in scored), sum(c["max_points"] for c in scored)
     # By points lost; a check that another failed check explains comes after its causes.
     problems = sorted((c for c in scored if c["status"] in PROBLEMS),
                       key=lambda c: (bool(c.get("caused_by")), -(c["max_points"] - c["points"]), order[c["id"]]))
@@ -167,7 +168,9 @@ def view(data: dict, audience: str = "student") -> dict:
         "info": [c for c in shown if c["max_points"] == 0],
         "held": {"count": len(held), "points": sum(c["max_points"] for c in held),
                  "after_due": [c for c in held if c.get("visibility") == "after_due_date"], "due": due},
-        "score": sum(c["points"] for c in scored), "max_score": sum(c["max_points"] for c in scored),
+        # The score, its percentage and the bar: one computation, the same rounding as the gradebook's.
+        "score": score, "max_score": max_score, "percent": percent_of(score, max_score),
+        "training": training_figures(data.get("training")),
         # The side-by-side sections quote the lesson's values: shown only where their checks are.
         "show_layers": all(i in full for i in ("layers.order", "layers.config", "layers.shapes")),
         "show_training": "train.learns" in by_id, "show_digit3": "predict.digit3" in by_id,
@@ -189,6 +192,23 @@ def _inert(cell):
         except ValueError:
             return "'" + cell
     return cell
+
+
+def _figures(q: dict | None) -> dict | None:
+    """One network's brief-training figures, each a single value that the text, the table and the chart quote."""
+    if not q or "heldout_accuracy" not in q:
+        return None
+    curve = [row[1] for row in q.get("curve") or [] if row[1] == row[1]]  # row[1] == row[1] skips NaN
+    return {"brief": q.get("first_accuracy", q["heldout_accuracy"]),  # on new images, after the same brief training
+            "more_epochs": q.get("more_epochs", 0), "final": q["heldout_accuracy"],  # after the extra epochs, if any
+            "running_end": curve[-1] if curve else None}  # where the chart's line ends: training images, running
+
+
+def training_figures(training: dict | None) -> dict | None:
+    """The Brief training section's numbers: yours and the lesson's, or None when yours was not trained."""
+    if not training or not _figures(training.get("student")) or not _figures(training.get("reference")):
+        return None
+    return {"student": _figures(training["student"]), "reference": _figures(training["reference"])}
 
 
 def csv_text(header: list[str], rows: list[list]) -> str:
@@ -223,6 +243,17 @@ def _curve_points(curve: list, width: int, height: int, index: int) -> str:
                     for i, v in enumerate(values) if v == v)  # v == v skips NaN
 
 
+def _end_labels(ends: list[float | None], height: int, gap: int = 15) -> list[float]:
+    """The y of each line's end label (a line ends at its value): kept `gap` apart so that two close
+    values stay readable, the lower one moved down."""
+    ys = [height - max(0.0, min(1.0, v if v is not None else 0.0)) * height + 4 for v in ends]
+    if len(ys) == 2 and abs(ys[0] - ys[1]) < gap:
+        low, high = (0, 1) if ys[0] >= ys[1] else (1, 0)
+        middle = (ys[0] + ys[1]) / 2
+        ys[low], ys[high] = middle + gap / 2, middle - gap / 2
+    return ys
+
+
 def _when(iso: str) -> str:
     """'27 November 2026, 12:00 UTC' from an ISO timestamp."""
     try:
@@ -245,6 +276,8 @@ def _environment() -> jinja2.Environment:
     env.filters["setting"] = words.show
     env.filters["when"] = _when
     env.globals["curve_points"] = _curve_points
+    env.globals["end_labels"] = _end_labels
+    env.globals["counted"] = words.counted
     env.globals["bar_heights"] = _bar_heights
     return env
 

@@ -84,11 +84,16 @@ class GradeResult:
 
     @property
     def percent(self) -> float:
-        return round(100 * self.score / self.max_score, 1) if self.max_score else 0.0
+        return percent_of(self.score, self.max_score)
 
     @property
     def full_marks(self) -> bool:
         return self.status == "graded" and self.score >= self.max_score
+
+
+def percent_of(score: float, max_score: float) -> float:
+    """The percentage of the points, as the gradebook and every report show it."""
+    return round(100 * score / max_score, 1) if max_score else 0.0
 
 
 def at(where: dict | None) -> str:

@@ -30,3 +30,13 @@ def shape(dims) -> str:
         return "—"
     kept = [str(d) for d in (dims[1:] if dims[0] is None else dims)]
     return " × ".join(kept) or "—"
+
+
+# Keras' names that mean nothing to a beginner, in the lesson's words (the exact term kept for searching).
+PLAIN = {("activation", "linear"): "no activation (Keras calls that 'linear')",
+         ("activation", None): "no activation"}
+
+
+def has(key: str, value) -> str:
+    """What a layer has, for 'yours has …': "activation='relu'", or "no activation (Keras calls that 'linear')"."""
+    return PLAIN.get((key, value), f"{key}={show(value)}")

@@ -77,11 +77,37 @@ def tab_through(page, limit: int = 200) -> set[str]:
     return reached
 
 
+# The size each piece of visible text is drawn at, in CSS pixels: an SVG's text is scaled with its chart.
+TEXT_SIZES = """() => Array.from(document.querySelectorAll("body *")).filter(e =>
+    !["TITLE", "STYLE", "SCRIPT", "title"].includes(e.tagName) && e.checkVisibility() &&
+    Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())).map(e => {
+  let size = parseFloat(getComputedStyle(e).fontSize);
+  const svg = e.ownerSVGElement;
+  if (svg) size *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  return [size, e.tagName + "." + (e.getAttribute("class") || "") + ": " + e.textContent.trim().slice(0, 40)];
+})"""
+
+
 def fits_the_screen(page, width: int) -> None:
-    """No sideways scrolling of the page (wide tables scroll in their own box), chart text readable."""
+    """No sideways scrolling of the page (wide tables scroll in their own box); every text at least 12 px."""
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    sizes = page.eval_on_selector_all("svg.chart text", "els => els.map(e => e.getBoundingClientRect().height)")
-    assert sizes and min(h for h in sizes if h > 0) >= 11  # the rendered glyph box, as a reader sees it
+    sizes = page.evaluate(TEXT_SIZES)
+    assert sizes and [(size, what) for size, what in sizes if size < 11.95] == []
+    assert any(what.startswith("text.") for _, what in sizes)  # the charts' labels are among them
+
+
+def beside(page, table: str, lesson: int, yours: int, width: int) -> int:
+    """Each row of a side-by-side table shows the student's value on the screen, next to the lesson's:
+    the cells at the given positions are visible, inside the window's width, level with each other."""
+    rows = page.locator(f"table.{table} tbody tr:not(.note)")
+    for i in range(rows.count()):
+        cells = rows.nth(i).locator("td")
+        ref, stu = cells.nth(lesson), cells.nth(yours)
+        assert stu.is_visible() and ref.is_visible()
+        a, b = ref.bounding_box(), stu.bounding_box()
+        assert 0 <= b["x"] and b["x"] + b["width"] <= width and 0 <= a["x"] and a["x"] + a["width"] <= width
+        assert b["y"] < a["y"] + a["height"] and a["y"] < b["y"] + b["height"]  # on the same line
+    return rows.count()
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
@@ -129,6 +155,19 @@ def test_every_problem_is_one_click_from_the_summary_and_information_is_not_a_fa
     assert heights[guess] == max(heights) and heights.count(max(heights)) == 1
     # The instructor's details are folded away for the student.
     assert not page.locator("details.teacher").evaluate("d => d.open")
+    page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_every_table_shows_the_students_value_next_to_the_lessons(browser, reports, width):
+    """#20 item 9: at 390 px too, nothing the student needs is off the screen in a scrolled box."""
+    page = open_page(browser, reports["pooling_after_the_last_conv"], width)
+    assert beside(page, "settings", 0, 1, width) == 8  # the th is the setting; then the lesson's, then yours
+    assert beside(page, "layers", 1, 5, width) == 8  # #, the lesson's layer, output, weights; #, yours
+    for box in page.locator("#settings .scroll, #layers .scroll").all():
+        assert box.evaluate("b => b.scrollWidth <= b.clientWidth")  # nothing hidden to the right
+    mark = page.locator("table.layers mark").first  # a difference is marked where the student sees it
+    assert mark.is_visible() and mark.bounding_box()["x"] + mark.bounding_box()["width"] <= width
     page.close()
 
 
@@ -187,6 +226,49 @@ def test_the_class_page_fits_a_phone_and_a_desktop(browser, class_page, width):
     assert page.locator('tr[data-check="fit.batch_size"] a[href="batch_32.instructor.html"]').count() == 1
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"class-summary-{width}px.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_the_instructor_picks_the_class_tables_columns_and_is_told_how_many_are_shown(browser, class_page, width):
+    """#20 item 9: on a phone Student, Score and Status, and the picker says more exist and shows them."""
+    page = open_page(browser, class_page, width)
+    headers = page.locator("#class-table thead th")
+    total = headers.count()
+    shown = 3 if width < 600 else total
+    picker = page.locator("#column-picker summary")
+    assert picker.is_visible() and picker.inner_text() == f"Showing {shown} of {total} columns: choose which"
+    assert [headers.nth(i).is_visible() for i in range(total)] == [True] * shown + [False] * (total - shown)
+    table = page.locator("#students .scroll")
+    if width < 600:
+        assert table.evaluate("b => b.scrollWidth <= b.clientWidth")  # what is shown fits, none of it cut off
+    picker.click()
+    page.locator("#column-picker label", has_text="Each layer has the right settings").locator("input").set_checked(True)
+    column = page.locator("#class-table thead th[title='Each layer has the right settings']")
+    assert column.is_visible() and column.bounding_box()["x"] + column.bounding_box()["width"] <= width
+    assert picker.inner_text().startswith(f"Showing {min(shown + 1, total)} of {total}")
+    page.locator("#column-picker label", has_text="Score").locator("input").set_checked(False)
+    assert page.locator("#class-table thead th", has_text="Score").is_hidden()
+    fits_the_screen(page, width)
+    page.close()
+
+
+def test_every_column_of_the_class_table_sorts_numbers_as_numbers(browser, class_page):
+    """#20 item 10: every header is a button; a click sorts its column (largest first), again reverses."""
+    page = open_page(browser, class_page, 1280)
+    headers = page.locator("#class-table thead th")
+    assert headers.count() == 3 + len(CHECK_IDS) == page.locator("#class-table thead th button").count()
+    values = "(rows, i) => rows.map(r => r.cells[i].dataset.value)"
+    for i in range(headers.count()):
+        button = headers.nth(i).locator("button")
+        numeric = button.get_attribute("data-sort") == "num"
+        key = (lambda v: float(v)) if numeric else (lambda v: v)  # noqa: E731
+        for descending in (True, False):
+            button.click()
+            got = page.locator("#class-table tbody tr").evaluate_all(values, i)
+            assert got == sorted(got, key=key, reverse=descending), (button.inner_text(), got)
+    score = page.locator("#class-table tbody tr td:nth-child(2)").evaluate_all("els => els.map(e => e.dataset.value)")
+    assert len(set(score)) > 1  # the class has different scores, so the order above was tested
     page.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,31 @@ def test_a_start_with_tip_names_only_what_is_wrong_and_can_explain_the_symptom(e
     tip = verdicts(changed(edit))["train.learns"].hint
     assert tip.startswith(starts), tip
     assert never not in tip, tip
+
+
+# Keras' terms a 14-year-old has not met: said in the lesson's words, the term kept in parentheses for searching.
+JARGON = re.compile(r"'linear'|\blogits\b|\bone-hot\b|\bkwargs\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("edit", [lambda s: None, _set("model.layers.7.settings.activation", "linear")],
+                         ids=["as the lesson", "no softmax"])
+def test_keras_jargon_only_in_parentheses_after_the_lessons_words(edit):
+    """#20 item 11."""
+    for c in verdicts(changed(edit)).values():
+        for text in (c.expected, c.found, c.message, c.hint, *c.details):
+            outside = re.sub(r"\([^()]*\)", "", text)  # what parentheses hold is the exact term
+            assert not JARGON.search(outside), (c.id, text)
+    found = verdicts(changed(edit))["layers.config"]
+    if found.status != "pass":
+        assert found.details == ["Your 2nd Dense (layer 8): activation should be 'softmax'; yours has no activation "
+                                 "(Keras calls that 'linear')."]
+
+
+def test_a_layer_card_names_the_cell_that_added_the_layers():
+    def edit(s):
+        s["model_found"]["layers_where"] = {"cell": 9, "line": None, "code": ""}
+        s["model"]["layers"][3]["settings"]["rate"] = 0.5
+        s["model"]["layers"][2]["class"] = "Dense"
+    found = verdicts(changed(edit))
+    assert found["layers.config"].where == {"cell": 9, "line": None, "code": ""}
+    assert found["layers.order"].where["cell"] == 9

@@ -46,8 +46,8 @@ def test_training_curves_and_digit3_bars_are_drawn(pooling_html):
 
 
 def test_cell_errors_are_listed_with_the_cell_number_jupyter_shows_and_the_line(graded):
-    html = report.render_html(graded("lesson_test_acc_slip"))
-    assert "In [12], line 2: NameError" in html and "print(&#39;Test accuracy:&#39;, test_acc, &#39;%&#39;)" in html
+    html = report.render_html(graded("never_compiled_with_dropout_changed"))  # fit fails: never compiled
+    assert "In [11], line 1: ValueError" in html and "model.fit(train_images, train_labels, batch_size=64" in html
 
 
 def test_problem_cards_say_where_in_the_students_code(graded):
@@ -84,3 +84,45 @@ def test_a_forgiven_slip_is_a_calm_note_never_an_error_box(graded):
     html = report.render_html(result)
     assert 'class="cell-error"' not in html and 'href="#errors"' not in html
     assert html.count('class="cell-note"') == 1 and "That slip is the lesson" in html
+
+
+def _section(html: str, name: str) -> str:
+    start = html.index(f'<section id="{name}">')
+    return html[start:html.index("</section>", start)]
+
+
+def _figures_in(text: str) -> list[str]:
+    return re.findall(r"\d+%", re.sub(r"<[^>]+>", " ", text))
+
+
+def test_every_training_figure_is_one_value_and_says_what_it_measures(graded):
+    """#20 item 5: the text, the chart and the check's card quote the same computed values, each named."""
+    data = report.to_dict(graded("no_softmax"))  # a slow starter: given more epochs before being judged
+    q, rq = data["training"]["student"], data["training"]["reference"]
+    assert q["more_epochs"] >= 1
+    html = report.render_html(data)
+    section = _section(html, "training")
+    pct = report.words.percent
+    said = dict(re.findall(r'data-figure="(brief|final)">(.*?)</p>', section))
+    assert _figures_in(said["brief"]) == [pct(q["first_accuracy"]), pct(rq["heldout_accuracy"])]
+    assert _figures_in(said["final"]) == [pct(q["heldout_accuracy"])] and "more epoch" in said["final"]
+    # The card says the same figures, in the same order: after the brief training, the lesson's, after more.
+    learns = next(c for c in data["checks"] if c["id"] == "train.learns")
+    assert _figures_in(learns["message"]) == _figures_in(said["brief"]) + _figures_in(said["final"])
+    # The chart's lines end at labelled values, the running training accuracy, named as such in the caption.
+    ends = re.findall(r'<text class="end (stu|ref)"[^>]*data-figure="running_end">([^<]+)</text>', section)
+    assert ends == [("stu", pct(q["curve"][-1][1])), ("ref", pct(rq["curve"][-1][1]))]
+    caption = re.sub(r"<[^>]+>", " ", section[section.index("<figcaption>"):])
+    assert f"{ends[0][1]} (yours) and {ends[1][1]} (the lesson's)" in caption and "running accuracy" in caption
+    # No other percentage anywhere in the section: the axis, the text's and the chart's figures, nothing else.
+    axis = {"0%", "25%", "50%", "75%", "100%"}
+    named = set(_figures_in(said["brief"] + said["final"])) | {e for _, e in ends}
+    assert set(_figures_in(section)) <= axis | named
+
+
+def test_the_score_and_its_percentage_are_the_gradebooks(graded):
+    """#20 item 5: the percentage at the top of the report is the result's own, rounded once."""
+    result = graded("batch_32")
+    html = report.render_html(result, "instructor")
+    assert f'<span class="pct">{result.percent:g}%</span>' in html
+    assert f'style="width: {result.percent}%"' in html
