@@ -235,7 +235,6 @@ def set_in(where: dict, cells: dict[int, str], method: str = "fit") -> dict[str,
     return {key: place for key, place in places.items() if place}
 
 
-<<<<<<< HEAD
 def _saved_is_not_trained(events: list[dict], model_id: int, cells: dict[int, str]) -> list[dict]:
     """A finding when the file saved at the end of the model's first fit does not hold the weights that fit
     left (their fingerprint, taken in the kernel before saving): something replaced how Keras saves, and
@@ -270,7 +269,8 @@ def _as_fit_ran_it(events: list[dict], model_id: int, fit_at: int) -> dict | Non
         if event["event"] in ("fit", "compile"):
             break
     return _latest_snapshot(events, model_id, before=fit_at)
-=======
+
+
 ADDS_LAYERS = re.compile(r"\.add\(|\bSequential\(|\bModel\(")
 
 
@@ -285,7 +285,6 @@ def layers_added(cells: dict[int, str], first_use: int | None) -> dict | None:
         if any(ADDS_LAYERS.search(code) and not code.lstrip().startswith("#") for code in source.splitlines()):
             found = {"cell": number, "line": None, "code": ""}
     return found
->>>>>>> main
 
 
 def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict | None:
