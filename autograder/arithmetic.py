@@ -19,22 +19,25 @@ THREADS = 1
 _FLOATS = {"float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16"}
 
 
+_PINNED: dict = {}
+
+
 def pin(tf) -> None:
-    """Right after this process imports TensorFlow, before it runs an op: one thread, CPU only."""
+    """Right after this process imports TensorFlow, before it runs an op: one thread, CPU only. (Called with
+    TensorFlow's native logging hidden: looking for GPUs logs to file descriptor 2.)"""
     try:
         tf.config.threading.set_intra_op_parallelism_threads(THREADS)
         tf.config.set_visible_devices([], "GPU")
     except RuntimeError:  # a host process (a Dask worker) ran TensorFlow before us: facts() says so
         pass
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    gpus = [d for d in tf.config.get_visible_devices() if d.device_type != "CPU"]
+    _PINNED.update(threads=threads, reproducible=threads == THREADS and not gpus)
 
 
 def facts() -> dict:
     """How this process trains: reproducible only when the pin took."""
-    import tensorflow as tf
-
-    threads = tf.config.threading.get_intra_op_parallelism_threads()
-    gpus = [d for d in tf.config.get_visible_devices() if d.device_type != "CPU"]
-    return {"dtype": DTYPE, "threads": threads, "reproducible": threads == THREADS and not gpus}
+    return {"dtype": DTYPE, "threads": _PINNED.get("threads", 0), "reproducible": _PINNED.get("reproducible", False)}
 
 
 def in_float64(spec):

@@ -34,13 +34,14 @@ def import_keras_quietly():
     """Keras for the grader's own work, with the brief training's arithmetic pinned (arithmetic.pin)
     before this process runs its first TensorFlow op."""
     global _pinned
-    with native_stderr_silenced():
-        import keras
-        import tensorflow as tf
     with _PINNED:
-        if not _pinned:
-            from . import arithmetic
+        with native_stderr_silenced():
+            import keras
+            import tensorflow as tf
 
-            arithmetic.pin(tf)
-            _pinned = True
+            if not _pinned:
+                from . import arithmetic
+
+                arithmetic.pin(tf)
+                _pinned = True
     return keras

@@ -39,4 +39,5 @@ PLAIN = {("activation", "linear"): "no activation (Keras calls that 'linear')",
 
 def has(key: str, value) -> str:
     """What a layer has, for 'yours has …': "activation='relu'", or "no activation (Keras calls that 'linear')"."""
-    return PLAIN.get((key, value), f"{key}={show(value)}")
+    plain = PLAIN.get((key, value)) if isinstance(value, (str, int, float, bool, type(None))) else None
+    return plain or f"{key}={show(value)}"  # a list (kernel_size [5, 5]) is shown as it is

@@ -210,9 +210,10 @@ def test_missing_layer_names_what_and_where(graded):
 
 def test_no_softmax_says_which_layer_and_why(graded):
     config = by_id(graded("no_softmax"))["layers.config"]
-    assert config.details == ["Your 2nd Dense (layer 8): activation should be 'softmax', yours is 'linear'."]
+    assert config.details == ["Your 2nd Dense (layer 8): activation should be 'softmax'; yours has no activation "
+                              "(Keras calls that 'linear')."]
     assert "probabilities" in config.hint
-    assert config.found == "2nd Dense (layer 8): activation='linear'"  # which setting of which layer
+    assert config.found == "2nd Dense (layer 8): no activation (Keras calls that 'linear')"  # which setting, which layer
     learns = by_id(graded("no_softmax"))["train.learns"]  # its tip names the cause found above first
     assert learns.hint.startswith('Start with "Each layer has the right settings"') and "softmax" in learns.hint
     assert "learning rate" not in learns.hint
