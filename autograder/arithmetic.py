@@ -19,12 +19,14 @@ THREADS = 1
 _FLOATS = {"float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16"}
 
 
-_PINNED: dict = {}
+_PINNED: dict = {}  # what pin() found; empty until it ran
 
 
 def pin(tf) -> None:
-    """Right after this process imports TensorFlow, before it runs an op: one thread, CPU only. (Called with
-    TensorFlow's native logging hidden: looking for GPUs logs to file descriptor 2.)"""
+    """Right after this process imports TensorFlow, before it runs an op: one thread, CPU only. Once per process.
+    (Called with TensorFlow's native logging hidden: looking for GPUs logs to file descriptor 2.)"""
+    if _PINNED:
+        return
     try:
         tf.config.threading.set_intra_op_parallelism_threads(THREADS)
         tf.config.set_visible_devices([], "GPU")
@@ -32,12 +34,13 @@ def pin(tf) -> None:
         pass
     threads = tf.config.threading.get_intra_op_parallelism_threads()
     gpus = [d for d in tf.config.get_visible_devices() if d.device_type != "CPU"]
-    _PINNED.update(threads=threads, reproducible=threads == THREADS and not gpus)
+    _PINNED.update(threads=threads, pinned=threads == THREADS and not gpus)
 
 
-def facts() -> dict:
-    """How this process trains: reproducible only when the pin took."""
-    return {"dtype": DTYPE, "threads": _PINNED.get("threads", 0), "reproducible": _PINNED.get("reproducible", False)}
+def facts(dtype: str = DTYPE) -> dict:
+    """How a copy trained in `dtype` by this process trains: reproducible only in float64 with the pin taken."""
+    return {"dtype": dtype, "threads": _PINNED.get("threads", 0),
+            "reproducible": dtype == DTYPE and _PINNED.get("pinned", False)}
 
 
 def in_float64(spec):

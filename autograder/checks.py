@@ -715,6 +715,11 @@ FOLLOWS_FROM = {"train.learns", "predict.digit3"}
 CROSS_ENTROPY = {"categorical_crossentropy", "sparse_categorical_crossentropy"}
 
 
+def _lost_points(results: list[CheckResult]) -> dict[str, CheckResult]:
+    """The checks so far that failed or partly failed and cost points: the only ones a tip may name."""
+    return {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL) and c.points < c.max_points}
+
+
 def _output_and_loss(s: Facts, r: Facts) -> list[tuple[str, str]]:
     """(check id, sentence) for an output layer and a loss that cannot work together for ten digits."""
     layers, ref_out = (s["model"] or {}).get("layers") or [], r["model"]["layers"][-1]["settings"]
@@ -761,7 +766,7 @@ def _causes(s: Facts, r: Facts, results: list[CheckResult]) -> list[tuple[CheckR
     first (output and loss, then the optimizer, then missing layers, then layer settings), each with the
     failed check that found it. Nothing about the student's data: the grader trains its copy on its own
     prepared images, so unscaled pixels never explain it."""
-    failed = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL) and c.points < c.max_points}
+    failed = _lost_points(results)
     found = _output_and_loss(s, r)
     rate = (((s.get("compile") or {}).get("optimizer") or {}).get("changed") or {}).get("learning_rate")
     if isinstance(rate, (int, float)) and not 1e-5 < rate < 0.05:  # another optimizer, or a near rate, still learns
@@ -777,7 +782,7 @@ def _causes(s: Facts, r: Facts, results: list[CheckResult]) -> list[tuple[CheckR
 
 def _not_trained(reason: str, r: Facts, results: list[CheckResult]) -> str:
     """The tip when the grader could not train a copy at all: what stopped it, and the check that says more."""
-    failed = {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL) and c.points < c.max_points}
+    failed = _lost_points(results)
     if "never called" in reason or "without a loss" in reason:
         compile_line = (f"model.compile(loss={r['compile']['loss']['written']}, optimizer="
                         f"{r['compile']['optimizer']['written']}, metrics=[{', '.join(r['compile']['metrics_written'])}])")

@@ -26,22 +26,17 @@ def native_stderr_silenced():
             os.close(devnull)
 
 
-_PINNED = threading.Lock()
-_pinned = False
+_IMPORTING = threading.Lock()
 
 
 def import_keras_quietly():
     """Keras for the grader's own work, with the brief training's arithmetic pinned (arithmetic.pin)
     before this process runs its first TensorFlow op."""
-    global _pinned
-    with _PINNED:
-        with native_stderr_silenced():
-            import keras
-            import tensorflow as tf
+    with _IMPORTING, native_stderr_silenced():
+        import keras
+        import tensorflow as tf
 
-            if not _pinned:
-                from . import arithmetic
+        from . import arithmetic
 
-                arithmetic.pin(tf)
-                _pinned = True
+        arithmetic.pin(tf)
     return keras

@@ -59,12 +59,12 @@ def _origins(compiled_with: dict | None) -> dict:
     return {kind: (said or {}).get("origin") for kind, said in (compiled_with or {}).items() if said}
 
 
-def _keras_own(keras, kind: str, saved, origin: str | None):
-    """Keras' own object for a saved compile argument, or None. A function is saved by its name only, whoever
-    wrote it: it counts as Keras' when the kernel saw Keras' own function passed (origin "keras")."""
+def _keras_own(keras, kind: str, saved):
+    """Keras' own object for a saved compile argument known to be Keras' (_compile_arguments): a function is
+    saved by its name alone, an object by its class and settings, a string as written."""
     module = keras.optimizers if kind == "optimizer" else keras.losses
     if isinstance(saved, dict) and saved.get("class_name") == "function":
-        return module.get(saved["config"]) if origin == "keras" else None
+        return module.get(saved["config"])
     return module.deserialize(saved) if isinstance(saved, dict) else module.get(saved or "rmsprop")
 
 
@@ -76,14 +76,16 @@ def _compile_arguments(keras, compile_config: dict | None, origins: dict | None 
         return None, None, "model.compile was never called on this model"
     if settings["loss"] is None:
         return None, None, "model.compile was called without a loss"
-    built = {}
     for kind in ("optimizer", "loss"):
         described, origin = settings[kind], (origins or {}).get(kind)
-        usable = (described["keras"] and origin in (None, "keras")) or (described["kind"] == "function" and origin == "keras")
-        built[kind] = _keras_own(keras, kind, compile_config.get(kind), origin) if usable or not described else None
-        if built[kind] is None:
+        # Keras' own when the saved file says so and the kernel saw no other, or a function the kernel saw
+        # was Keras' very own (the file names a function and nothing more).
+        keras_own = described is None or (origin in (None, "keras") and (
+            described["keras"] or (described["kind"] == "function" and origin == "keras")))
+        if not keras_own:
             return None, None, f"the {kind} is not one of Keras' own ({described['name']})"
-    return built["optimizer"], built["loss"], None
+    return (_keras_own(keras, "optimizer", compile_config.get("optimizer")),
+            _keras_own(keras, "loss", compile_config.get("loss")), None)
 
 
 class Trainer:
@@ -223,8 +225,8 @@ def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path:
     def heldout_accuracy() -> float:
         # A few direct calls (cheaper than predict's loop); in slices, so that float64 activations of a
         # thousand images never sit in the grader's memory at once.
-        guesses = [np.asarray(copy(xh[i:i + HELDOUT_SLICE], training=False)).reshape(len(xh[i:i + HELDOUT_SLICE]), -1)
-                   .argmax(axis=1) for i in range(0, len(xh), HELDOUT_SLICE)]
+        parts = (xh[i:i + HELDOUT_SLICE] for i in range(0, len(xh), HELDOUT_SLICE))
+        guesses = [np.asarray(copy(part, training=False)).reshape(len(part), -1).argmax(axis=1) for part in parts]
         return float((np.concatenate(guesses) == y_test[held]).mean())
 
     fit(settings["epochs"])
@@ -243,7 +245,7 @@ def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path:
     training = {"train_images": int(len(x)), "heldout_images": int(len(xh)), "epochs": settings["epochs"],
                 "batch_size": settings["batch_size"], "seed": settings["seed"], "heldout_accuracy": accuracy,
                 "curve": brief_curve, "seconds": round(seconds, 3),
-                "arithmetic": {**arithmetic.facts(), "dtype": dtype}}
+                "arithmetic": arithmetic.facts(dtype)}
     if more:
         training.update(more_epochs=more, first_accuracy=first)
     image = _digit3_image(digit3_path).reshape((1,) + input_shape)
