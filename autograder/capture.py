@@ -287,6 +287,17 @@ def layers_added(cells: dict[int, str], first_use: int | None) -> dict | None:
     return found
 
 
+def _unsaved(events: list[dict], model_id: int) -> list[str]:
+    """The moments the model could not be recorded (saved, or kept by the grader): what it was then is unknown."""
+    return [f"your model could not be recorded when {WHEN.get(e.get('why'), 'it changed')}, In [{e['cell']}] "
+            f"({e.get('error') or e.get('copy_error')})"[:300]
+            for e in events if e["event"] in ("snapshot", "snapshot_failed") and e["model"]["id"] == model_id
+            and (e["event"] == "snapshot_failed" or e.get("copy_error"))]
+
+
+WHEN = {"compile": "it was compiled", "fit_start": "fit started", "fit": "fit ended", "finish": "the notebook ended"}
+
+
 def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict | None:
     """The fit that trained the model most, with the epochs of every fit on it added up."""
     fits = [(i, e) for i, e in enumerate(events) if e["event"] == "fit" and e["model"]["id"] == model_id]
@@ -333,6 +344,7 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
         "fit": None, "fit_calls": 0, "evaluate": None,
         "tampering": tampering(execution.sources),
         "mismatches": [],
+        "incomplete": list(execution.records_lost),
     }
     if finish and finish.get("replaced"):
         facts["tampering"].append({"cell": None, "line": None, "code": "",
@@ -368,6 +380,7 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
                 except Exception as exc:
                     facts["brief_training"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
         facts["tampering"] += _saved_is_not_trained(events, model_id, cells)
+        facts["incomplete"] += _unsaved(events, model_id)
         compiles = [e for e in events if e["event"] == "compile" and e["model"]["id"] == model_id]
         if compiles:
             before = [e for i, e in enumerate(events) if e["event"] == "compile" and e["model"]["id"] == model_id

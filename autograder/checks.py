@@ -305,10 +305,23 @@ def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
 
 # ---------------------------------------------------------------- compile
 
-def _tampered(s: dict) -> Verdict | None:
-    """Code that reaches into the grader or replaces Keras' methods: nothing the grader saw can be trusted."""
-    if not s.get("tampering"):
+def _incomplete(s: dict) -> Verdict | None:
+    """Part of the record could not be kept (a model that could not be saved, too much to record): what the
+    grader did not see earns nothing, rather than what it saw before standing for all of it."""
+    if not s.get("incomplete"):
         return None
+    return Verdict(Status.FAIL, "", "an incomplete record",
+                   f"The grader could not record everything your notebook did: {s['incomplete'][0]}. It gives no "
+                   "points for what it could not see, so this check cannot pass.",
+                   "Run your notebook as the lesson does (Kernel → Restart & Run All) without filling the disk or "
+                   "memory. If it does nothing unusual, tell your teacher: this is not your fault.")
+
+
+def _tampered(s: dict) -> Verdict | None:
+    """Code that reaches into the grader or replaces Keras' methods: nothing the grader saw can be trusted.
+    Nor can an incomplete record (_incomplete)."""
+    if not s.get("tampering"):
+        return _incomplete(s)
     first = s["tampering"][0]
     place = f"{at(first)} ({first['code']})" if first.get("cell") else "your notebook"
     return Verdict(Status.FAIL, "", "the grader's own code was changed",
@@ -419,7 +432,7 @@ def _unrecorded(s: dict, kind: str) -> Verdict | None:
                    f"Your notebook calls model.{kind} in {where}, and that cell ran without an error, but the "
                    f"grader never saw the call: something replaced Keras' {kind} (for example keras.Model.{kind} "
                    "= ...), so these settings cannot be checked.",
-                   "Call the real Keras methods; do not reassign them.", where={"cell": cells[0]})
+                   "Call the real Keras methods; do not reassign them.", where={"cell": cells[0], "line": None, "code": ""})
 
 
 def _fit_missing(s: dict) -> Verdict | None:

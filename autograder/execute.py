@@ -26,7 +26,6 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from . import events, kernel
-from .sandbox import HARNESS_DIR
 
 HARNESS_SOURCE = Path(__file__).with_name("harness") / "kernel_side.py"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -81,6 +80,7 @@ class Execution:
     cell_seconds: dict[int, float] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)  # from the harness, each tagged with its cell
     channel_problems: list[str] = field(default_factory=list)
+    records_lost: list[str] = field(default_factory=list)  # what the grader could not record (events.Channel.lost)
     sources: list[tuple[int, str]] = field(default_factory=list)  # (In [n], code) of the code cells
     last_cell: int = 0  # the last code cell that ran
     outputs_cut: dict[int, int] = field(default_factory=dict)  # cell -> characters of output, when cut
@@ -155,7 +155,7 @@ def _numbers(nb) -> dict[int, int]:
 
 
 async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout: float,
-               finish_timeout: float, startup_timeout: int, on_snapshot=None, fork: bool = True) -> Execution:
+               finish_timeout: float, startup_timeout: int, on_event=None, fork: bool = True) -> Execution:
     result = Execution()
     started = time.perf_counter()
     deadline = started + notebook_timeout
@@ -170,10 +170,8 @@ async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout:
             numbers[cell_index], "timeout" if timed_out else "error", content.get("ename", ""),
             content.get("evalue", ""), strip_ansi("\n".join(content.get("traceback") or [])), cell.source))
 
-    channel = events.Channel(socket_path=sandbox.ipc_dir / "events", snapshots_host=sandbox.root / HARNESS_DIR,
-                             snapshots_inside=sandbox.inside(sandbox.root / HARNESS_DIR),
-                             copies=sandbox.grader_dir / "models", on_snapshot=on_snapshot)
-    config = {**config, "events": str(channel.socket_path), "snapshots": channel.snapshots_inside}
+    channel = events.Channel(socket_path=sandbox.ipc_dir / "events", copies=sandbox.records, on_event=on_event)
+    config = {**config, "events": str(channel.socket_path)}
     client = _CappedClient(
         nb, km=kernel.kernel_manager(sandbox, fork), timeout=int(cell_timeout), allow_errors=True,
         interrupt_on_timeout=True, startup_timeout=startup_timeout, shutdown_kernel="immediate",
@@ -196,7 +194,7 @@ async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout:
         channel.close()
         sandbox.cleanup()
     result.seconds = time.perf_counter() - started
-    result.events, result.channel_problems = channel.events, channel.problems
+    result.events, result.channel_problems, result.records_lost = channel.events, channel.problems, channel.lost
     return result
 
 
@@ -301,10 +299,10 @@ async def _answers(client: NotebookClient) -> bool:
 
 def run_notebook(nb: nbformat.NotebookNode, sandbox, config: dict, *, cell_timeout: float,
                  notebook_timeout: float, finish_timeout: float, startup_timeout: int,
-                 on_snapshot=None, fork: bool = True) -> Execution:
+                 on_event=None, fork: bool = True) -> Execution:
     """Execute `nb` (a copy; it is changed) in a fresh kernel confined by `sandbox` (prepared).
-    on_snapshot(event) is called as each model snapshot is copied out of the kernel."""
-    run = _run(nb, sandbox, config, cell_timeout, notebook_timeout, finish_timeout, startup_timeout, on_snapshot,
+    on_event(event) is called with each event of the harness once the grader has kept it."""
+    run = _run(nb, sandbox, config, cell_timeout, notebook_timeout, finish_timeout, startup_timeout, on_event,
                fork)
     try:
         asyncio.get_running_loop()

@@ -105,6 +105,7 @@ class Facts(TypedDict, total=False):
     evaluate: dict | None  # {"x", "y", "where"}
     tampering: list[dict]  # code that reaches into the grader (capture.tampering)
     mismatches: list[dict]  # recorded calls that contradict the line that made them
+    incomplete: list[str]  # what the grader could not record (events.Channel.lost, capture._unsaved): no credit
     unrecorded_calls: dict  # calls in cells that ran cleanly with no event: Keras' method was replaced
     # Added by the pipeline: the run's circumstances.
     isolation: dict  # sandbox.Sandbox.summary

@@ -88,7 +88,7 @@ def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, s
                              enabled=settings.sandbox) as confinement:
         nbformat.write(notebook, confinement.home / "CNN.ipynb")
         repaired = slips.repair(notebook, settings.forgive)  # the copy that runs, never the submission
-        config = {"data_path": str(kernel_data), "data_source": source.kind, **settings.harness}
+        config = {"data_path": confinement.readable_inside(kernel_data), "data_source": source.kind, **settings.harness}
         trainer = training.Trainer(_arrays(source), settings.training, locations.HANDWRITTEN_3, source.sha256,
                                    target=settings.learns_target)
         try:
@@ -96,9 +96,7 @@ def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, s
                 notebook, confinement, config, cell_timeout=settings.cell_timeout_s,
                 notebook_timeout=settings.notebook_timeout_s, finish_timeout=settings.finish_s,
                 startup_timeout=settings.kernel_startup_s, fork=settings.fork_server,
-                # The model is compiled: train the grader's copy on the other core while the kernel goes on.
-                on_snapshot=lambda event: trainer.start(Path(event["copy"]), event.get("compiled_with"))
-                if event.get("why") != "finish" else None)
+                on_event=trainer.follow)
             facts = capture.collect(execution, describe_model=describe.describe_model, train=trainer)
         finally:
             trainer.close()

@@ -38,7 +38,7 @@ MAX_PROCESSES = 512  # tasks (threads count): TensorFlow starts a few dozen
 MAX_OPEN_FILES = 4096
 KERNEL_UID = 65534  # nobody: the kernel's user inside and, with the filesystem layer, outside too
 HOME_INSIDE = "/home/student"  # the kernel's home and working folder
-HARNESS_DIR = ".autograder"  # under the kernel's root: where the harness saves model snapshots
+READABLE_INSIDE = "/data"  # where the kernel finds the files the grader gives it to read (the MNIST copy)
 # System files the kernel reads (the dynamic linker's cache, the time zone); nothing else of /etc.
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf")
 SCRATCH_SIZE = 1 * 2**30  # all the kernel can write, when the scratch folder is a tmpfs of its own
@@ -173,7 +173,7 @@ class Sandbox:
     leaving kills whatever is left in them, removes them, unmounts and deletes the scratch folder."""
 
     scratch: Path
-    readable: list[Path]  # files the kernel must read even inside hidden folders (the data)
+    readable: list[Path]  # files the kernel must read (the data), shown to it under READABLE_INSIDE
     hide: list[Path]  # files or folders inside the bound runtime that the kernel must not see
     cpu_seconds: int
     layers: tuple[Layer, ...] = field(default_factory=probe)
@@ -181,6 +181,7 @@ class Sandbox:
     cgroups: list[Path] = field(default_factory=list)
     mounted: bool = False
     owns_scratch: bool = False  # made by Sandbox.new: removed on leaving
+    _records: Path | None = None
 
     def active(self, name: str) -> bool:
         return self.enabled and any(layer.name == name and layer.active for layer in self.layers)
@@ -211,6 +212,14 @@ class Sandbox:
         return self.scratch / "root"
 
     @property
+    def records(self) -> Path:
+        """Where the grader keeps what the kernel sent (its saved models): beside the scratch folder, not in
+        it, so a kernel that fills all it may write cannot stop the grader keeping its record."""
+        if self._records is None:
+            self._records = Path(tempfile.mkdtemp(prefix="autograder-records-"))
+        return self._records
+
+    @property
     def grader_dir(self) -> Path:
         return self.scratch / "grader"
 
@@ -223,6 +232,18 @@ class Sandbox:
         if self.active("filesystem"):
             return "/" + Path(host_path).relative_to(self.root).as_posix()
         return str(host_path)
+
+    def readable_inside(self, path: Path) -> str:
+        """Where the kernel reads one of the readable files: a folder of its own, not the grader's."""
+        if self.active("filesystem"):
+            return f"{READABLE_INSIDE}/{Path(path).name}"
+        return str(path)
+
+    @property
+    def shm(self) -> Path:
+        """The kernel's /dev/shm, as the host sees it: in the scratch folder, so it counts toward the one limit
+        on all the kernel can write (a /dev/shm of the kernel's own /dev would be a second, uncapped disk)."""
+        return self.scratch / "shm"
 
     @property
     def home(self) -> Path:
@@ -251,6 +272,8 @@ class Sandbox:
         self.unmount_scratch()
         if self.owns_scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
+        if self._records is not None:
+            shutil.rmtree(self._records, ignore_errors=True)
 
     def prepare(self) -> None:
         """Before the kernel starts: cap the scratch folder and lay out the kernel's root."""
@@ -259,15 +282,16 @@ class Sandbox:
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SCRATCH_SIZE},mode=755", "cnn-autograder",
                             str(self.scratch)], check=True, capture_output=True)
             self.mounted = True
-        for folder in (self.home, self.root / "tmp", self.root / "etc", self.ipc_dir, self.root / HARNESS_DIR):
+        for folder in (self.home, self.root / "tmp", self.shm, self.root / "etc", self.ipc_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        (self.root / "tmp").chmod(0o1777)
+        for shared in (self.root / "tmp", self.shm):
+            shared.chmod(0o1777)
         # Who the kernel is: a plain user, so getpass, matplotlib and pip --user behave as at home.
         (self.root / "etc" / "passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\n"
                                                  f"student:x:{KERNEL_UID}:{KERNEL_UID}:student:{HOME_INSIDE}:/bin/sh\n")
         (self.root / "etc" / "group").write_text(f"root:x:0:\nstudent:x:{KERNEL_UID}:\n")
         if self.active("user") and _is_root():
-            for path in (self.root, self.home, self.home.parent, self.ipc_dir, self.root / HARNESS_DIR):
+            for path in (self.root, self.home, self.home.parent, self.ipc_dir):
                 os.chown(path, KERNEL_UID, KERNEL_UID)
 
     def give_to_kernel(self, path: Path) -> None:
@@ -319,7 +343,7 @@ class Sandbox:
         """What the kernel needs of the host, read-only: the Python runtime and its packages."""
         import site
 
-        paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, locations.PACKAGE, *self.readable)}
+        paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, locations.PACKAGE)}
         # Packages may also come from the user's site or a .pth file: every site-packages on the path.
         paths |= {Path(p).resolve() for p in [site.getusersitepackages(), *sys.path]
                   if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()}
@@ -351,9 +375,12 @@ class Sandbox:
             secret = Path(secret).resolve()
             if secret.exists() and any(b in secret.parents for b in bound):
                 args += ["--ro-bind", "/dev/null", str(secret)] if secret.is_file() else ["--tmpfs", str(secret)]
+        for path in self.readable:  # the data, kept in the grader's cache: the kernel sees the file, not the folder
+            self._mountpoint(Path(path), at=Path(self.readable_inside(path)))
+            args += ["--ro-bind", str(Path(path).resolve()), self.readable_inside(path)]
         self._mountpoint(self.ipc_dir)
         args += ["--bind", str(self.ipc_dir), str(self.ipc_dir),
-                 "--dev", "/dev", "--proc", "/proc", "--chdir", HOME_INSIDE,
+                 "--dev", "/dev", "--bind", str(self.shm), "/dev/shm", "--proc", "/proc", "--chdir", HOME_INSIDE,
                  # ipykernel exits when its parent looks gone, and in a PID namespace its parent is pid 1;
                  # --die-with-parent does that job here.
                  "--unsetenv", "JPY_PARENT_PID",

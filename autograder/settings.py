@@ -82,4 +82,7 @@ def resolve(options: Options, rubric: Rubric, reference: dict | None = None) -> 
         harness=dict(rubric.harness), training=dict(rubric.training), forgive=rubric.forgive,
         learns_target=_learns_target(rubric, reference or {}),
         sandbox=options.sandbox, fork_server=options.fork_server,
-        hidden=(*options.hide, locations.REFERENCE, Path(options.reference), Path(options.rubric)))
+        # The grader's own folders, wherever they are (a cache inside the virtual environment is inside what
+        # the kernel must read): the kernel sees none of them.
+        hidden=(*options.hide, locations.REFERENCE, Path(options.reference), Path(options.rubric),
+                locations.cache_dir()))

@@ -104,6 +104,8 @@ class Trainer:
                                  reference_cache.grader_digest()], sort_keys=True, default=str)
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._started: dict[str, object] = {}
+        self._latest: dict[object, dict] = {}  # model id -> its latest snapshot event
+        self._early = 0
 
     def _key(self, path: Path, origins: dict) -> str | None:
         try:
@@ -111,6 +113,18 @@ class Trainer:
         except Exception:
             return None
         return hashlib.sha256((self._salt + config).encode()).hexdigest()
+
+    def follow(self, event: dict) -> None:
+        """Each event of the harness as it arrives (events.Channel.on_event): as fit starts on a model, its
+        copy is trained on the other core while the student's fit runs. Only a model fit runs on, and at
+        most MAX_EARLY of them: compiling a hundred decoy networks starts nothing."""
+        model = event.get("model") if isinstance(event.get("model"), dict) else {}
+        if event["event"] == "snapshot" and event.get("copy") and event.get("why") != "finish":
+            self._latest[model.get("id")] = event
+        elif event["event"] == "fit" and model.get("id") in self._latest and self._early < MAX_EARLY:
+            self._early += 1
+            snapshot = self._latest[model["id"]]
+            self.start(Path(snapshot["copy"]), snapshot.get("compiled_with"))
 
     def start(self, path: Path, compiled_with: dict | None = None) -> None:
         origins = _origins(compiled_with)
@@ -169,6 +183,7 @@ def _canonical(config, ids: dict | None = None):
 
 
 _ONE_AT_A_TIME = threading.Lock()
+MAX_EARLY = 2  # trainings started while the notebook runs (the model fit runs on; once more if refitted)
 HELDOUT_SLICE = 250
 _FINISHED: dict[str, tuple[dict, dict | None]] = {}  # this process's finished trainings, by Trainer._key
 MAX_REMEMBERED = 256

@@ -58,6 +58,14 @@ def test_code_that_never_runs_is_never_credited(graded):
     assert checks["fit.batch_size"].found == "32" and checks["fit.epochs"].found == "1"
 
 
+def test_a_model_that_could_not_be_recorded_earns_nothing_and_the_report_says_why(graded):
+    result = graded("trick_saving_fails_before_the_real_training")
+    found = by_id(result)["model.found"]
+    assert found.status == "fail" and "could not record everything" in found.message
+    assert "No space left on device" in found.message and "In [11]" in found.message
+    assert result.facts["incomplete"] and result.score == by_id(result)["notebook.runs"].points
+
+
 def test_replacing_the_harness_earns_nothing(graded):
     result = graded("trick_replaces_the_harness")
     assert result.score == 5  # the cells ran; nothing the kernel said is credited

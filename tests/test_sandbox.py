@@ -8,11 +8,14 @@ except in CI (CI=true), where .ci/run installs bubblewrap and a missing layer is
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sys
 import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -103,6 +106,25 @@ def test_files_outside_the_scratch_folder_are_out_of_reach(tmp_path):
     for victim in victims:
         assert not victim.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["CNN.ipynb"]
+
+
+def test_the_grader_s_cache_is_hidden_and_dev_shm_counts_toward_the_one_scratch_limit(tmp_path, monkeypatch):
+    # A cache folder inside what the kernel must read (the virtual environment): still out of its sight.
+    cache = Path(sys.prefix) / f"autograder-cache-test-{uuid.uuid4().hex[:8]}"
+    cache.mkdir()
+    (cache / "another-students-result.json").write_text("{}")
+    monkeypatch.setenv("AUTOGRADER_CACHE", str(cache))
+    try:
+        nb = write_notebook(
+            tmp_path / "CNN.ipynb",
+            f"import os\nassert not os.path.exists({str(cache)!r}) or os.listdir({str(cache)!r}) == [], 'cache seen'",
+            "assert os.stat('/dev/shm').st_dev == os.stat(os.path.expanduser('~')).st_dev, 'shm apart'",
+            "open('/dev/shm/x', 'wb').write(b'1')")
+        result = grade(nb, Options(cell_timeout=CELL_TIMEOUT))
+        assert result.facts["execution"]["errors"] == []  # each assertion held; /dev/shm is writable
+        assert result.facts["execution"]["cells_run"] == 3
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name, enames", [

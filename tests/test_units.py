@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -106,20 +107,67 @@ def test_known_slips_are_explained():
 # ---------------------------------------------------------------- what the grader reads from the kernel
 
 
-def test_snapshot_reads_refuse_links_fifos_folders_and_large_files(tmp_path):
-    (tmp_path / "ok.keras").write_bytes(b"model")
-    assert events.read_regular_file(tmp_path, "ok.keras", 100) == b"model"
-    os.mkfifo(tmp_path / "fifo.keras")
-    (tmp_path / "dir.keras").mkdir()
-    (tmp_path / "link.keras").symlink_to("/etc/hostname")
-    (tmp_path / "big.keras").write_bytes(b"x" * 200)
-    for name in ("fifo.keras", "dir.keras", "link.keras", "big.keras"):
-        with pytest.raises(OSError):
-            events.read_regular_file(tmp_path, name, 100)
-    linked = tmp_path / "linked-folder"
-    linked.symlink_to(tmp_path)
-    with pytest.raises(OSError):  # a folder replaced by a link is refused too
-        events.read_regular_file(linked, "ok.keras", 100)
+@pytest.fixture
+def channel(tmp_path):
+    """A real channel on a Unix socket, and the harness's end of it."""
+    ch = events.Channel(socket_path=tmp_path / "events", copies=tmp_path / "grader-copies")
+    ch.start()
+    harness = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    harness.connect(str(tmp_path / "events"))
+    harness.settimeout(10)
+    yield ch, harness
+    harness.close()
+    ch.close()
+
+
+def _send(harness, event, payload=b"") -> bytes:
+    """As the harness sends: the event, its bytes, then the grader's acknowledgement (b"" once it hung up)."""
+    try:
+        harness.sendall((event if isinstance(event, bytes) else json.dumps(event).encode()) + b"\n" + payload)
+        return harness.recv(1)
+    except OSError:
+        return b""
+
+
+def test_a_snapshot_travels_on_the_socket_and_is_kept_in_the_grader_s_own_folder(channel, tmp_path):
+    ch, harness = channel
+    # "why" names the file the grader writes: a name the kernel chose must not become a path.
+    assert _send(harness, {"event": "snapshot", "model": {"id": 1}, "why": "../../../etc/x", "size": 5}, b"model") == b"1"
+    assert _send(harness, {"event": "fit", "model": {"id": 1}}) == b"1"
+    assert _send(harness, {"event": "fit", "model": "not a model"}) == b"1"  # malformed: a problem, not a crash
+    assert _send(harness, b"[1, 2]") == b"1"
+    time.sleep(0.2)
+    kept = list((tmp_path / "grader-copies").iterdir())
+    assert [p.name for p in kept] == ["0-model.keras"] and kept[0].read_bytes() == b"model"
+    assert [e["event"] for e in ch.events] == ["snapshot", "fit"] and ch.events[0]["copy"] == str(kept[0])
+    assert ch.lost == [] and len(ch.problems) == 2
+
+
+def test_a_snapshot_larger_than_the_grader_keeps_is_a_lost_record_not_a_stall(channel):
+    ch, harness = channel
+    assert _send(harness, {"event": "snapshot", "model": {"id": 1}, "why": "fit",
+                           "size": events.MAX_MODEL_BYTES + 1}) == b""  # the grader hangs up at once
+    assert _send(harness, {"event": "fit", "model": {"id": 1}}) == b""
+    assert ch.events == [] and "more than the 50 MB" in ch.lost[0]
+
+
+def test_records_past_the_total_limit_are_lost_and_said(channel, monkeypatch):
+    ch, harness = channel
+    monkeypatch.setattr(events, "MAX_EVENT_BYTES", 3000)  # each event is ~1,250 bytes
+    metrics = {"event": "compile", "model": {"id": 1}, "metrics": ["accuracy"] * 100}
+    answers = [_send(harness, metrics) for _ in range(3)]
+    assert answers == [b"1", b"1", b""]  # the third would pass 3,000 bytes: not recorded, and the grader stops
+    assert len(ch.events) == 2 and ch.lost[0].startswith("too much to grade")
+
+
+def test_an_endless_line_is_a_lost_record(channel):
+    ch, harness = channel
+    try:
+        harness.sendall(b"x" * (events.MAX_LINE + 2))
+    except OSError:
+        pass
+    time.sleep(0.5)
+    assert ch.events == [] and "larger than the grader accepts" in ch.lost[0]
 
 
 def _keras_file(path, layers):
@@ -241,7 +289,9 @@ def test_the_sandbox_binds_the_runtime_read_only_and_nothing_else_of_the_host(tm
     assert "/" not in binds and "/etc" not in binds and str(locations.PACKAGE.parent) not in binds
     assert all(Path(b).exists() for b in binds)
     writable = [bwrap[i + 1] for i, a in enumerate(bwrap) if a == "--bind"]
-    assert writable == [str(box.root), str(box.ipc_dir)]
+    # All the kernel may write lies in the scratch folder: its root, its /dev/shm, the socket's folder.
+    assert writable == [str(box.root), str(box.ipc_dir), str(box.shm)]
+    assert all(Path(w).is_relative_to(box.scratch) for w in writable)
     assert argv[-3:] == ["python", "-m", "ipykernel_launcher"] and "--unshare-net" in bwrap
 
 
@@ -260,7 +310,8 @@ def test_the_fork_server_confines_with_the_very_plan_bubblewrap_would_get(tmp_pa
     assert confinement.chdir == sandbox.HOME_INSIDE and confinement.hostname == "student"
     read_only = [operands[1] for option, operands in confinement.steps if option == "--ro-bind"]
     writable = [operands[1] for option, operands in confinement.steps if option == "--bind"]
-    assert "/usr" in read_only and writable == [str(box.ipc_dir)]  # the new root aside, only the sockets
+    # the new root aside, only the sockets and /dev/shm, which lies in the scratch folder too
+    assert "/usr" in read_only and writable == [str(box.ipc_dir), "/dev/shm"]
     assert ("--ro-bind", ["/dev/null", str(secret)]) in confinement.steps  # hidden behind an empty file
     with pytest.raises(ValueError, match="as root only"):
         fork_server.Confinement(["--bind", str(box.root), "/", "--unshare-user", "--uid", "65534"])

@@ -20,6 +20,7 @@ Nothing here decides a verdict: the grader derives those from the snapshots
 """
 
 import hashlib
+import io
 import inspect
 import json
 import linecache
@@ -51,14 +52,14 @@ _CELL_FILE = re.compile(r"ipykernel_\d+[/\\]\d+\.py$")  # how ipykernel names a 
 
 # ---------------------------------------------------------------- the channel to the grader
 
-def _send(event):
-    """Send one event and wait for the grader's acknowledgement: when this returns, the grader
-    has it (and has copied any file it names)."""
+def _send(event, payload=b""):
+    """Send one event (and the bytes it announces) and wait for the grader's acknowledgement: when this
+    returns, the grader has it."""
     sock = _CHANNEL.get("socket")
     if sock is None:
         return
     try:
-        sock.sendall(json.dumps(event, default=_json_default).encode("utf-8") + b"\n")
+        sock.sendall(json.dumps(event, default=_json_default).encode("utf-8") + b"\n" + payload)
         sock.recv(1)
     except OSError:
         _CHANNEL["socket"] = None
@@ -274,14 +275,15 @@ def _snapshot(model, why, trained=False):
     if _SNAPSHOT_STATE.get(id(model)) == state and not (trained and id(model) not in _FINGERPRINTED):
         return  # same config as the last one: the grader uses no weights but the first fit's
     _SNAPSHOT_STATE[id(model)] = state
-    path = os.path.join(CONFIG["snapshots"], f"{id(model)}-{why}.keras")
     _INSIDE[0] += 1
     try:
         fingerprint = weights_fingerprint(_ORIGINAL["weights"](model)) if trained else None
-        _ORIGINAL["save_model"](model, path)  # Keras' own, taken at install: a notebook's replacement is not used
+        saved = io.BytesIO()  # in memory, sent on the socket: no disk the notebook could fill is involved
+        _ORIGINAL["save_model"](model, saved)  # Keras' own, taken at install: a notebook's replacement is not used
         _FINGERPRINTED.update([id(model)] if trained else [])
-        _send({"event": "snapshot", "model": _model_ref(model), "why": why, "path": path,
-               "compiled_with": _COMPILED_WITH.get(id(model)), "weights": fingerprint})
+        data = saved.getvalue()
+        _send({"event": "snapshot", "model": _model_ref(model), "why": why, "size": len(data),
+               "compiled_with": _COMPILED_WITH.get(id(model)), "weights": fingerprint}, data)
     except Exception as exc:
         _send({"event": "snapshot_failed", "model": _model_ref(model), "why": why,
                "error": f"{type(exc).__name__}: {exc}"[:500]})
