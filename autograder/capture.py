@@ -15,9 +15,8 @@ import dataclasses
 import re
 from pathlib import Path
 
-from . import describe, model_file
+from . import describe, model_file, model_worker
 from .execute import Execution
-from .harness.kernel_side import weights_fingerprint
 from .facts import Facts
 
 METHODS = ("compile", "fit", "evaluate")
@@ -235,7 +234,7 @@ def set_in(where: dict, cells: dict[int, str], method: str = "fit") -> dict[str,
     return {key: place for key, place in places.items() if place}
 
 
-def _saved_is_not_trained(events: list[dict], model_id: int, cells: dict[int, str]) -> list[dict]:
+def _saved_is_not_trained(events: list[dict], model_id: int, cells: dict[int, str], models) -> list[dict]:
     """A finding when the file saved at the end of the model's first fit does not hold the weights that fit
     left (their fingerprint, taken in the kernel before saving): something replaced how Keras saves, and
     what the grader reads is not the model that was trained."""
@@ -244,8 +243,7 @@ def _saved_is_not_trained(events: list[dict], model_id: int, cells: dict[int, st
     if saved is None:
         return []
     try:
-        model, _ = model_file.load_safely(Path(saved["copy"]))
-        same = weights_fingerprint(model.weights) == saved["weights"]
+        same = models.fingerprint(Path(saved["copy"])) == saved["weights"]
     except Exception:  # a file the grader cannot load is reported where the model is described
         return []
     if same:
@@ -326,9 +324,9 @@ def fit_facts(events: list[dict], model_id: int, cells: dict[int, str]) -> dict 
     return facts
 
 
-def collect(execution: Execution, describe_model=None, train=None) -> Facts:
-    """Facts about the submission. `describe_model(path)` and `train(path)` load and train a snapshot
-    (describe.describe_model, a training.Trainer) in the grader."""
+def collect(execution: Execution, models=None, train=None) -> Facts:
+    """Facts about the submission. `models` loads and describes a snapshot, `train(path)` trains a copy of
+    it (a model_worker.ModelWorker and a training.Trainer: both in the models' own process, not here)."""
     events = execution.events
     cells = dict(execution.sources)
     failed_cells = {e.cell for e in execution.errors}
@@ -365,12 +363,13 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
             facts["model_error"] = (failed or {}).get("error") or "the model could not be saved"
         else:
             try:
-                facts["model"] = describe_model(Path(latest["copy"]))
+                facts["model"] = models.describe(Path(latest["copy"]))
                 if at_training is not latest and at_training is not None:  # its compile settings alone
-                    facts["model"]["compile"] = describe.compile_settings(
-                        model_file.read_config(Path(at_training["copy"])).get("compile_config"))
-            except model_file.UnsafeModel as exc:
-                facts["model_error"] = f"the grader will not load it: {exc}"
+                    facts["model"]["compile"] = models.compile_settings(Path(at_training["copy"]))
+            except model_file.UnsafeModel as exc:  # "too much to grade: ..." is its own reason
+                facts["model_error"] = str(exc) if str(exc).startswith("too much") else f"the grader will not load it: {exc}"
+            except (model_worker.ModelTooLarge, model_worker.ModelError) as exc:
+                facts["model_error"] = str(exc)[:400]
             except Exception as exc:
                 facts["model_error"] = f"{type(exc).__name__}: {exc}"[:400]
             if facts["model"] is not None and train is not None:
@@ -379,7 +378,7 @@ def collect(execution: Execution, describe_model=None, train=None) -> Facts:
                     facts["brief_training"], facts["digit3"] = train(Path(trained["copy"]), trained.get("compiled_with"))
                 except Exception as exc:
                     facts["brief_training"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
-        facts["tampering"] += _saved_is_not_trained(events, model_id, cells)
+        facts["tampering"] += _saved_is_not_trained(events, model_id, cells, models)
         facts["incomplete"] += _unsaved(events, model_id)
         compiles = [e for e in events if e["event"] == "compile" and e["model"]["id"] == model_id]
         if compiles:

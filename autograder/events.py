@@ -70,7 +70,7 @@ class Channel:
         self._server.close()
 
     def _lose(self, reason: str) -> None:
-        if len(self.lost) < 20:
+        if reason not in self.lost and len(self.lost) < 20:
             self.lost.append(reason)
 
     def _serve(self) -> None:

@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+import zmq
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
@@ -21,6 +22,24 @@ from . import forking
 from .sandbox import HOME_INSIDE, Sandbox
 
 KERNEL_NAME = "cnn-autograder"
+# One message from the kernel (an output, an error with its traceback). A larger one is refused by ZeroMQ
+# before it is read, so a 200 MB exception message or display costs the grader nothing: it never arrives
+# (the cell then ends by its time limit). The lesson's largest message, a plot, is well under 1 MB.
+MAX_MESSAGE_BYTES = 32 << 20
+SEND_TIMEOUT_MS = 10_000
+
+
+class _CappedManager(AsyncKernelManager):
+    """A kernel manager whose clients' sockets refuse messages over MAX_MESSAGE_BYTES."""
+
+    def client(self, **kwargs):
+        client = super().client(**kwargs)
+        client.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # for the sockets it opens from now on
+        # A kernel the grader can no longer reach (gone, or cut off for a message too large) must not hold a
+        # request forever: a send waits at most this long, then fails like any dead kernel.
+        client.context.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+        client.context.setsockopt(zmq.LINGER, 0)
+        return client
 
 
 # Passed through to the kernel when set: thread and BLAS settings that change speed or correctness.
@@ -79,7 +98,7 @@ def kernel_manager(sandbox: Sandbox, fork: bool = True) -> AsyncKernelManager:
                             "autograder": forking.plan(sandbox)}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     specs = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)], ensure_native_kernel=False)
-    km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
+    km = _CappedManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
     # The kernel reads its connection file and binds its sockets in the one folder it shares with the grader.
     km.connection_file = str(sandbox.ipc_dir / "connection.json")
     if sandbox.isolates_network:

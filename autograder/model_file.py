@@ -12,6 +12,7 @@ from .quiet import import_keras_quietly, native_stderr_silenced
 
 MAX_PARAMS = 50_000_000  # the lesson's network has 120,586; a larger model is refused before loading
 MAX_CONFIG_BYTES = 5 << 20
+MAX_LAYERS = 300  # the lesson's network has 8; Keras takes ever longer to build and describe thousands
 
 
 class UnsafeModel(ValueError):
@@ -62,9 +63,18 @@ def _own_classes(config: dict) -> list[str]:
     return found
 
 
+def _layer_count(config) -> int:
+    inner = (config.get("config") or {}).get("layers", []) if isinstance(config, dict) else []
+    return sum(1 + _layer_count(layer) for layer in inner if isinstance(layer, dict))
+
+
 def check_size(config: dict) -> int:
-    """The model's parameter count as its config declares it; UnsafeModel past MAX_PARAMS or for
-    layers of the student's own classes (safe_mode cannot load those, and need not)."""
+    """The model's parameter count as its config declares it; UnsafeModel past MAX_PARAMS or MAX_LAYERS, or
+    for layers of the student's own classes (safe_mode cannot load those, and need not)."""
+    layers = _layer_count(config)
+    if layers > MAX_LAYERS:
+        raise UnsafeModel(f"too much to grade: it has {layers:,} layers, more than the {MAX_LAYERS} the grader "
+                          "loads (the lesson's network has 8)")
     own = _own_classes(config)
     if own:
         raise UnsafeModel(f"it uses a layer class of your own, not Keras': {', '.join(own[:3])}")

@@ -11,20 +11,17 @@ own inputs (rubric, data file, reference notebook) are wrong.
 from __future__ import annotations
 
 import copy
-import functools
 import platform
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 import nbformat
-import numpy as np
 
 from ._version import __version__
-from . import capture, checks, data, describe, execute, forking, kernel, locations, quiet, reference_cache, sandbox, slips, submission, training
+from . import capture, checks, data, execute, forking, kernel, locations, model_worker, reference_cache, sandbox, slips, submission, training
 from . import rubric as rubric_mod
 from .errors import SetupError, SubmissionError
 from .results import GradeResult
@@ -36,21 +33,6 @@ def versions() -> dict:
     (the brief training is identical across x86-64 CPUs, not between x86-64 and ARM: arithmetic.py)."""
     return {"grader": __version__, "keras": metadata.version("keras"), "tensorflow": metadata.version("tensorflow"),
             "numpy": metadata.version("numpy"), "python": sys.version.split()[0], "machine": platform.machine()}
-
-
-def _warm_up_keras() -> threading.Thread:
-    """Import Keras in the background: the grader needs it to load the model, and the import
-    (several seconds) then overlaps with the kernel running the notebook."""
-    thread = threading.Thread(target=quiet.import_keras_quietly, daemon=True)
-    thread.start()
-    return thread
-
-
-@functools.lru_cache(maxsize=2)
-def _arrays(source: data.DataSource) -> dict:
-    """The data the brief training uses, read once per process (a batch worker grades many)."""
-    with np.load(source.path, allow_pickle=False) as f:
-        return {k: f[k] for k in data.KEYS}
 
 
 OTHER_DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST",
@@ -89,7 +71,7 @@ def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, s
         nbformat.write(notebook, confinement.home / "CNN.ipynb")
         repaired = slips.repair(notebook, settings.forgive)  # the copy that runs, never the submission
         config = {"data_path": confinement.readable_inside(kernel_data), "data_source": source.kind, **settings.harness}
-        trainer = training.Trainer(_arrays(source), settings.training, locations.HANDWRITTEN_3, source.sha256,
+        trainer = training.Trainer(source.path, settings.training, locations.HANDWRITTEN_3, source.sha256,
                                    target=settings.learns_target)
         try:
             execution = execute.run_notebook(
@@ -97,7 +79,7 @@ def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, s
                 notebook_timeout=settings.notebook_timeout_s, finish_timeout=settings.finish_s,
                 startup_timeout=settings.kernel_startup_s, fork=settings.fork_server,
                 on_event=trainer.follow)
-            facts = capture.collect(execution, describe_model=describe.describe_model, train=trainer)
+            facts = capture.collect(execution, models=model_worker.worker(), train=trainer)
         finally:
             trainer.close()
         facts["isolation"] = {**confinement.summary(), "kernel_start": (
@@ -145,11 +127,8 @@ def grade(path: Path, options: Options = Options(), reference: dict | None = Non
     started = time.perf_counter()
     if options.fork_server:
         forking.start_early(options.sandbox)
-    warming = _warm_up_keras()
-    try:
-        return _grade(path, options, started, reference)
-    finally:
-        warming.join()  # the import hides stderr while it runs: let it finish before any error shows
+    model_worker.worker().start()  # its TensorFlow import overlaps with the kernel running the notebook
+    return _grade(path, options, started, reference)
 
 
 def _grade(path: Path, options: Options, started: float, reference: dict | None = None) -> GradeResult:

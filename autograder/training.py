@@ -10,6 +10,7 @@ slice of the data, so the two accuracies can be compared.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import arithmetic, describe, model_file, quiet, reference_cache
+from . import arithmetic, data, describe, model_file, model_worker, quiet, reference_cache
 
 
 def _prepare(images, labels, input_shape, sparse, dtype):
@@ -96,9 +97,9 @@ class Trainer:
     later one of the same notebook, or another student's identical network graded earlier by this process
     (most of a class builds the lesson's). One training at a time: Keras' global seed must not be shared."""
 
-    def __init__(self, arrays: dict, settings: dict, digit3_path: Path, data_key: str = "",
+    def __init__(self, data_path: Path, settings: dict, digit3_path: Path, data_key: str = "",
                  target: float | None = None):
-        self._args = (arrays, settings, digit3_path)
+        self._args = (str(data_path), settings, str(digit3_path))
         self._target = target  # the accuracy that passes (the reference's, less pass_within); None: the reference
         self._salt = json.dumps([settings, data_key, hashlib.sha256(Path(digit3_path).read_bytes()).hexdigest(),
                                  reference_cache.grader_digest()], sort_keys=True, default=str)
@@ -143,13 +144,13 @@ class Trainer:
         whether a network learns, not how fast in one short epoch. The brief result is keyed without the
         target, so the lesson's network trained for the reference serves every student who built it."""
         with _ONE_AT_A_TIME:
-            result = self._remembered(key, lambda: brief_training(path, *self._args, origins=origins))
+            result = self._remembered(key, lambda: train_copy(path, *self._args, origins=origins))
             accuracy = result[0].get("heldout_accuracy")
             if self._target is None or accuracy is None or accuracy >= self._target or not self._args[1].get("more_epochs"):
                 return result
             longer = f"{key}-longer-{self._target:.6f}" if key else None
-            return self._remembered(longer, lambda: brief_training(path, *self._args, origins=origins,
-                                                                     target=self._target))
+            return self._remembered(longer, lambda: train_copy(path, *self._args, origins=origins,
+                                                                 target=self._target))
 
     @staticmethod
     def _remembered(key: str | None, train) -> tuple[dict, dict | None]:
@@ -187,6 +188,32 @@ MAX_EARLY = 2  # trainings started while the notebook runs (the model fit runs o
 HELDOUT_SLICE = 250
 _FINISHED: dict[str, tuple[dict, dict | None]] = {}  # this process's finished trainings, by Trainer._key
 MAX_REMEMBERED = 256
+
+
+def train_copy(path: Path, data_path: str, settings: dict, digit3_path: str, origins: dict | None = None,
+               target: float | None = None) -> tuple[dict, dict | None]:
+    """The brief training of the snapshot at path, in the models' own process (model_worker): a network
+    too large for its memory or time is skipped with the reason."""
+    seconds = settings.get("time_limit_s", 60) + model_worker.DESCRIBE_S
+    try:
+        training, digit3 = model_worker.worker().train(path, data_path, settings, digit3_path, origins, target,
+                                                       seconds=seconds)
+    except model_worker.ModelTooLarge as exc:
+        return {"skipped": str(exc)}, None
+    return training, digit3
+
+
+@functools.lru_cache(maxsize=2)
+def _arrays(data_path: str) -> dict:
+    """The data the brief training uses, read once per process (a batch worker's model process trains many)."""
+    with np.load(data_path, allow_pickle=False) as f:
+        return {k: f[k] for k in data.KEYS}
+
+
+def train_from_files(path: str, data_path: str, settings: dict, digit3_path: str, origins: dict | None = None,
+                     target: float | None = None) -> tuple[dict, dict | None]:
+    """brief_training as the model process is asked for it (model_worker): files named, plain data back."""
+    return brief_training(Path(path), _arrays(data_path), settings, Path(digit3_path), origins, target)
 
 
 def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path,

@@ -113,22 +113,6 @@ def test_the_kernel_finds_nothing_of_the_host_it_does_not_need(tmp_path, monkeyp
     assert execution["errors"] == [], [(e["cell"], e["evalue"]) for e in execution["errors"]]
 
 
-def test_a_flood_of_huge_outputs_is_capped_and_the_grader_stays_small(tmp_path):
-    nb = _notebook(tmp_path / "CNN.ipynb",
-                   "from IPython.display import HTML, display\nfor _ in range(5):\n    display(HTML('x' * 150_000_000))",
-                   "print('the cell after it ran')")
-    script = ("import json, resource, sys\nfrom autograder import Options, grade\n"
-              f"r = grade(sys.argv[1], Options(cell_timeout={CELL_TIMEOUT * 3}))\n"
-              "print(json.dumps({'peak_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,"
-              " 'cut': r.facts['execution']['outputs_cut'], 'runs': r.facts['execution']['cells_run'],"
-              " 'errors': [e['ename'] for e in r.facts['execution']['errors']]}))")
-    done = subprocess.run([sys.executable, "-c", script, str(nb)], capture_output=True, text=True, timeout=600)
-    facts = json.loads(done.stdout.strip().splitlines()[-1])
-    assert facts["runs"] == 2 and facts["errors"] == []
-    assert int(list(facts["cut"])[0]) == 1 and list(facts["cut"].values())[0] >= 150_000_000
-    assert facts["peak_mib"] < 2048, facts
-
-
 def test_grading_several_notebooks_goes_on_past_a_broken_one(tmp_path):
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{")

@@ -8,7 +8,6 @@ import os
 import pytest
 
 from autograder import data, locations, rubric, training
-from autograder.pipeline import _arrays
 
 pytestmark = pytest.mark.slow
 
@@ -39,15 +38,15 @@ def trained(tmp_path_factory):
     training._FINISHED.clear()
     os.environ["AUTOGRADER_CACHE"] = str(folder / "cache")  # nothing trained by earlier tests
     runs = []
-    real = training.brief_training
-    training.brief_training = lambda path, *args, **kwargs: runs.append(path.stem) or real(path, *args, **kwargs)
+    real = training.train_copy  # each training the model process is asked for
+    training.train_copy = lambda path, *args, **kwargs: runs.append(path.stem) or real(path, *args, **kwargs)
     try:
         source = data.resolve(None)
         settings = rubric.load(locations.RUBRIC).training
-        results = [training.Trainer(_arrays(source), settings, locations.HANDWRITTEN_3, source.sha256)(path)
+        results = [training.Trainer(source.path, settings, locations.HANDWRITTEN_3, source.sha256)(path)
                    for path in paths]
     finally:
-        training.brief_training = real
+        training.train_copy = real
         training._FINISHED.clear()
         training._FINISHED.update(saved)
         os.environ["AUTOGRADER_CACHE"] = cache

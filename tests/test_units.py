@@ -7,7 +7,6 @@ import dataclasses
 import datetime
 import io
 import json
-import os
 import re
 import shutil
 import socket

@@ -1,0 +1,203 @@
+"""The models' own process: every model a notebook saved is loaded, described, fingerprinted and trained
+here, in a child of the grader, never in the grader itself.
+
+A notebook decides what its model is: nine hundred layers, an image upsampled 64 times, a config Keras
+takes minutes to build. Whatever it is, the grader's own memory and time stay bounded: this child runs
+under its own memory limit, each request under its own time limit, and when it is exceeded (or the child
+dies) the child is killed and the request answers ModelTooLarge with the reason, which the report gives as
+"too much to grade". The next request starts a fresh child. One child per grading process, reused across
+the grades of a batch worker; it imports TensorFlow once, with the brief training's arithmetic pinned
+(arithmetic.py).
+
+Requests and answers are JSON lines on the child's standard input and output (the child's own prints go
+nowhere); what comes back is plain data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import locations
+
+MEMORY_LIMIT = 3 * 2**30  # RLIMIT_DATA of the child; the lesson's network trains in well under 1 GiB
+DESCRIBE_S = 60  # one load and description; the lesson's model takes under a second
+MAX_ANSWER = 64 << 20  # one answer line
+
+
+class ModelTooLarge(RuntimeError):
+    """The model's process ran out of memory or time for this request: a reason for the report."""
+
+
+class ModelError(RuntimeError):
+    """The model's own problem, raised in the model's process ("ValueError: ...")."""
+
+
+# ---------------------------------------------------------------- in the child
+
+
+def _requests() -> dict:
+    from . import describe, model_file, training
+    from .harness.kernel_side import weights_fingerprint  # the very digest the harness takes after fit
+
+    def compile_settings(path):
+        return describe.compile_settings(model_file.read_config(Path(path)).get("compile_config"))
+
+    def fingerprint(path):
+        model, _ = model_file.load_safely(Path(path))
+        return weights_fingerprint(model.weights)
+
+    return {"describe": lambda path: describe.describe_model(Path(path)), "compile_settings": compile_settings,
+            "fingerprint": fingerprint, "train": training.train_from_files}
+
+
+def serve() -> None:
+    """The child's loop: one request at a time, until its input closes."""
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # a print anywhere below must not break the protocol
+    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT, MEMORY_LIMIT))
+    from . import quiet
+
+    quiet.import_keras_quietly()  # TensorFlow once, with the arithmetic pinned, before any request
+    handlers = _requests()
+    answers.write("{\"ready\": true}\n")
+    answers.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            answer = {"value": handlers[request["name"]](*request["args"])}
+        except Exception as exc:  # the model's own problem: the grader reports it
+            if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":  # TensorFlow's
+                answer = {"too_large": "it needs more memory than the grader gives a model"}
+            else:
+                answer = {"error": type(exc).__name__, "message": str(exc)[:2000]}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
+# ---------------------------------------------------------------- in the grader
+
+
+class ModelWorker:
+    """The grader's end: start(), then describe / compile_settings / fingerprint / train. One request at a
+    time (a lock): the brief training started early and a description asked for later take turns."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._buffer = b""
+
+    def start(self) -> None:
+        """Start the child now (its TensorFlow import overlaps with the kernel running the notebook)."""
+        with self._lock:
+            self._started()
+
+    def _started(self) -> subprocess.Popen:
+        if self._process is None or self._process.poll() is not None:
+            env = dict(os.environ)
+            # The grader's package, wherever it is imported from (a checkout or an installed wheel).
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(locations.PACKAGE.parent), env.get("PYTHONPATH")]))
+            self._process = subprocess.Popen([sys.executable, "-m", "autograder.model_worker"], env=env,
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL)
+            self._buffer = b""
+            self._ready = False
+        return self._process
+
+    def _line(self, process: subprocess.Popen, deadline: float) -> dict | None:
+        """The child's next answer line, or None when it died or the deadline passed."""
+        fd = process.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(self._buffer) > MAX_ANSWER or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def _call(self, name: str, args: list, seconds: float, what: str):
+        with self._lock:
+            process = self._started()
+            started = time.monotonic()
+            if not self._ready:  # the import is not the model's time
+                if self._line(process, started + 300) is None:
+                    self._stop()
+                    raise RuntimeError("the grader's model process could not start (TensorFlow did not import)")
+                self._ready, started = True, time.monotonic()
+            try:
+                process.stdin.write((json.dumps({"name": name, "args": args}) + "\n").encode())
+                process.stdin.flush()
+            except OSError:
+                answer = None
+            else:
+                answer = self._line(process, started + seconds)
+            if answer is None:
+                died = process.poll() is not None
+                self._stop()
+                raise ModelTooLarge(f"too much to grade: {what} " + (
+                    "needed more memory than the grader gives a model" if died
+                    else f"took more than {seconds:.0f} seconds"))
+        if "value" in answer:
+            return answer["value"]
+        if "too_large" in answer:
+            raise ModelTooLarge(f"too much to grade: {what}: {answer['too_large']}")
+        raise _error(answer)
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    # What the grader asks. Each path is a snapshot in the grader's own folder (events.Channel).
+    def describe(self, path: Path) -> dict:
+        return self._call("describe", [str(path)], DESCRIBE_S, "loading your model")
+
+    def compile_settings(self, path: Path) -> dict | None:
+        return self._call("compile_settings", [str(path)], DESCRIBE_S, "reading your model's compile settings")
+
+    def fingerprint(self, path: Path) -> str:
+        return self._call("fingerprint", [str(path)], DESCRIBE_S, "loading your trained model")
+
+    def train(self, path: Path, *args, seconds: float):
+        training, digit3 = self._call("train", [str(path), *args], seconds, "training a copy of your network")
+        return training, digit3
+
+
+def _error(answer: dict) -> Exception:
+    """The child's exception, as the grader's own type where the stages tell them apart."""
+    from .model_file import UnsafeModel
+
+    if answer.get("error") == "UnsafeModel":
+        return UnsafeModel(answer.get("message", ""))
+    return ModelError(f"{answer.get('error')}: {answer.get('message', '')}")
+
+
+_WORKER: list[ModelWorker] = []
+_WORKER_LOCK = threading.Lock()
+
+
+def worker() -> ModelWorker:
+    """This process's model worker (one per grading process, kept for the next grade)."""
+    with _WORKER_LOCK:
+        if not _WORKER:
+            _WORKER.append(ModelWorker())
+        return _WORKER[0]
+
+
+if __name__ == "__main__":
+    serve()
