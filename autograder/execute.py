@@ -11,6 +11,7 @@ Cells are numbered as Jupyter numbers them after Run All (In [n]).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import re
@@ -272,6 +273,8 @@ async def _run_cells(client: NotebookClient, nb, numbers: dict[int, int], result
 
 
 async def _stop(client: NotebookClient) -> None:
+    # nbclient leaves its exit hook registered when the kernel never started; the kernel is stopped here.
+    atexit.unregister(client._cleanup_kernel)
     launcher = getattr(getattr(client.km, "provisioner", None), "process", None)
     try:
         if client.kc is not None:

@@ -161,6 +161,16 @@ def _remove_stale_mounts() -> None:
             pass
 
 
+def _remove_stale_records() -> None:
+    """Remove the record folders (Sandbox.records) of graders that were killed before cleaning up."""
+    for folder in Path(tempfile.gettempdir()).glob("autograder-records-*"):
+        try:
+            if time.time() - folder.stat().st_mtime > STALE_AFTER_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
 @dataclass
 class Sandbox:
     """The confinement of one kernel, and its whole life, as a context manager:
@@ -216,6 +226,7 @@ class Sandbox:
         """Where the grader keeps what the kernel sent (its saved models): beside the scratch folder, not in
         it, so a kernel that fills all it may write cannot stop the grader keeping its record."""
         if self._records is None:
+            _remove_stale_records()
             self._records = Path(tempfile.mkdtemp(prefix="autograder-records-"))
         return self._records
 

@@ -217,3 +217,15 @@ def test_scratch_mounts_left_by_a_killed_grader_are_removed_later(tmp_path):
     assert str(young) in mounted  # maybe another grader's, still at work
     subprocess.run(["umount", str(young)], check=True)
     young.rmdir()
+
+
+def test_record_folders_left_by_a_killed_grader_are_removed_later():
+    old, young = (Path(tempfile.mkdtemp(prefix="autograder-records-")) for _ in range(2))
+    (old / "1-fit.keras").write_bytes(b"model")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    with sandbox.Sandbox.new(readable=[], hide=[], cpu_seconds=10, enabled=False) as box:
+        assert box.records.is_dir()  # its own, made as it is first needed
+        assert not old.exists() and young.exists()
+    assert not box.records.exists()
+    young.rmdir()
