@@ -615,9 +615,14 @@ def _gradebook_cell(check: dict | None):
     return f"info: {check['found']}" if check["max_points"] == 0 else check["points"]
 
 
+def gradebook_row(row: dict) -> list:
+    """A summary row as gradebook.csv has it: GRADEBOOK_COLUMNS, then each check's points."""
+    return ([row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
+            + [_gradebook_cell(row["checks"].get(c)) for c in CHECK_IDS])
+
+
 def write_gradebook(path: Path, summary: dict) -> None:
-    rows = [[row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
-            + [_gradebook_cell(row["checks"].get(c)) for c in CHECK_IDS] for row in summary["rows"]]
+    rows = [gradebook_row(row) for row in summary["rows"]]
     report.atomic_write(path, report.csv_text(GRADEBOOK_COLUMNS + list(CHECK_IDS), rows))
 
 

@@ -105,7 +105,9 @@ def roster_students(path: Path | None) -> list[tuple[str, dict]]:
                  "sis_login_id": get(row, "sis login id"), "section": get(row, "section"),
                  "email": get(row, "email", "email address"), "canvas_id": get(row, "id")}
         # Moodle's worksheet names a participant "Participant 12345"; its folder names give 12345.
-        own_id = (row.get(first) or "").strip().removeprefix("Participant ")
+        cell = (row.get(first) or "").strip()
+        own_id = cell.removeprefix("Participant ")
+        entry["moodle_participant"] = own_id if cell != own_id else ""
         students.append((own_id, entry))
     return students
 
