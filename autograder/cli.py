@@ -272,6 +272,8 @@ def links_command(folder, renew, database) -> None:
 
     text, kept = serve.links(folder, renew, database)
     click.echo(text, nl=False)
+    if text.count("\n") == 1:
+        click.echo(f"No one yet: start `autograder serve {folder} --roster ROSTER.csv` first.", err=True)
     if kept:
         click.echo(f"{kept} links were issued before and are not shown (only a hash of each is kept); "
                    "--renew ID or --renew all issues new ones.", err=True)

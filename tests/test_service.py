@@ -29,16 +29,6 @@ ROSTER = "id,name\nada,Ada Lovelace\nben,Ben Okri\ncleo,Cleo Díaz\n"
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    root = tmp_path_factory.mktemp("service")
-    (root / "roster.csv").write_text(ROSTER, encoding="utf-8")
-    running = Service(root / "class", root / "roster.csv").start()
-    running.tokens = {who: row["token"] for who, row in running.links().items()}
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def graded_pair(service):
     """Ada hands in cleo's notebook while Ben hands in one that kills its own kernel: both are graded."""
     ada = service.submit(service.tokens["ada"], CLEO.read_bytes(), "CNN.ipynb")
@@ -192,7 +182,7 @@ def test_the_class_has_every_students_latest_and_best_in_gradebook_columns(servi
 
     assert data["columns"][:len(batch.GRADEBOOK_COLUMNS)] == batch.GRADEBOOK_COLUMNS
     rows = {s["student"]: s for s in data["students"]}
-    assert set(rows) == {"ada", "ben", "cleo"}
+    assert set(rows) == {"ada", "ben", "cleo", "eve"}
     assert rows["ada"]["name"] == "Ada Lovelace" and rows["ada"]["best"]["score"] == 80
     assert rows["ada"]["latest_submission"] == ada["id"] and rows["ada"]["latest"]["fit.batch_size"] != ""
     canvas = service.get(data["files"]["canvas.csv"], service.tokens["instructor"])
@@ -219,7 +209,7 @@ def test_the_instructor_regrades_one_submission(service, graded_pair):
 
 def test_links_are_issued_once_and_renewed_on_demand(service):
     rows = service.links()
-    assert list(rows) == ["ada", "ben", "cleo", "instructor"]
+    assert list(rows) == ["ada", "ben", "cleo", "eve", "instructor"]
     assert all(row["token"] == "" for row in rows.values())  # only a hash of each was kept
     renewed = service.links("ben")
     assert renewed["ben"]["token"] and renewed["ben"]["url"] == f"{service.url}/s/{renewed['ben']['token']}"
@@ -265,7 +255,7 @@ def test_kill_9_mid_grade_loses_nothing_and_grades_nothing_twice(tmp_path, reque
     service = Service(tmp_path / "class", tmp_path / "roster.csv", database=url).start()
     try:
         tokens = {who: row["token"] for who, row in service.links().items()}
-        ids = [service.submit(tokens[who], notebook(f"import time\ntime.sleep(6)  # {who}")).json()["id"]
+        ids = [service.submit(tokens[who], notebook(f"import time\ntime.sleep(3)  # {who}")).json()["id"]
                for who in ("ada", "ben", "cleo")]
         deadline = time.monotonic() + 300
         while service.health()["running"] == 0:  # mid-grade: a worker holds at least one

@@ -1,0 +1,77 @@
+"""A student's page in a real browser (headless Chromium, Playwright): open the link, upload, watch the
+status move, read the report in place; on a 390 px phone nothing scrolls sideways.
+
+Needs Debian's chromium, like test_browser.py: skipped without it locally, a failure in CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # a real notebook in a real kernel
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM:
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium is not installed: .ci/run must apt-get install it")
+    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def phone():
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.errors = []
+        page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        yield page
+        browser.close()
+
+
+def fits(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_student_uploads_watches_the_status_and_reads_the_report(service, phone):
+    phone.goto(f"{service.url}/s/{service.tokens['eve']}")
+    assert "/s/" not in phone.url  # the secret is not left in the address bar
+    assert phone.get_by_text("Eve Adeyemi").count() == 1 and fits(phone)
+    phone.set_input_files("#notebook", str(ROOT / "assignment" / "examples" / "cleo_CNN.ipynb"))
+    phone.wait_for_selector("#message.good")
+    seen = set()
+    status = phone.locator("#latest-status")
+    for _ in range(1200):  # 10 minutes at most
+        if status.count():
+            seen.add(status.get_attribute("data-status"))
+        if "graded" in seen:
+            break
+        phone.wait_for_timeout(500)
+    assert "graded" in seen and seen & {"queued", "running"}, seen  # it moved without a reload
+    report = phone.frame_locator("#report")
+    report.locator(".score .big").wait_for()
+    assert report.locator(".score .big").inner_text() == "80"
+    assert phone.locator("#history tbody tr").count() == 1
+    assert fits(phone)
+    frame = phone.frame(url=lambda url: "/reports/" in url)
+    assert frame.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the report fits too
+    assert phone.errors == []  # no script refused by the page's policy, no error
+    if (ROOT / "test-artifacts").is_dir():  # for a person to look at, beside test_browser.py's
+        phone.screenshot(path=str(ROOT / "test-artifacts" / "service-phone.png"), full_page=True)
+
+
+def test_a_wrong_file_is_explained_on_the_page(service, phone):
+    phone.goto(f"{service.url}/s/{service.tokens['eve']}")
+    phone.set_input_files("#notebook", str(ROOT / "README.md"))
+    message = phone.locator("#message.bad")
+    message.wait_for()
+    assert "README.md is not a Jupyter notebook" in message.inner_text()
+    assert "Nothing was submitted" in message.inner_text() and fits(phone)
