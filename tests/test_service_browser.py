@@ -5,36 +5,25 @@ Needs Debian's chromium, like test_browser.py: skipped without it locally, a fai
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
+import chromium
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow  # a real notebook in a real kernel
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if not CHROMIUM:
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is not installed: .ci/run must apt-get install it")
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
+chromium.require()
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def phone():
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
+    with chromium.launched() as browser:
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.errors = []
         page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
         yield page
-        browser.close()
 
 
 def fits(page) -> bool:
