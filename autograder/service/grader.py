@@ -4,8 +4,10 @@ worker processes, or a Dask cluster) through batch's own loop (deadline, crashed
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from .. import rubric as rubric_mod
 from ..pipeline import error_result, reference_facts, versions
 from ..settings import Options
 from . import files, queue
+
+log = logging.getLogger("autograder.service")
 
 
 def reference_of(options: Options) -> tuple[dict, str]:
@@ -60,8 +64,18 @@ class Grader:
             self.problem = f"the grader cannot start: {exc}"
             raise
         self.ready.set()
-        batch.grade_as_they_come(self._take, self._task, engine, batch.deadline_s(self.options, rubric),
-                                 self._done, more=self._more, tick=0.2)
+        while not self._stop.is_set():
+            try:
+                batch.grade_as_they_come(self._take, self._task, engine, batch.deadline_s(self.options, rubric),
+                                         self._done, more=self._more, tick=0.2)
+            except Exception as exc:  # the database went away, the disk is full: say so, start again
+                log.exception("grading stopped")
+                self.problem = f"grading stopped ({type(exc).__name__}: {exc}); starting again in 10 s"
+                engine.close(interrupted=True)
+                time.sleep(10)
+                queue.requeue_running(self.sessions)  # what was running when it stopped starts afresh
+                engine = batch.engine_for(self.cluster, self.workers)
+                self.problem = ""
         engine.close()
 
     def _more(self) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 from pathlib import Path
 
 import waitress
@@ -18,8 +17,6 @@ from . import queue, store, tokens
 from .app import Limits, create_app
 from .grader import Grader
 from .store import INSTRUCTOR, STUDENT, Person
-
-log = logging.getLogger("autograder.service")
 
 
 def open_folder(folder: Path, database: str | None) -> sessionmaker:
@@ -67,7 +64,11 @@ def serve(folder: Path, *, roster: Path | None, host: str, port: int, database: 
     grader.start()
     app = create_app(sessions, folder, grader, limits, options.rubric)
     print(f"serving {folder} on http://{host}:{port} (links: autograder links {folder})", flush=True)
-    waitress.serve(app, host=host, port=port, threads=8, ident="autograder", _quiet=True)
+    # Behind a reverse proxy on this machine, its X-Forwarded-Proto says whether the student used https
+    # (the link's cookie is then sent over https only).
+    waitress.serve(app, host=host, port=port, threads=8, ident="autograder", _quiet=True,
+                   trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto"},
+                   clear_untrusted_proxy_headers=True)
 
 
 def links(folder: Path, renew: tuple[str, ...], database: str | None) -> tuple[str, int]:
