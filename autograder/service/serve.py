@@ -66,7 +66,10 @@ def serve(folder: Path, *, roster: Path | None, host: str, port: int, database: 
     print(f"serving {folder} on http://{host}:{port} (links: autograder links {folder})", flush=True)
     # Behind a reverse proxy on this machine, its X-Forwarded-Proto says whether the student used https
     # (the link's cookie is then sent over https only).
+    # An upload far over the limit is cut off by waitress before it fills the disk; one just over it gets
+    # the app's own answer (413 with a sentence).
     waitress.serve(app, host=host, port=port, threads=8, ident="autograder", _quiet=True,
+                   max_request_body_size=2 * limits.max_bytes + 2**20,
                    trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto"},
                    clear_untrusted_proxy_headers=True)
 
