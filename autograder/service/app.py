@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from .. import batch, lms, locations, report
 from .. import rubric as rubric_mod
 from ..checks import CHECK_IDS
+from ..words import counted
 from . import classbook, files, queue, tokens
 from .grader import Grader
 from .store import ERROR, GRADED, INSTRUCTOR, QUEUED, RUNNING, Person, Submission
@@ -100,14 +101,11 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         return sub
 
     def described(sub: Submission) -> dict:
-        stage = STAGES.get(sub.status) or f"waiting: {counted_ahead(sub)} ahead of yours"
+        stage = STAGES.get(sub.status) or waiting_line(queue.ahead_of(g.db, sub))
         return {"id": sub.id, "status": sub.status, "stage": stage, "filename": sub.filename,
                 "score": sub.score, "max_score": sub.max_score, "percent": sub.percent, "reason": sub.reason,
                 "report_url": f"/reports/{sub.id}" if sub.report else None,
                 "submitted_at": iso(sub.submitted_at), "graded_at": iso(sub.graded_at)}
-
-    def counted_ahead(sub: Submission) -> int:
-        return queue.ahead_of(g.db, sub)
 
     # ------------------------------------------------------------ API
 
@@ -269,6 +267,10 @@ def fail(code: int, sentence: str):
     if code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="autograder"'
     abort(response)
+
+
+def waiting_line(ahead: int) -> str:
+    return "next in line for a free grader" if not ahead else f"waiting: {counted(ahead, 'submission')} ahead of yours"
 
 
 def iso(moment) -> str | None:
