@@ -43,7 +43,7 @@ def one_upload(service: Service, token: str) -> float:
     started = time.perf_counter()
     sid = service.submit(token, locations.REFERENCE.read_bytes()).json()["id"]
     while service.get(f"/api/submissions/{sid}", token).json()["status"] not in ("graded", "error"):
-        time.sleep(0.02)
+        time.sleep(0.05)  # polling faster would load the 2 cores the grading needs
     return time.perf_counter() - started
 
 
@@ -85,8 +85,10 @@ def a_class(service: Service, tokens: dict[str, str], source: Path, spread: floa
         answer = service.submit(tokens[student], path.read_bytes(), "CNN.ipynb")
         assert answer.status_code == 202, answer.text
         ids[answer.json()["id"]] = student
-    done = service.wait_done(tokens["instructor"], list(ids), timeout=3600)
+    while (health := service.health())["queued"] or health["running"]:  # one cheap request, not one per student
+        time.sleep(0.2)
     seconds = time.perf_counter() - started
+    done = service.wait_done(tokens["instructor"], list(ids))
     probe.done.set()
     probe.join()
     return seconds, {"statuses": [s["status"] for s in done.values()], "health": probe}
