@@ -64,3 +64,16 @@ def test_a_wrong_file_is_explained_on_the_page(service, phone):
     message.wait_for()
     assert "README.md is not a Jupyter notebook" in message.inner_text()
     assert "Nothing was submitted" in message.inner_text() and fits(phone)
+
+
+def test_the_instructor_sees_the_class_and_its_summary_runs_its_own_script_only(service, phone):
+    phone.errors.clear()
+    phone.goto(f"{service.url}/s/{service.tokens['instructor']}")
+    eve = phone.locator("#class tbody tr", has_text="Eve Adeyemi")
+    eve.wait_for()
+    assert "80 / 100" in eve.inner_text()  # graded in the first test of this module
+    assert eve.get_by_role("button", name="Re-grade").count() == 1 and fits(phone)
+    phone.goto(service.url + "/class")  # batch's class page, with the service's report links
+    assert phone.locator('a[href^="/reports/"]').count() >= 2
+    phone.locator("#class-table th button").first.click()  # its sorting script, allowed by its hash
+    assert phone.errors == [] and fits(phone)
