@@ -241,7 +241,8 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
 @click.option("--cluster", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
               help="Grade on a running Dask scheduler, e.g. tcp://head:8786 (default: local worker processes).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Submissions graded at once (local pool).")
-@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True)
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
+              help="The largest file accepted, in MB (larger: 413, with what to do).")
 @click.option("--max-waiting", type=click.IntRange(min=1), default=3, show_default=True,
               help="Submissions one student may have waiting to be graded.")
 @click.option("--lms-column", default="CNN", show_default=True, metavar="HEADER",
