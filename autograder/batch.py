@@ -452,41 +452,57 @@ def engine_for(cluster: str | None, workers: int):
 
 
 def _grade_all(todo: list[Entry], make_task, engine, deadline: float, on_done) -> None:
-    """Grade `todo` on the engine, at most as many at once as it has slots, calling on_done(entry,
-    outcome or None, reason) for each. One engine loop for every backend."""
-    queue, running, started = list(todo), {}, {}
+    """Grade `todo` on the engine, then close it (at once on Ctrl-C)."""
+    waiting = list(todo)
     try:
-        while queue or running:
-            while queue and len(running) < engine.slots():
-                entry = queue.pop(0)
-                future = engine.submit(make_task(entry))
-                running[future], started[future] = entry, time.monotonic()
-            done, _ = wait(running, timeout=2, return_when=FIRST_COMPLETED)
-            for future in done:
-                entry = running.pop(future, None)
-                if entry is None:
-                    continue
-                try:
-                    on_done(entry, future.result(), None)
-                except Exception as exc:  # one bad submission never stops the batch
-                    crashed = engine.crash(exc)
-                    on_done(entry, None, crashed or f"the grader failed: {type(exc).__name__}: {exc}")
-                    if crashed and isinstance(engine, LocalPool):  # the pool is broken: redo the rest
-                        queue = list(running.values()) + queue
-                        running.clear()
-                        engine.restart()
-                        break
-            late = [f for f in running if time.monotonic() - started[f] > deadline]
-            for future in late:
-                on_done(running.pop(future), None, f"grading took longer than {deadline:.0f} seconds and was stopped")
-                future.cancel()
-            if late and engine.give_up():  # the others running on the stopped workers start again
-                queue = list(running.values()) + queue
-                running.clear()
+        grade_as_they_come(lambda n: [waiting.pop(0) for _ in range(min(n, len(waiting)))], make_task, engine,
+                           deadline, on_done)
     except KeyboardInterrupt:
         engine.close(interrupted=True)
         raise
     engine.close()
+
+
+def grade_as_they_come(take, make_task, engine, deadline: float, on_done, more=None, tick: float = 2) -> None:
+    """Grade what take(n) gives (at most n entries to start now) on the engine, at most as many at once as
+    it has slots, calling on_done(entry, outcome or None, reason) for each. Returns when take gives nothing
+    and nothing runs, unless more() (which may wait for work) says to go on: the service's loop. One engine
+    loop for every backend and for both the batch and the service."""
+    again, running, started = [], {}, {}  # again: entries whose worker was stopped under them
+    while True:
+        room = engine.slots() - len(running)
+        starting, again = again[:room], again[room:]
+        if room > len(starting):
+            starting += take(room - len(starting))
+        for entry in starting:
+            future = engine.submit(make_task(entry))
+            running[future], started[future] = entry, time.monotonic()
+        if not running:
+            if more is None or not more():
+                return
+            continue
+        done, _ = wait(running, timeout=tick, return_when=FIRST_COMPLETED)
+        for future in done:
+            entry = running.pop(future, None)
+            if entry is None:
+                continue
+            try:
+                on_done(entry, future.result(), None)
+            except Exception as exc:  # one bad submission never stops the others
+                crashed = engine.crash(exc)
+                on_done(entry, None, crashed or f"the grader failed: {type(exc).__name__}: {exc}")
+                if crashed and isinstance(engine, LocalPool):  # the pool is broken: redo the rest
+                    again = list(running.values()) + again
+                    running.clear()
+                    engine.restart()
+                    break
+        late = [f for f in running if time.monotonic() - started[f] > deadline]
+        for future in late:
+            on_done(running.pop(future), None, f"grading took longer than {deadline:.0f} seconds and was stopped")
+            future.cancel()
+        if late and engine.give_up():  # the others running on the stopped workers start again
+            again = list(running.values()) + again
+            running.clear()
 
 
 # ---------------------------------------------------------------- gradebook and summary
@@ -599,9 +615,14 @@ def _gradebook_cell(check: dict | None):
     return f"info: {check['found']}" if check["max_points"] == 0 else check["points"]
 
 
+def gradebook_row(row: dict) -> list:
+    """A summary row as gradebook.csv has it: GRADEBOOK_COLUMNS, then each check's points."""
+    return ([row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
+            + [_gradebook_cell(row["checks"].get(c)) for c in CHECK_IDS])
+
+
 def write_gradebook(path: Path, summary: dict) -> None:
-    rows = [[row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
-            + [_gradebook_cell(row["checks"].get(c)) for c in CHECK_IDS] for row in summary["rows"]]
+    rows = [gradebook_row(row) for row in summary["rows"]]
     report.atomic_write(path, report.csv_text(GRADEBOOK_COLUMNS + list(CHECK_IDS), rows))
 
 

@@ -228,6 +228,58 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
                           "\"CNN (12345)\".", markup=False)
 
 
+@main.command("serve")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The LMS's CSV export (id, name, ...). Needed the first time; a new one adds students.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every network).")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--base-url", help="The address students open, as `links` prints it (default: http://HOST:PORT), "
+                                 "e.g. https://grader.school.edu behind a reverse proxy.")
+@click.option("--database", metavar="URL", envvar="AUTOGRADER_DATABASE",
+              help="postgresql://user:password@host/db (default: SQLite in FOLDER).")
+@click.option("--cluster", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
+              help="Grade on a running Dask scheduler, e.g. tcp://head:8786 (default: local worker processes).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Submissions graded at once (local pool).")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
+              help="The largest file accepted, in MB (larger: 413, with what to do).")
+@click.option("--max-waiting", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Submissions one student may have waiting to be graded.")
+@click.option("--lms-column", default="CNN", show_default=True, metavar="HEADER",
+              help="Canvas: the assignment's column header, e.g. \"CNN (12345)\".")
+@click.option("--lms-points", type=click.FloatRange(min=0, min_open=True), metavar="POINTS",
+              help="The assignment's maximum in the LMS (default: the rubric's).")
+@grading_options
+def serve_command(folder, roster, host, port, base_url, database, cluster, workers, max_upload_mb, max_waiting,
+                  lms_column, lms_points, **kwargs) -> None:
+    """Run the grading service: students upload CNN.ipynb from their link and read the report; FOLDER keeps
+    everything (database, submitted files, reports)."""
+    from .service import app, serve
+
+    limits = app.Limits(max_bytes=int(max_upload_mb * 2**20), max_waiting=max_waiting, lms_column=lms_column,
+                        lms_points=lms_points)
+    serve.serve(folder, roster=roster, host=host, port=port, database=database, cluster=cluster, workers=workers,
+                options=_options(**kwargs), limits=limits, base_url=base_url)
+
+
+@main.command("links")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--renew", multiple=True, metavar="ID",
+              help="Issue a new link for this student (or 'all', or 'instructor'); the old one stops working.")
+@click.option("--database", metavar="URL", envvar="AUTOGRADER_DATABASE", help="As given to `serve`.")
+def links_command(folder, renew, database) -> None:
+    """Print CSV student,name,token,url: a new link for everyone who has none yet, and for --renew."""
+    from .service import serve
+
+    text, kept = serve.links(folder, renew, database)
+    click.echo(text, nl=False)
+    if text.count("\n") == 1:
+        click.echo(f"No one yet: start `autograder serve {folder} --roster ROSTER.csv` first.", err=True)
+    if kept:
+        click.echo(f"{kept} links were issued before and are not shown (only a hash of each is kept); "
+                   "--renew ID or --renew all issues new ones.", err=True)
+
+
 @main.command("gradescope")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
               show_default=True, help="Where to write the bundle to upload to Gradescope.")

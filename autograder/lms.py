@@ -76,12 +76,22 @@ def _is_points_row(row: dict) -> bool:
 
 def read_roster(path: Path | None) -> dict[str, dict]:
     """Each roster row under every id it gives (its first column, and Canvas' ID / SIS columns):
-    {"name", "sis_user_id", "sis_login_id", "section", "email"}. A CSV with a header row."""
+    {"name", "sis_user_id", "sis_login_id", "section", "email", "canvas_id"}. A CSV with a header row."""
+    roster = {}
+    for own_id, entry in roster_students(path):
+        for key in {own_id, entry["canvas_id"], entry["sis_login_id"], entry["email"]}:
+            if key and key not in roster:
+                roster[key] = entry
+    return roster
+
+
+def roster_students(path: Path | None) -> list[tuple[str, dict]]:
+    """(the row's own id, its entry as read_roster gives it) for each student on the roster, in its order."""
     if path is None:
-        return {}
+        return []
     rows = [row for row in _roster_rows(path) if not _is_points_row(row)]
     if not rows:
-        return {}
+        return []
     columns = {c.strip().lower(): c for c in rows[0] if c}
     first = next(iter(rows[0]))
     name_col = next((columns[c] for c in NAME_COLUMNS if c in columns), list(rows[0])[-1])
@@ -89,17 +99,17 @@ def read_roster(path: Path | None) -> dict[str, dict]:
     def get(row, *names):
         return next(((row.get(columns[n]) or "").strip() for n in names if n in columns), "")
 
-    roster = {}
+    students = []
     for row in rows:
         entry = {"name": (row.get(name_col) or "").strip(), "sis_user_id": get(row, "sis user id"),
                  "sis_login_id": get(row, "sis login id"), "section": get(row, "section"),
                  "email": get(row, "email", "email address"), "canvas_id": get(row, "id")}
         # Moodle's worksheet names a participant "Participant 12345"; its folder names give 12345.
-        own_id = (row.get(first) or "").strip().removeprefix("Participant ")
-        for key in {own_id, entry["canvas_id"], entry["sis_login_id"], entry["email"]}:
-            if key and key not in roster:
-                roster[key] = entry
-    return roster
+        cell = (row.get(first) or "").strip()
+        own_id = cell.removeprefix("Participant ")
+        entry["moodle_participant"] = own_id if cell != own_id else ""
+        students.append((own_id, entry))
+    return students
 
 
 def points_possible(path: Path | None, column: str) -> float | None:

@@ -94,3 +94,18 @@ def similarity_class(tmp_path_factory):
     out = tmp_path_factory.mktemp("similarity-class")
     summary = batch.run(FIXTURES / "similarity_class", out, options=Options(cell_timeout=CELL_TIMEOUT), workers=2)
     return out, summary
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory):
+    """One real grading service (`autograder serve`, SQLite) for test_service and test_service_browser, with
+    its links in .tokens; eve is the browser test's student."""
+    from service_server import Service
+
+    root = tmp_path_factory.mktemp("service")
+    (root / "roster.csv").write_text("id,name\nada,Ada Lovelace\nben,Ben Okri\ncleo,Cleo Díaz\neve,Eve Adeyemi\n",
+                                     encoding="utf-8")
+    running = Service(root / "class", root / "roster.csv").start()
+    running.tokens = {who: row["token"] for who, row in running.links().items()}
+    yield running
+    running.stop()

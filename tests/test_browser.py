@@ -6,36 +6,26 @@ locally, but fail in CI (CI=true), where a missing browser is a broken setup, no
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+import chromium
 from autograder import batch, report
 from autograder.checks import CHECK_IDS
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
-if not CHROMIUM:
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is not installed: .ci/run must apt-get install it")
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
+chromium.require()
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
+    with chromium.launched() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

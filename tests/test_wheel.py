@@ -44,3 +44,9 @@ def test_the_wheel_grades_the_reference_from_any_folder(tmp_path):
     assert "The reference earns full marks" in graded.stdout
     result = json.loads((elsewhere / "out" / "reference.result.json").read_text())
     assert result["score"] == result["max_score"]
+    # The service's migrations and pages ship too: `links` creates its database from the installed package.
+    (elsewhere / "service").mkdir()
+    links = subprocess.run([str(python), "-m", "autograder", "links", str(elsewhere / "service")],
+                           capture_output=True, text=True, cwd=elsewhere, timeout=120)
+    assert links.returncode == 0 and links.stdout.splitlines() == ["student,name,token,url"], links.stderr
+    assert (target / "autograder" / "templates" / "service.js").is_file()

@@ -1,0 +1,89 @@
+"""The queue is the database: a submission's status is its place in the queue.
+
+queued → running (claim: one atomic UPDATE that only one claimer can win, and a new Attempt row)
+→ graded | error (complete: written only while the row is still running under the same attempt, so a
+grade that outlived a restart is dropped, never counted twice). At start, whatever a crash left running
+goes back to queued and is graded again from the start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .store import ERROR, GRADED, QUEUED, RUNNING, Attempt, Submission, now
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A submission taken off the queue: what the grader needs to grade it and to record the result."""
+
+    id: int
+    attempt: int
+    filename: str
+    sha256: str
+
+
+def waiting(session: Session, student_id: str) -> int:
+    """How many of this student's submissions are not graded yet."""
+    return session.scalar(select(func.count()).select_from(Submission).where(
+        Submission.student_id == student_id, Submission.status.in_((QUEUED, RUNNING))))
+
+
+def ahead_of(session: Session, submission: Submission) -> int:
+    """How many queued submissions will be started before this one."""
+    return session.scalar(select(func.count()).select_from(Submission).where(
+        Submission.status == QUEUED, Submission.id < submission.id))
+
+
+def claim(sessions: sessionmaker, limit: int) -> list[Claim]:
+    """Take up to `limit` queued submissions, oldest first, each won by one claimer only."""
+    claims = []
+    with sessions() as session:
+        candidates = session.scalars(select(Submission.id).where(Submission.status == QUEUED)
+                                     .order_by(Submission.id).limit(limit)).all()
+        for sid in candidates:
+            won = session.execute(update(Submission).where(Submission.id == sid, Submission.status == QUEUED)
+                                  .values(status=RUNNING, attempt=Submission.attempt + 1, started_at=now()))
+            if won.rowcount != 1:
+                continue  # another claimer took it first
+            row = session.get(Submission, sid, populate_existing=True)
+            session.add(Attempt(submission_id=sid, number=row.attempt))
+            claims.append(Claim(sid, row.attempt, row.filename, row.sha256))
+        session.commit()
+    return claims
+
+
+def complete(sessions: sessionmaker, claim: Claim, result: dict, report: str) -> bool:
+    """Record the result if this attempt still owns the submission; False when it no longer does."""
+    status = GRADED if result["status"] == "graded" else ERROR
+    with sessions() as session:
+        done = session.execute(update(Submission).where(
+            Submission.id == claim.id, Submission.status == RUNNING, Submission.attempt == claim.attempt).values(
+            status=status, score=result.get("score"), max_score=result.get("max_score"),
+            percent=result.get("percent"), reason=result.get("reason") or "", report=report, graded_at=now()))
+        if done.rowcount != 1:
+            session.rollback()
+            return False
+        session.execute(update(Attempt).where(Attempt.submission_id == claim.id, Attempt.number == claim.attempt)
+                        .values(finished_at=now(), outcome=status))
+        session.commit()
+    return True
+
+
+def requeue_running(sessions: sessionmaker) -> int:
+    """At start: what was running when the service stopped is queued again, to be graded from the start."""
+    with sessions() as session:
+        count = session.execute(update(Submission).where(Submission.status == RUNNING)
+                                .values(status=QUEUED, started_at=None)).rowcount
+        session.commit()
+    return count
+
+
+def regrade(session: Session, submissions: list[Submission]) -> int:
+    """Queue these again (the caller commits); one being graded right now is left to finish."""
+    again = [s for s in submissions if s.status in (GRADED, ERROR)]
+    for s in again:
+        s.status, s.started_at = QUEUED, None
+    return len(again)
