@@ -53,6 +53,7 @@ class Platform:
         self.private_key, self.public_key = key_pair()
         self.users: dict[str, dict] = {}
         self.scores: list[dict] = []
+        self.picked: list[dict] = []  # content items the tool sent back through Deep Linking
         self.refuse_scores = False  # the LMS is down: its score endpoint answers 503
         self.app = self._make_app()
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
@@ -84,8 +85,11 @@ class Platform:
 
         @app.get("/start/<user>")
         def start(user):
-            """The student clicks the assignment: the LMS starts the tool's OIDC login."""
-            return Login(request, platform.conf()).initiate_login(user)
+            """The student clicks the assignment (or the teacher picks the tool, ?pick): the LMS starts the
+            tool's OIDC login."""
+            login = Login(request, platform.conf())
+            login.set_lti_message_hint(pick="pick" in request.args)
+            return login.initiate_login(user)
 
         @app.get("/auth")
         def auth():
@@ -96,7 +100,15 @@ class Platform:
             launch.set_resource_link_claim("assignment-cnn", title="CNN")
             launch.set_launch_context_claim("course-1", context_title="Deep learning")
             launch.set_ags(f"{platform.url}/lineitems", platform.lineitem(), allow_creating_lineitems=False)
+            if request.args["lti_message_hint"] == "deep-link":
+                launch.set_dl(f"{platform.url}/picked", title="CNN", accept_types={"ltiResourceLink"})
             return launch.lti_launch()
+
+        @app.post("/picked")
+        def picked():
+            """The tool's Deep Linking answer: validated with the tool's published key, its items kept."""
+            platform.picked.extend(platform.conf().validate_deeplinking_resp(request.form.to_dict()))
+            return "added"
 
         @app.post("/token")
         def token():
@@ -128,17 +140,13 @@ class PlatformConf(LTI1P3PlatformConfAbstract):
         p = self.platform
         return (Registration().set_iss(p.issuer).set_client_id(p.client_id).set_deployment_id(p.deployment_id)
                 .set_oidc_login_url(f"{p.tool_url}/lti/login").set_launch_url(f"{p.tool_url}/lti/launch")
-                .set_tool_key_set_url(f"{p.tool_url}/lti/jwks")
+                .set_tool_key_set_url(f"{p.tool_url}/lti/jwks").set_deeplink_launch_url(f"{p.tool_url}/lti/launch")
                 .set_platform_public_key(p.public_key).set_platform_private_key(p.private_key))
 
 
 class Login(OIDCLoginAbstract):
-    def set_lti_message_hint(self, **kwargs) -> None:
-        self._lti_message_hint = "assignment-cnn"
-
-    def initiate_login(self, user_id: str):
-        self.set_lti_message_hint()
-        return super().initiate_login(user_id)
+    def set_lti_message_hint(self, pick: bool = False) -> None:
+        self._lti_message_hint = "deep-link" if pick else "assignment-cnn"
 
     def get_redirect(self, url: str):
         return redirect(url)

@@ -47,17 +47,17 @@ def lms(tmp_path_factory):
     platform.stop()
 
 
-def launch_form(platform: Platform, browser: requests.Session, user: str) -> dict:
+def launch_form(platform: Platform, browser: requests.Session, user: str, pick: bool = False) -> dict:
     """The LMS starts the login, the tool redirects to the LMS, the LMS answers with its signed form."""
-    answer = browser.get(f"{platform.url}/start/{user}", timeout=30)
+    answer = browser.get(f"{platform.url}/start/{user}" + ("?pick" if pick else ""), timeout=30)
     assert answer.status_code == 200, answer.text
     return dict(re.findall(r'name="(id_token|state)" value="([^"]*)"', answer.text)) | {
         "action": re.search(r'action="([^"]*)"', answer.text).group(1)}
 
 
-def launch(platform: Platform, user: str) -> tuple[requests.Session, requests.Response]:
+def launch(platform: Platform, user: str, pick: bool = False) -> tuple[requests.Session, requests.Response]:
     browser = requests.Session()
-    form = launch_form(platform, browser, user)
+    form = launch_form(platform, browser, user, pick)
     answer = browser.post(form["action"], data={"id_token": form["id_token"], "state": form["state"]}, timeout=30)
     return browser, answer
 
@@ -167,8 +167,27 @@ def test_the_tools_keys_are_made_once_and_published(lms):
     assert canvas["target_link_uri"] == "https://grader.school.edu/lti/launch"
     assert canvas["public_jwk_url"] == "https://grader.school.edu/lti/jwks"
     assert "https://purl.imsglobal.org/spec/lti-ags/scope/score" in canvas["scopes"]
+    placements = canvas["extensions"][0]["settings"]["placements"]
+    assert {"placement": "assignment_selection", "message_type": "LtiDeepLinkingRequest",
+            "target_link_uri": "https://grader.school.edu/lti/launch"} in placements
     assert requests.get(f"{service.url}/lti/jwks", timeout=10).json()["keys"] == keys  # the same key
     moodle = autograder("lti", "config", str(service.folder), "--base-url", "https://grader.school.edu",
                         "--lms", "moodle").stdout
     assert "Public keyset: https://grader.school.edu/lti/jwks" in moodle
     assert "Initiate login URL: https://grader.school.edu/lti/login" in moodle
+
+
+def test_the_instructor_adds_the_assignment_from_the_lms_picker(lms):
+    """Deep Linking: the tool answers with the assignment, signed with its key; the platform checks it."""
+    service, platform = lms
+    _, page = launch(platform, "teacher", pick=True)
+    assert page.status_code == 200 and "Add it to the course" in page.text
+    back = re.search(r'action="([^"]*)"', page.text).group(1)
+    assert back == f"{platform.url}/picked" and f"form-action {platform.url}" in page.headers["Content-Security-Policy"]
+    jwt = re.search(r'name="JWT" value="([^"]*)"', page.text).group(1)
+    assert requests.post(back, data={"JWT": jwt}, timeout=30).text == "added"
+    item = platform.picked[-1]
+    assert item["type"] == "ltiResourceLink" and item["url"] == f"{service.url}/lti/launch"
+    assert item["lineItem"]["label"] == "CNN"
+    _, refused = launch(platform, "dan", pick=True)  # a student cannot add it
+    assert refused.status_code == 403 and "Only the course's instructor" in refused.text

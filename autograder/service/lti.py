@@ -16,9 +16,11 @@ from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Flask, g, redirect, render_template, request, session
+from flask import Flask, g, make_response, redirect, render_template, request, session
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
+from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException, ToolConfException
+from pylti1p3.lineitem import LineItem
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfDict
 from sqlalchemy import select
@@ -137,14 +139,17 @@ def config(service: Path, base_url: str) -> dict:
         "scopes": [SCORE_SCOPE, "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
                    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"],
         "extensions": [{"domain": host, "platform": "canvas.instructure.com", "privacy_level": "public",
-                        "settings": {"placements": [
-                            {"placement": "link_selection", "message_type": "LtiResourceLinkRequest",
+                        "settings": {"placements": [  # the assignment's picker: Deep Linking
+                            {"placement": "assignment_selection", "message_type": "LtiDeepLinkingRequest",
+                             "target_link_uri": f"{base}/lti/launch"},
+                            {"placement": "link_selection", "message_type": "LtiDeepLinkingRequest",
                              "target_link_uri": f"{base}/lti/launch"}]}}],
         "custom_fields": {},
     }
     moodle = {"Tool URL": f"{base}/lti/launch", "LTI version": "LTI 1.3", "Public key type": "Keyset URL",
               "Public keyset": f"{base}/lti/jwks", "Initiate login URL": f"{base}/lti/login",
-              "Redirection URI(s)": f"{base}/lti/launch", "Supports Deep Linking (Content-Item Message)": "no",
+              "Redirection URI(s)": f"{base}/lti/launch", "Supports Deep Linking (Content-Item Message)": "yes",
+              "Content Selection URL": f"{base}/lti/launch",
               "IMS LTI Assignment and Grade Services": "Use this service for grade sync and column management",
               "Share launcher's name with tool": "Always", "Share launcher's email with tool": "Always"}
     return {"canvas": canvas, "moodle": moodle, "jwk": jwk}
@@ -195,6 +200,7 @@ REFUSED = {  # what a person who clicked the assignment in their course reads (t
     "signature": "This launch does not carry a valid signature from your LMS, so it was refused. Go back to your "
                  "course and open the assignment again.",
     "roster": "You are not on this class's roster yet. Ask your teacher to add you.",
+    "picker": "Only the course's instructor can add this assignment to the course.",
 }
 
 
@@ -217,6 +223,24 @@ def why_refused(exc: Exception) -> str:
 def refuse(code: int, reason: str, detail: str = ""):
     log.warning("LTI launch refused (%s): %s", reason, detail)
     return render_template("service_lti_refused.html.j2", sentence=REFUSED[reason]), code
+
+
+def assignment_picked(launch: FlaskMessageLaunch, folder: Path):
+    """Deep Linking: the instructor picked this tool in the LMS's picker; the answer (signed with the tool's
+    key) adds the CNN assignment, its launch and its gradebook column, to the course."""
+    resource = (DeepLinkResource().set_url(request.host_url + "lti/launch").set_title("CNN")
+                .set_lineitem(LineItem().set_label("CNN").set_score_maximum(100)))
+    link = launch.get_deep_link()
+    back = launch.get_launch_data()["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"][
+        "deep_link_return_url"]
+    response = make_response(render_template("service_lti_picked.html.j2", back=back,
+                                             jwt=link.get_response_jwt([resource])))
+    parts = urlparse(back)
+    # The form goes back to the LMS (not to us), from inside the LMS's iframe.
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'unsafe-inline'; form-action {parts.scheme}://{parts.netloc}; "
+        f"frame-ancestors 'self' {' '.join(platform_origins(folder))}; base-uri 'none'")
+    return response
 
 
 def install(app: Flask, folder: Path) -> None:
@@ -252,6 +276,12 @@ def install(app: Flask, folder: Path) -> None:
         except IntegrityError:
             g.db.rollback()
             return refuse(400, "replayed", f"nonce {data['nonce']} again")
+        if launch.is_deep_link_launch():
+            if person.role != INSTRUCTOR:
+                g.db.rollback()
+                return refuse(403, "picker", f"{data.get('sub')} of {data.get('iss')} is no instructor")
+            g.db.commit()
+            return assignment_picked(launch, folder)
         if person.role != INSTRUCTOR:
             remember(g.db, person, data, launch.get_client_id())
         g.db.commit()
