@@ -91,6 +91,12 @@ class Platform:
             login.set_lti_message_hint(pick="pick" in request.args)
             return login.initiate_login(user)
 
+        @app.get("/course/<user>")
+        def course(user):
+            """The course's page, the tool inside it in an iframe, as LMSs show tools."""
+            return (f'<!DOCTYPE html><title>Deep learning</title><h1>Deep learning: CNN</h1>'
+                    f'<iframe id="tool" src="/start/{html.escape(user)}" width="900" height="700"></iframe>')
+
         @app.get("/auth")
         def auth():
             """The tool's login redirects here: the LMS answers with the signed launch, as a form to post."""

@@ -191,3 +191,27 @@ def test_the_instructor_adds_the_assignment_from_the_lms_picker(lms):
     assert item["lineItem"]["label"] == "CNN"
     _, refused = launch(platform, "dan", pick=True)  # a student cannot add it
     assert refused.status_code == 403 and "Only the course's instructor" in refused.text
+
+
+def test_a_student_sees_their_page_inside_the_lms_iframe(lms):
+    """In Chromium: the course's page, the tool's launch inside its iframe, the student's page working there
+    (a wrong file is explained, through the API the launch's cookie opens), no script refused."""
+    import chromium
+
+    chromium.require()
+    service, platform = lms
+    with chromium.launched() as browser:
+        page = browser.new_page()
+        errors = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{platform.url}/course/dan")
+        tool = page.frame_locator("#tool")
+        tool.get_by_text("Dan Brown").wait_for(timeout=30000)
+        tool.locator("#notebook").set_input_files(files=[{"name": "README.md", "mimeType": "text/markdown",
+                                                          "buffer": b"# not a notebook"}])
+        tool.locator("#message.bad").wait_for(timeout=30000)
+        assert "Nothing was submitted" in tool.locator("#message").inner_text()
+        # The only errors: the 422 itself, and the test LMS's missing favicon; no script nor frame refused.
+        assert [e for e in errors if not e.startswith("Failed to load resource")] == [], errors
+        assert any("422" in e for e in errors)

@@ -66,11 +66,11 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
 
     @app.after_request
     def policy(response):
-        if session.get(lti.PERSON):  # opened from an LMS: its pages show ours in their iframe
-            ancestors = " ".join(["'self'", *lti.platform_origins(folder)])
-            response.headers.setdefault("Content-Security-Policy",
-                                        PAGE_POLICY.replace("frame-ancestors 'none'", f"frame-ancestors {ancestors}"))
         response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        if session.get(lti.PERSON):  # opened from an LMS: its page shows ours (and the report in it) in an iframe
+            ancestors = "frame-ancestors " + " ".join(["'self'", *lti.platform_origins(folder)])
+            response.headers["Content-Security-Policy"] = re.sub(
+                r"frame-ancestors [^;]*", ancestors, response.headers["Content-Security-Policy"])
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"  # a link's secret never leaves in a Referer
         return response
