@@ -157,7 +157,7 @@ def config(service: Path, base_url: str) -> dict:
 
 # ------------------------------------------------------------ who the launch names
 
-def person_of(db, folder: Path, launch: dict) -> Person | None:
+def person_of(db, launch: dict) -> Person | None:
     """The roster's person the LMS user is: known by an earlier launch, else found by the roster's SIS id,
     login or e-mail. The instructor's roles open the instructor's page. None: not on the roster."""
     roles = " ".join(launch.get("https://purl.imsglobal.org/spec/lti/claim/roles", []))
@@ -211,7 +211,7 @@ def why_refused(exc: Exception) -> str:
     text = str(exc).lower()
     if isinstance(exc, ToolConfException):  # an issuer or client id not in platforms.json
         return "registration"
-    if "nonce" in text or "state" in text or "expired" in text or "signature has expired" in text:
+    if "nonce" in text or "state" in text or "expired" in text:  # spent by an earlier launch, or too old
         return "replayed"
     if "deployment" in text:
         return "deployment"
@@ -267,7 +267,7 @@ def install(app: Flask, folder: Path) -> None:
         except REFUSALS as exc:
             reason = why_refused(exc)
             return refuse(400 if reason in ("replayed", "signature") else 403, reason, str(exc))
-        person = person_of(g.db, folder, data)
+        person = person_of(g.db, data)
         if person is None:
             return refuse(403, "roster", f"{data.get('sub')} of {data.get('iss')}")
         g.db.add(LtiNonce(nonce=data["nonce"]))
