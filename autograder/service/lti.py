@@ -111,7 +111,11 @@ def tool_conf(service: Path) -> ToolConfDict:
 
 
 def registration(service: Path, issuer: str, client_id: str) -> Registration | None:
-    return tool_conf(service).find_registration_by_params(issuer, client_id)
+    """The LMS's registration, or None when it is no longer in platforms.json."""
+    try:
+        return tool_conf(service).find_registration_by_params(issuer, client_id)
+    except ToolConfException:
+        return None
 
 
 def platform_origins(service: Path) -> list[str]:
