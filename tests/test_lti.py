@@ -37,7 +37,8 @@ def lms(tmp_path_factory):
     platform = Platform(service.url).start()
     added = autograder("lti", "add-platform", str(service.folder), *platform.add_platform_args())
     assert added.returncode == 0, added.stderr
-    platform.users = {"dan": {"sub": "lms-user-17", "roles": [STUDENT_ROLE], "name": "Dan Brown",
+    elsewhere = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor"  # teaches another course
+    platform.users = {"dan": {"sub": "lms-user-17", "roles": [STUDENT_ROLE, elsewhere], "name": "Dan Brown",
                               "email": "dan@school.edu"},
                       "teacher": {"sub": "lms-user-1", "roles": [TEACHER_ROLE], "name": "Tess Cher"},
                       "stranger": {"sub": "lms-user-99", "roles": [STUDENT_ROLE], "email": "who@else.org"}}
@@ -71,6 +72,7 @@ def test_a_student_launches_submits_and_the_score_reaches_the_lms_even_after_it_
     service, platform = lms
     browser, page = launch(platform, "dan")
     assert page.status_code == 200 and "Dan Brown" in page.text  # their own page, no link nor token
+    assert 'id="class"' not in page.text  # a student here, whatever they teach elsewhere
     assert "frame-ancestors 'self' " + platform.url in page.headers["Content-Security-Policy"]
     platform.refuse_scores = True  # the LMS is down when the grade is done
     sent = browser.post(f"{service.url}/api/submissions", files={"notebook": ("CNN.ipynb", KERNEL_KILLER)}, timeout=60)

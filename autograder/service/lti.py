@@ -36,7 +36,6 @@ PERSON = "lti_person"  # the Flask session's key: whom the launch named
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 LIS_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/lis"
-TEACHING = ("#Instructor", "#Administrator", "#ContentDeveloper", "#TeachingAssistant", "membership/Instructor")
 
 
 # ------------------------------------------------------------ the tool's folder: keys and platforms
@@ -161,11 +160,12 @@ def config(service: Path, base_url: str) -> dict:
 
 # ------------------------------------------------------------ who the launch names
 
-def person_of(db, launch: dict) -> Person | None:
+def person_of(db, launch: dict, teaching: bool) -> Person | None:
     """The roster's person the LMS user is: known by an earlier launch, else found by the roster's SIS id,
-    login or e-mail. The instructor's roles open the instructor's page. None: not on the roster."""
-    roles = " ".join(launch.get("https://purl.imsglobal.org/spec/lti/claim/roles", []))
-    if any(role in roles for role in TEACHING):
+    login or e-mail. The course's instructor (`teaching`: pylti1p3next's reading of the roles, which
+    ignores an instructor role held elsewhere in the school) opens the instructor's page. None: not on
+    the roster."""
+    if teaching:
         return db.get(Person, INSTRUCTOR)
     known = db.scalar(select(LtiMember).where(LtiMember.issuer == launch["iss"], LtiMember.user == launch["sub"]))
     if known:
@@ -271,7 +271,7 @@ def install(app: Flask, folder: Path) -> None:
         except REFUSALS as exc:
             reason = why_refused(exc)
             return refuse(400 if reason in ("replayed", "signature") else 403, reason, str(exc))
-        person = person_of(g.db, data)
+        person = person_of(g.db, data, launch.check_teacher_access())
         if person is None:
             return refuse(403, "roster", f"{data.get('sub')} of {data.get('iss')}")
         g.db.add(LtiNonce(nonce=data["nonce"]))
