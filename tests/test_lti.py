@@ -63,9 +63,11 @@ def launch(platform: Platform, user: str, pick: bool = False) -> tuple[requests.
     return browser, answer
 
 
-def rows(service: Service, table: str) -> int:
+def rows(service: Service) -> tuple[int, int, int]:
+    """What a launch may add: its nonce, the LMS identity of a person, a person."""
     with sqlite3.connect(service.folder / "service.db") as db:
-        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return tuple(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                     for table in ("lti_nonces", "lti_members", "people"))
 
 
 def test_a_student_launches_submits_and_the_score_reaches_the_lms_even_after_it_was_down(lms):
@@ -111,11 +113,11 @@ def test_a_replayed_launch_is_refused_and_creates_nothing(lms):
     form = launch_form(platform, browser, "dan")
     posted = {"id_token": form["id_token"], "state": form["state"]}
     assert browser.post(form["action"], data=posted, timeout=30).status_code == 200
-    before = rows(service, "lti_nonces"), rows(service, "lti_members")
+    before = rows(service)
     for again in (browser, requests.Session()):  # the same browser, or another that copied the form
         answer = again.post(form["action"], data=posted, timeout=30)
         assert answer.status_code == 400 and "already used, or it expired" in answer.text
-    assert (rows(service, "lti_nonces"), rows(service, "lti_members")) == before
+    assert rows(service) == before
 
 
 def test_a_forged_launch_is_refused(lms):
@@ -123,6 +125,7 @@ def test_a_forged_launch_is_refused(lms):
     service, platform = lms
     browser = requests.Session()
     form = launch_form(platform, browser, "dan")
+    before = rows(service)
     header, body, signature = form["id_token"].split(".")
     claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     claims["https://purl.imsglobal.org/spec/lti/claim/roles"] = [TEACHER_ROLE]
@@ -131,12 +134,15 @@ def test_a_forged_launch_is_refused(lms):
                           timeout=30)
     assert answer.status_code == 400 and "does not carry a valid signature" in answer.text
     assert browser.get(f"{service.url}/api/class", timeout=10).status_code == 401  # opened nothing
+    assert rows(service) == before
 
 
 def test_someone_not_on_the_roster_is_told_so(lms):
     service, platform = lms
+    before = rows(service)
     browser, answer = launch(platform, "stranger")
     assert answer.status_code == 403 and "not on this class's roster" in answer.text
+    assert rows(service) == before
     assert browser.get(f"{service.url}/api/submissions", timeout=10).status_code == 401
 
 
