@@ -249,9 +249,11 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
               help="Canvas: the assignment's column header, e.g. \"CNN (12345)\".")
 @click.option("--lms-points", type=click.FloatRange(min=0, min_open=True), metavar="POINTS",
               help="The assignment's maximum in the LMS (default: the rubric's).")
+@click.option("--lti-score", type=click.Choice(("latest", "best")), default="latest", show_default=True,
+              help="LTI: the score posted to the LMS's gradebook after each grade, the latest or the best so far.")
 @grading_options
 def serve_command(folder, roster, host, port, base_url, database, cluster, workers, max_upload_mb, max_waiting,
-                  lms_column, lms_points, **kwargs) -> None:
+                  lms_column, lms_points, lti_score, **kwargs) -> None:
     """Run the grading service: students upload CNN.ipynb from their link and read the report; FOLDER keeps
     everything (database, submitted files, reports)."""
     from .service import app, serve
@@ -259,7 +261,7 @@ def serve_command(folder, roster, host, port, base_url, database, cluster, worke
     limits = app.Limits(max_bytes=int(max_upload_mb * 2**20), max_waiting=max_waiting, lms_column=lms_column,
                         lms_points=lms_points)
     serve.serve(folder, roster=roster, host=host, port=port, database=database, cluster=cluster, workers=workers,
-                options=_options(**kwargs), limits=limits, base_url=base_url)
+                options=_options(**kwargs), limits=limits, base_url=base_url, score_policy=lti_score)
 
 
 @main.command("links")
@@ -278,6 +280,52 @@ def links_command(folder, renew, database) -> None:
     if kept:
         click.echo(f"{kept} links were issued before and are not shown (only a hash of each is kept); "
                    "--renew ID or --renew all issues new ones.", err=True)
+
+
+@main.group("lti")
+def lti_group() -> None:
+    """LTI 1.3: students open the service from their course in Canvas, Moodle, ...; scores go to its gradebook."""
+
+
+@lti_group.command("add-platform")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--issuer", required=True, help="The LMS's issuer, e.g. https://canvas.instructure.com.")
+@click.option("--client-id", required=True, help="The id the LMS gave the tool (Canvas: the developer key's id).")
+@click.option("--auth-url", required=True, help="The LMS's OIDC authorization endpoint.")
+@click.option("--token-url", required=True, help="The LMS's OAuth2 token endpoint (for posting scores).")
+@click.option("--jwks-url", required=True, help="The LMS's public keys (JWKS).")
+@click.option("--deployment-id", required=True, help="The deployment's id (Canvas: shown in the app's settings).")
+def lti_add_platform_command(folder, issuer, client_id, auth_url, token_url, jwks_url, deployment_id) -> None:
+    """Trust an LMS: its launches with this client id and deployment open the service in FOLDER."""
+    from .service import lti
+
+    lti.add_platform(folder, issuer=issuer, client_id=client_id, auth_url=auth_url, token_url=token_url,
+                     jwks_url=jwks_url, deployment_id=deployment_id)
+    click.echo(f"{issuer} (client {client_id}, deployment {deployment_id}) is registered in {folder}.")
+
+
+@lti_group.command("config")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--base-url", required=True, help="The service's public address, e.g. https://grader.school.edu.")
+@click.option("--lms", type=click.Choice(("canvas", "moodle")),
+              help="Print only this LMS's settings (canvas: the developer key's JSON alone).")
+def lti_config_command(folder, base_url, lms) -> None:
+    """Print what the LMS admin pastes: Canvas's developer key JSON and Moodle's tool settings."""
+    import json
+
+    from .service import lti
+
+    if not base_url.startswith(("http://", "https://")):
+        raise click.BadParameter("the service's full address, e.g. https://grader.school.edu", param_hint="--base-url")
+    made = lti.config(folder, base_url)
+    if lms != "moodle":
+        click.echo(json.dumps(made["canvas"], indent=2))
+    if lms != "canvas":
+        if not lms:
+            click.echo("\n# Moodle: Site administration → Plugins → Activity modules → External tool → "
+                       "Manage tools → configure a tool manually")
+        for field, value in made["moodle"].items():
+            click.echo(f"{field}: {value}")
 
 
 @main.command("gradescope")

@@ -147,6 +147,10 @@ async function refreshClass() {
   const data = await api("/api/class");
   document.getElementById("counts").textContent = data.graded + " graded, " + data.errors +
     " could not be graded" + (data.mean === null ? "" : ", class average " + data.mean + "%");
+  const pending = data.lti_pending;
+  document.getElementById("lti-pending").textContent = pending.length === 0 ? "" :
+    pending.length + " score" + (pending.length === 1 ? "" : "s") + " not yet taken by the LMS's gradebook " +
+    "(tried again by itself): " + pending.map(p => p.student + (p.last_error ? " (" + p.last_error + ")" : "")).join(", ");
   const body = document.querySelector("#class tbody");
   body.replaceChildren();
   for (const s of data.students) {

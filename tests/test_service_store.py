@@ -104,3 +104,80 @@ def test_a_stored_file_is_the_uploaded_bytes(tmp_path):
     sha = files.store(tmp_path, raw)
     assert files.path_of(tmp_path, sha).read_bytes() == raw and files.store(tmp_path, raw) == sha
     assert [p.name for p in (tmp_path / "files").iterdir()] == [f"{sha}.ipynb"]  # no temporary file left
+
+
+# ---------------------------------------------------------------- LTI: the score queue and the tool's folder
+
+def test_lti_the_migrations_make_exactly_the_models_tables(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    sessions = database(tmp_path)
+    with sessions() as session:
+        assert compare_metadata(MigrationContext.configure(session.connection()), store.Base.metadata) == []
+
+
+def test_lti_a_grade_queues_the_score_only_for_a_student_who_came_from_an_lms(tmp_path):
+    from autograder.service.store import LtiMember, LtiScore
+
+    sessions = database(tmp_path)
+    with sessions() as session:
+        session.add(LtiMember(person_id="ada", issuer="https://lms.school.edu", client_id="c", user="u-1",
+                              lineitem="https://lms.school.edu/lineitems/1"))
+        session.commit()
+    ada, ben = queued(sessions, "ada"), queued(sessions, "ben")
+    for claim, score in zip(queue.claim(sessions, 2), (70, 60)):
+        assert queue.complete(sessions, claim, result(score), f"{claim.id}-1")
+    later = queued(sessions, "ada")
+    (claim,) = queue.claim(sessions, 1)
+    assert queue.complete(sessions, claim, result(50), f"{later}-1", score_policy="best")
+    with sessions() as session:
+        rows = session.scalars(select(LtiScore).order_by(LtiScore.id)).all()
+        assert [(r.submission_id, r.person_id, r.score, r.status) for r in rows] == [
+            (ada, "ada", 70, "pending"), (later, "ada", 70, "pending")]  # "best": 70, not the latest 50
+    assert ben  # ben has no LMS: graded, nothing queued
+
+
+def test_lti_a_score_the_lms_does_not_take_waits_longer_each_time_and_stays(tmp_path):
+    from autograder.service import lti_scores
+    from autograder.service.store import LtiMember, LtiScore, now
+
+    sessions = database(tmp_path)
+    with sessions() as session:  # an LMS the folder does not know (never registered): every post fails
+        session.add(LtiMember(person_id="ada", issuer="https://gone.school.edu", client_id="c", user="u-1",
+                              lineitem="https://gone.school.edu/lineitems/1"))
+        session.add(LtiScore(submission_id=queued(sessions), person_id="ada", score=80, max_score=100))
+        session.commit()
+    waits = []
+    for _ in range(3):
+        with sessions() as session:
+            session.execute(LtiScore.__table__.update().values(next_try_at=now()))  # due now
+            session.commit()
+        assert lti_scores.post_due(sessions, tmp_path, "https://grader.school.edu") == 0
+        with sessions() as session:
+            row = session.scalar(select(LtiScore))
+            next_try = row.next_try_at.replace(tzinfo=now().tzinfo)
+            waits.append(round((next_try - now()).total_seconds()))
+            assert row.status == "pending" and "no longer registered" in row.last_error
+    assert waits == [5, 10, 20] and row.tries == 3
+    with sessions() as session:
+        assert [p["student"] for p in lti_scores.pending(session)] == ["ada"]
+
+
+def test_lti_add_platform_checks_its_addresses_and_makes_the_keys_once(tmp_path):
+    import pytest
+
+    from autograder.errors import SetupError
+    from autograder.service import lti
+
+    good = dict(issuer="https://lms.school.edu", client_id="c1", auth_url="https://lms.school.edu/auth",
+                token_url="https://lms.school.edu/token", jwks_url="https://lms.school.edu/jwks", deployment_id="d1")
+    with pytest.raises(SetupError, match="--token-url must be the LMS's full address"):
+        lti.add_platform(tmp_path, **{**good, "token_url": "lms.school.edu/token"})
+    lti.add_platform(tmp_path, **good)
+    key = (tmp_path / "lti" / "private.pem").read_bytes()
+    lti.add_platform(tmp_path, **{**good, "deployment_id": "d2"})  # a second deployment of the same tool
+    assert (tmp_path / "lti" / "private.pem").read_bytes() == key
+    assert (tmp_path / "lti" / "private.pem").stat().st_mode & 0o077 == 0  # the tool's secret: the owner's only
+    assert lti.platforms(tmp_path)["https://lms.school.edu"][0]["deployment_ids"] == ["d1", "d2"]
+    assert lti.platform_origins(tmp_path) == ["https://lms.school.edu"]

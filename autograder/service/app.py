@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
 
-from flask import Flask, abort, g, jsonify, make_response, redirect, render_template, request, send_file
+from flask import Flask, abort, g, jsonify, make_response, redirect, render_template, request, send_file, session
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
@@ -22,7 +22,7 @@ from .. import batch, lms, locations, report
 from .. import rubric as rubric_mod
 from ..checks import CHECK_IDS
 from ..words import counted
-from . import classbook, files, queue, tokens
+from . import classbook, files, lti, lti_scores, queue, tokens
 from .grader import Grader
 from .store import ERROR, GRADED, INSTRUCTOR, QUEUED, RUNNING, Person, Submission
 
@@ -52,6 +52,7 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
     app.config["MAX_CONTENT_LENGTH"] = limits.max_bytes + 2**16  # the form's own bytes on top of the file
     folder = Path(folder)
     rubric = rubric_mod.load(rubric_path)
+    lti.install(app, folder)
 
     @app.before_request
     def open_session():
@@ -66,6 +67,10 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
     @app.after_request
     def policy(response):
         response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        if session.get(lti.PERSON):  # opened from an LMS: its page shows ours (and the report in it) in an iframe
+            ancestors = "frame-ancestors " + " ".join(["'self'", *lti.platform_origins(folder)])
+            response.headers["Content-Security-Policy"] = re.sub(
+                r"frame-ancestors [^;]*", ancestors, response.headers["Content-Security-Policy"])
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"  # a link's secret never leaves in a Referer
         return response
@@ -79,11 +84,18 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
             sentence = sentence.format(mb=limits.max_bytes / 2**20)
         return jsonify(error=sentence), exc.code
 
-    def caller() -> Person:
-        """Whose secret came with the request; 401 without a valid one."""
+    def visitor() -> Person | None:
+        """Whose secret came with the request (the link's, or its cookie), else whom an LMS launch named."""
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
         person = tokens.holder(g.db, token)
+        if person is None and session.get(lti.PERSON):
+            person = g.db.get(Person, session[lti.PERSON])
+        return person
+
+    def caller() -> Person:
+        """The visitor; 401 without a valid secret or launch."""
+        person = visitor()
         if person is None:
             fail(401, "This link is not valid (it may have been renewed). Ask your teacher for your current link.")
         return person
@@ -186,7 +198,7 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         return jsonify(columns=columns, students=students, graded=latest["graded"], errors=latest["errors"],
                        mean=latest["mean"], files={name: f"/api/class/{name}" for name in
                                                    ("gradebook.csv", *classbook.LMS_FILES.values())},
-                       summary="/class")
+                       summary="/class", lti_pending=lti_scores.pending(g.db))
 
     @app.get("/api/class/<name>")
     def class_file(name: str):
@@ -213,7 +225,7 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
 
     @app.get("/")
     def home():
-        person = tokens.holder(g.db, request.cookies.get(COOKIE, ""))
+        person = visitor()
         if person is None:
             return render_template("service_unknown.html.j2"), 401
         page = "service_instructor.html.j2" if person.role == INSTRUCTOR else "service_student.html.j2"

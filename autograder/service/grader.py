@@ -33,8 +33,9 @@ def reference_of(options: Options) -> tuple[dict, str]:
 class Grader:
     """Started once per service; wake() after a submission is queued starts it at once if a slot is free."""
 
-    def __init__(self, sessions: sessionmaker, folder: Path, options: Options, cluster: str | None, workers: int):
-        self.sessions, self.folder = sessions, Path(folder)
+    def __init__(self, sessions: sessionmaker, folder: Path, options: Options, cluster: str | None, workers: int,
+                 score_policy: str = "latest"):
+        self.sessions, self.folder, self.score_policy = sessions, Path(folder), score_policy
         # The kernels must not see the service's folder: other students' files, reports, the database.
         self.options = dataclasses.replace(options, hide=(*options.hide, self.folder.resolve()))
         self.cluster, self.workers = cluster, workers
@@ -97,5 +98,5 @@ class Grader:
         result = outcome["result"] if outcome else report.to_dict(error_result(Path(claim.filename), reason))
         stem = f"{claim.id}-{claim.attempt}"
         report.write_dict(result, self.folder / "reports", stem, instructor_copy=True)
-        queue.complete(self.sessions, claim, result, stem)
+        queue.complete(self.sessions, claim, result, stem, self.score_policy)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import lti_scores
 from .store import ERROR, GRADED, QUEUED, RUNNING, Attempt, Submission, now
 
 
@@ -55,8 +56,9 @@ def claim(sessions: sessionmaker, limit: int) -> list[Claim]:
     return claims
 
 
-def complete(sessions: sessionmaker, claim: Claim, result: dict, report: str) -> bool:
-    """Record the result if this attempt still owns the submission; False when it no longer does."""
+def complete(sessions: sessionmaker, claim: Claim, result: dict, report: str, score_policy: str = "latest") -> bool:
+    """Record the result if this attempt still owns the submission; False when it no longer does. A score
+    for an LMS is queued in the same transaction (lti_scores), so a grade never misses the gradebook."""
     status = GRADED if result["status"] == "graded" else ERROR
     with sessions() as session:
         done = session.execute(update(Submission).where(
@@ -68,6 +70,7 @@ def complete(sessions: sessionmaker, claim: Claim, result: dict, report: str) ->
             return False
         session.execute(update(Attempt).where(Attempt.submission_id == claim.id, Attempt.number == claim.attempt)
                         .values(finished_at=now(), outcome=status))
+        lti_scores.enqueue(session, claim.id, score_policy)
         session.commit()
     return True
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from .. import lms
 from ..errors import SetupError
 from ..settings import Options
-from . import queue, store, tokens
+from . import lti_scores, queue, store, tokens
 from .app import Limits, create_app
 from .grader import Grader
 from .store import INSTRUCTOR, STUDENT, Person
@@ -51,7 +51,7 @@ def add_roster(sessions: sessionmaker, roster: Path | None) -> int:
 
 
 def serve(folder: Path, *, roster: Path | None, host: str, port: int, database: str | None, cluster: str | None,
-          workers: int, options: Options, limits: Limits, base_url: str | None) -> None:
+          workers: int, options: Options, limits: Limits, base_url: str | None, score_policy: str = "latest") -> None:
     folder = Path(folder)
     sessions = open_folder(folder, database)
     store.save_settings(folder, base_url=base_url or f"http://{host}:{port}",
@@ -60,8 +60,9 @@ def serve(folder: Path, *, roster: Path | None, host: str, port: int, database: 
     again = queue.requeue_running(sessions)
     print(f"{added} students added from the roster; {again} submissions that were being graded when the "
           f"service stopped are queued again", flush=True)
-    grader = Grader(sessions, folder, options, cluster, workers)
+    grader = Grader(sessions, folder, options, cluster, workers, score_policy)
     grader.start()
+    lti_scores.Poster(sessions, folder, store.load_settings(folder)["base_url"]).start()
     app = create_app(sessions, folder, grader, limits, options.rubric)
     print(f"serving {folder} on http://{host}:{port} (links: autograder links {folder})", flush=True)
     # Behind a reverse proxy on this machine, its X-Forwarded-Proto says whether the student used https

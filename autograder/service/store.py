@@ -12,7 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event
+from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine,
+                        event)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -73,6 +74,44 @@ class Attempt(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(20))  # graded | error; None: never finished
+
+
+class LtiMember(Base):
+    """Who a person is in an LMS (LTI 1.3), and where their score goes: from their latest launch."""
+
+    __tablename__ = "lti_members"
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(200))
+    user: Mapped[str] = mapped_column(String(300))  # the LMS's own id of the person (the launch's "sub")
+    lineitem: Mapped[str | None] = mapped_column(String(1000))  # the gradebook column's URL (AGS)
+    launched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    __table_args__ = (UniqueConstraint("issuer", "user"),)
+
+
+class LtiScore(Base):
+    """A score to post to the LMS's gradebook: a queue of its own, retried with backoff, never dropped."""
+
+    __tablename__ = "lti_scores"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending | sent
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LtiNonce(Base):
+    """Each launch's nonce, once: the same launch sent again is refused."""
+
+    __tablename__ = "lti_nonces"
+    nonce: Mapped[str] = mapped_column(String(200), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
 def database_url(folder: Path, url: str | None) -> str:
