@@ -3,7 +3,7 @@ rules that make kill -9 safe, each on its own."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from autograder.service import files, queue, serve, store, tokens
 from autograder.service.store import Attempt, Person, Submission
@@ -181,3 +181,19 @@ def test_lti_add_platform_checks_its_addresses_and_makes_the_keys_once(tmp_path)
     assert (tmp_path / "lti" / "private.pem").stat().st_mode & 0o077 == 0  # the tool's secret: the owner's only
     assert lti.platforms(tmp_path)["https://lms.school.edu"][0]["deployment_ids"] == ["d1", "d2"]
     assert lti.platform_origins(tmp_path) == ["https://lms.school.edu"]
+
+
+def test_lti_a_nonce_is_spent_once_and_forgotten_when_no_launch_could_use_it_again(tmp_path):
+    from datetime import timedelta
+
+    sessions = database(tmp_path)
+    with sessions() as session:
+        assert store.spend_nonce(session, "first") and store.spend_nonce(session, "second")
+        session.commit()
+        assert not store.spend_nonce(session, "first")  # a replayed launch
+        session.execute(update(store.LtiNonce).where(store.LtiNonce.nonce == "second")
+                        .values(used_at=store.now() - store.NONCE_KEPT - timedelta(minutes=1)))
+        session.commit()
+        assert store.spend_nonce(session, "third")
+        session.commit()
+        assert sorted(session.scalars(select(store.LtiNonce.nonce))) == ["first", "third"]

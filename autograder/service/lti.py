@@ -24,11 +24,10 @@ from pylti1p3.lineitem import LineItem
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfDict
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from ..errors import SetupError
 from . import store
-from .store import INSTRUCTOR, STUDENT, LtiMember, LtiNonce, Person, now
+from .store import INSTRUCTOR, STUDENT, LtiMember, Person, now
 
 log = logging.getLogger("autograder.service.lti")
 
@@ -274,11 +273,7 @@ def install(app: Flask, folder: Path) -> None:
         person = person_of(g.db, data, launch.check_teacher_access())
         if person is None:
             return refuse(403, "roster", f"{data.get('sub')} of {data.get('iss')}")
-        g.db.add(LtiNonce(nonce=data["nonce"]))
-        try:
-            g.db.flush()
-        except IntegrityError:
-            g.db.rollback()
+        if not store.spend_nonce(g.db, data["nonce"]):
             return refuse(400, "replayed", f"nonce {data['nonce']} again")
         if launch.is_deep_link_launch():
             if person.role != INSTRUCTOR:

@@ -7,14 +7,16 @@ inside the package, at every start."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine,
+                        delete,
                         event)
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -112,6 +114,22 @@ class LtiNonce(Base):
     __tablename__ = "lti_nonces"
     nonce: Mapped[str] = mapped_column(String(200), primary_key=True)
     used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+NONCE_KEPT = timedelta(days=1)  # far longer than any launch token is valid: an older one is refused as expired
+
+
+def spend_nonce(session, nonce: str) -> bool:
+    """Record a launch's nonce; False when it was spent before (a replayed launch). Nonces older than
+    NONCE_KEPT are forgotten on the way: their launches can no longer pass, so the table stays small."""
+    session.execute(delete(LtiNonce).where(LtiNonce.used_at < now() - NONCE_KEPT))
+    session.add(LtiNonce(nonce=nonce))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
 
 
 def database_url(folder: Path, url: str | None) -> str:
