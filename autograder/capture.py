@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from . import describe, model_file, model_worker
+from .errors import TOO_MUCH
 from .execute import Execution
 from .facts import Facts
 
@@ -367,7 +368,7 @@ def collect(execution: Execution, models=None, train=None) -> Facts:
                 if at_training is not latest and at_training is not None:  # its compile settings alone
                     facts["model"]["compile"] = models.compile_settings(Path(at_training["copy"]))
             except model_file.UnsafeModel as exc:  # "too much to grade: ..." is its own reason
-                facts["model_error"] = str(exc) if str(exc).startswith("too much") else f"the grader will not load it: {exc}"
+                facts["model_error"] = str(exc) if str(exc).startswith(TOO_MUCH) else f"the grader will not load it: {exc}"
             except (model_worker.ModelTooLarge, model_worker.ModelError) as exc:
                 facts["model_error"] = str(exc)[:400]
             except Exception as exc:

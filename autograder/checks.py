@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from .alignment import align_layers, classes_of, layer_name, position, swapped_description
+from .errors import TOO_MUCH
 from .execute import MAX_OUTPUT_CHARS
 from .facts import Facts
 from .hints import POOLING_SLIP, explain_error, forgiven
@@ -165,9 +166,6 @@ def check_data_prepared(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
 
 
 # ---------------------------------------------------------------- the model
-
-TOO_MUCH = "too much to grade"  # how the grader's own limits begin their reason (model_worker, model_file)
-
 
 def check_model_found(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     expected = "a Keras model in the variable model"

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# How every one of the grader's own limits begins its reason (events, model_file, model_worker), so that the
+# report can say it in so many words (checks.check_model_found).
+TOO_MUCH = "too much to grade"
+
 
 class GraderError(Exception):
     """Base class: the grader could not do what it was asked."""

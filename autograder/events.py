@@ -24,6 +24,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import TOO_MUCH
+
 MAX_LINE = 1 << 20  # one event
 MAX_EVENTS = 5000  # a fit in a loop of 1,000 is 2,000 events
 MAX_EVENT_BYTES = 32 << 20  # all events together, as sent (their Python objects take a few times more)
@@ -51,7 +53,8 @@ class Channel:
     connected: bool = False
     on_event: object = None  # called with each event once kept (the brief training starts early on a fit)
     _received: int = 0  # bytes of events so far
-    _kept: int = 0  # bytes of snapshots so far
+    _kept: int = 0  # bytes of snapshots kept so far
+    _snapshots: int = 0  # snapshots received so far
 
     def start(self) -> None:
         self.copies.mkdir(parents=True, exist_ok=True)
@@ -129,7 +132,7 @@ class Channel:
     def _receive(self, conn, line: bytes) -> None:
         self._received += len(line)
         if len(self.events) >= MAX_EVENTS or self._received > MAX_EVENT_BYTES:
-            self._lose(f"too much to grade: more than {MAX_EVENTS:,} calls or {MAX_EVENT_BYTES >> 20} MB of "
+            self._lose(f"{TOO_MUCH}: more than {MAX_EVENTS:,} calls or {MAX_EVENT_BYTES >> 20} MB of "
                        "records; the rest were not recorded")
             raise _Closed
         try:
@@ -158,9 +161,9 @@ class Channel:
                        "keeps; nothing after it was recorded")
             raise _Closed  # its bytes are on the way: the stream cannot be read further
         data = self._exactly(conn, size)
-        snapshots = sum(1 for e in self.events if e["event"] == "snapshot") + 1
-        if snapshots > MAX_SNAPSHOTS or self._kept + size > MAX_SNAPSHOT_BYTES:
-            event["copy_error"] = (f"too much to grade: more than {MAX_SNAPSHOTS} saved models or "
+        self._snapshots += 1
+        if self._snapshots > MAX_SNAPSHOTS or self._kept + size > MAX_SNAPSHOT_BYTES:
+            event["copy_error"] = (f"{TOO_MUCH}: more than {MAX_SNAPSHOTS} saved models or "
                                    f"{MAX_SNAPSHOT_BYTES >> 20} MB of them")
             self._lose(event["copy_error"])
             return

@@ -8,6 +8,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+from .errors import TOO_MUCH
 from .quiet import import_keras_quietly, native_stderr_silenced
 
 MAX_PARAMS = 50_000_000  # the lesson's network has 120,586; a larger model is refused before loading
@@ -73,7 +74,7 @@ def check_size(config: dict) -> int:
     for layers of the student's own classes (safe_mode cannot load those, and need not)."""
     layers = _layer_count(config)
     if layers > MAX_LAYERS:
-        raise UnsafeModel(f"too much to grade: it has {layers:,} layers, more than the {MAX_LAYERS} the grader "
+        raise UnsafeModel(f"{TOO_MUCH}: it has {layers:,} layers, more than the {MAX_LAYERS} the grader "
                           "loads (the lesson's network has 8)")
     own = _own_classes(config)
     if own:

@@ -15,6 +15,7 @@ nowhere); what comes back is plain data.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 from . import locations
+from .errors import TOO_MUCH
 
 MEMORY_LIMIT = 3 * 2**30  # RLIMIT_DATA of the child; the lesson's network trains in well under 1 GiB
 DESCRIBE_S = 60  # one load and description; the lesson's model takes under a second
@@ -144,13 +146,13 @@ class ModelWorker:
             if answer is None:
                 died = process.poll() is not None
                 self._stop()
-                raise ModelTooLarge(f"too much to grade: {what} " + (
+                raise ModelTooLarge(f"{TOO_MUCH}: {what} " + (
                     "needed more memory than the grader gives a model" if died
                     else f"took more than {seconds:.0f} seconds"))
         if "value" in answer:
             return answer["value"]
         if "too_large" in answer:
-            raise ModelTooLarge(f"too much to grade: {what}: {answer['too_large']}")
+            raise ModelTooLarge(f"{TOO_MUCH}: {what}: {answer['too_large']}")
         raise _error(answer)
 
     def _stop(self) -> None:
@@ -158,10 +160,6 @@ class ModelWorker:
             self._process.kill()
             self._process.wait()
             self._process = None
-
-    def close(self) -> None:
-        with self._lock:
-            self._stop()
 
     # What the grader asks. Each path is a snapshot in the grader's own folder (events.Channel).
     def describe(self, path: Path) -> dict:
@@ -187,16 +185,10 @@ def _error(answer: dict) -> Exception:
     return ModelError(f"{answer.get('error')}: {answer.get('message', '')}")
 
 
-_WORKER: list[ModelWorker] = []
-_WORKER_LOCK = threading.Lock()
-
-
+@functools.lru_cache(maxsize=1)
 def worker() -> ModelWorker:
     """This process's model worker (one per grading process, kept for the next grade)."""
-    with _WORKER_LOCK:
-        if not _WORKER:
-            _WORKER.append(ModelWorker())
-        return _WORKER[0]
+    return ModelWorker()
 
 
 if __name__ == "__main__":

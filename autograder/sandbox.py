@@ -238,12 +238,6 @@ class Sandbox:
     def ipc_dir(self) -> Path:
         return self.grader_dir / "ipc"
 
-    def inside(self, host_path: Path) -> str:
-        """The path the kernel sees for a file under scratch/root."""
-        if self.active("filesystem"):
-            return "/" + Path(host_path).relative_to(self.root).as_posix()
-        return str(host_path)
-
     def readable_inside(self, path: Path) -> str:
         """Where the kernel reads one of the readable files: a folder of its own, not the grader's."""
         if self.active("filesystem"):
