@@ -2,8 +2,8 @@
 
 from ._version import __version__
 from .pipeline import grade
-from .settings import Options
+from .settings import Assignment, GradingContext
 from .results import GradeResult
 from .selfcheck import self_check
 
-__all__ = ["GradeResult", "Options", "grade", "self_check", "__version__"]
+__all__ = ["Assignment", "GradeResult", "GradingContext", "grade", "self_check", "__version__"]

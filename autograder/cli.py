@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import click
 from rich.console import Console
@@ -19,9 +20,10 @@ from rich.table import Table
 
 from . import batch, forking, lms, locations, report
 from ._version import __version__
+from .classfolder import Entry
 from .errors import SetupError
 from .pipeline import grade
-from .settings import Options
+from .settings import Assignment, GradingContext
 from .words import counted
 from .results import GradeResult
 
@@ -30,7 +32,10 @@ ICONS = {"pass": "[green]✓[/]", "partial": "[yellow]½[/]", "fail": "[red]✗[
          "skipped": "[dim]–[/]"}
 
 
-def grading_options(func):
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def grading_options(func: F) -> F:
     """Options shared by every command that grades."""
     func = click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
                         help="MNIST .npz (x_train, y_train, x_test, y_test) to use when the Keras cache has no mnist.npz.")(func)
@@ -48,16 +53,20 @@ def grading_options(func):
     return func
 
 
-def _options(data, rubric, reference_nb, cell_timeout, notebook_timeout, no_sandbox, no_fork_server) -> Options:
-    return Options(data=data, rubric=rubric, reference=reference_nb, cell_timeout=cell_timeout,
-                   notebook_timeout=notebook_timeout, sandbox=not no_sandbox, fork_server=not no_fork_server)
+def _configuration(data: Path | None, rubric: Path, reference_nb: Path, cell_timeout: float | None,
+                   notebook_timeout: float | None, no_sandbox: bool,
+                   no_fork_server: bool) -> tuple[Assignment, GradingContext]:
+    """The grading options, read here once: what is expected and how to grade, passed down from here."""
+    assignment = Assignment.load(reference=reference_nb, rubric=rubric, data_file=data)
+    return assignment, GradingContext(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                                      sandbox=not no_sandbox, fork_server=not no_fork_server)
 
 
 class Commands(click.Group):
     """Every command: a SetupError (the grader's own inputs are wrong) says which file and what to do,
     and exits 3; it is handled here once, not in each command."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SetupError as exc:
@@ -108,12 +117,12 @@ def entry() -> None:
 @click.option("--instructor", is_flag=True,
               help="Also write NAME.instructor.html: every check and expected value, whatever the rubric shows students.")
 @grading_options
-def grade_command(notebooks, output, instructor, **kwargs) -> None:
+def grade_command(notebooks: tuple[Path, ...], output: Path | None, instructor: bool, **kwargs: Any) -> None:
     """Grade NOTEBOOKS and write NAME.report.html and NAME.result.json for each."""
-    options = _options(**kwargs)
+    assignment, context = _configuration(**kwargs)
     failed = False
     for path in notebooks:
-        result = grade(path, options)
+        result = grade(path, assignment, context)
         html, js = report.write(result, output or path.parent, path.stem, instructor_copy=instructor)
         print_summary(result)
         console.print(f"  report: {html}\n  result: {js}")
@@ -125,10 +134,10 @@ def grade_command(notebooks, output, instructor, **kwargs) -> None:
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               help="Also write the reference's report and result into this folder.")
 @grading_options
-def reference_command(output, **kwargs) -> None:
+def reference_command(output: Path | None, **kwargs: Any) -> None:
     """Grade the reference notebook; exit 1 unless it earns full marks (for CI)."""
-    options = _options(**kwargs)
-    result = grade(options.reference, options)
+    assignment, context = _configuration(**kwargs)
+    result = grade(assignment.reference_path, assignment, context)
     if output:
         html, _ = report.write(result, output, "reference")
         console.print(f"report: {html}")
@@ -140,7 +149,7 @@ def reference_command(output, **kwargs) -> None:
     console.print("[green]The reference earns full marks.[/]")
 
 
-def _one_line(entry, result: dict) -> str:
+def _one_line(entry: Entry, result: dict[str, Any]) -> str:
     if result["status"] == "graded":
         return f"{entry.student}: {result['score']:g} / {result['max_score']:g}"
     return f"{entry.student}: not graded ({result['reason']})"
@@ -164,28 +173,30 @@ def _one_line(entry, result: dict) -> str:
               help="The assignment's maximum in the LMS (default: the roster's Points Possible or Maximum Grade, "
                    "else the rubric's); grades are scaled to it.")
 @grading_options
-def batch_command(source, output, workers, force, roster, cluster, lms_export, lms_column, lms_points,
-                  **kwargs) -> None:
+def batch_command(source: Path, output: Path, workers: int | None, force: bool, roster: Path | None,
+                  cluster: str | None, lms_export: str | None, lms_column: str, lms_points: float | None,
+                  **kwargs: Any) -> None:
     """Grade every notebook in SOURCE (a folder, nested folders, or an LMS .zip) into OUTPUT."""
-    options = _options(**kwargs)
+    assignment, context = _configuration(**kwargs)
     live = console.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=console, disable=not live)
-    state = {"task": None, "done": 0, "total": 0}
+    state = {"done": 0, "total": 0}
+    bar = progress.add_task("grading", total=None, visible=False)
 
-    def on_start(total, todo):
+    def on_start(total: int, todo: int) -> None:
         state["total"] = total
         console.print(f"{total} submissions in {source}: {todo} to grade, {total - todo} graded before")
-        state["task"] = progress.add_task("grading", total=total)
+        progress.update(bar, total=total, visible=True)
 
     hosts: dict[str, int] = {}
 
-    def on_result(entry, result, reused):
+    def on_result(entry: Entry, result: dict[str, Any], reused: bool) -> None:
         state["done"] += 1
         host = result.get("graded_on")
         if host and not reused:
             hosts[host] = hosts.get(host, 0) + 1
-        progress.update(state["task"], advance=1,
+        progress.update(bar, advance=1,
                         description="grading" + (f" ({', '.join(f'{h}: {n}' for h, n in hosts.items())})"
                                                  if len(hosts) > 1 else ""))
         line = f"[{state['done']}/{state['total']}] {_one_line(entry, result)}" + (" (graded before)" if reused else "")
@@ -198,7 +209,7 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
 
     try:
         with progress:
-            summary = batch.run(source, output, options=options, workers=workers, force=force, roster=roster,
+            summary = batch.run(source, output, assignment, context, workers=workers, force=force, roster=roster,
                                 cluster=cluster, on_start=on_start, on_result=on_result, lms_export=lms_export,
                                 lms_column=lms_column, lms_points=lms_points)
     except KeyboardInterrupt:
@@ -252,16 +263,18 @@ def batch_command(source, output, workers, force, roster, cluster, lms_export, l
 @click.option("--lti-score", type=click.Choice(("latest", "best")), default="latest", show_default=True,
               help="LTI: the score posted to the LMS's gradebook after each grade, the latest or the best so far.")
 @grading_options
-def serve_command(folder, roster, host, port, base_url, database, cluster, workers, max_upload_mb, max_waiting,
-                  lms_column, lms_points, lti_score, **kwargs) -> None:
+def serve_command(folder: Path, roster: Path | None, host: str, port: int, base_url: str | None,
+                  database: str | None, cluster: str | None, workers: int, max_upload_mb: float, max_waiting: int,
+                  lms_column: str, lms_points: float | None, lti_score: str, **kwargs: Any) -> None:
     """Run the grading service: students upload CNN.ipynb from their link and read the report; FOLDER keeps
     everything (database, submitted files, reports)."""
     from .service import app, serve
 
+    assignment, context = _configuration(**kwargs)
     limits = app.Limits(max_bytes=int(max_upload_mb * 2**20), max_waiting=max_waiting, lms_column=lms_column,
                         lms_points=lms_points)
     serve.serve(folder, roster=roster, host=host, port=port, database=database, cluster=cluster, workers=workers,
-                options=_options(**kwargs), limits=limits, base_url=base_url, score_policy=lti_score)
+                assignment=assignment, context=context, limits=limits, base_url=base_url, score_policy=lti_score)
 
 
 @main.command("links")
@@ -269,7 +282,7 @@ def serve_command(folder, roster, host, port, base_url, database, cluster, worke
 @click.option("--renew", multiple=True, metavar="ID",
               help="Issue a new link for this student (or 'all', or 'instructor'); the old one stops working.")
 @click.option("--database", metavar="URL", envvar="AUTOGRADER_DATABASE", help="As given to `serve`.")
-def links_command(folder, renew, database) -> None:
+def links_command(folder: Path, renew: tuple[str, ...], database: str | None) -> None:
     """Print CSV student,name,token,url: a new link for everyone who has none yet, and for --renew."""
     from .service import serve
 
@@ -295,7 +308,8 @@ def lti_group() -> None:
 @click.option("--token-url", required=True, help="The LMS's OAuth2 token endpoint (for posting scores).")
 @click.option("--jwks-url", required=True, help="The LMS's public keys (JWKS).")
 @click.option("--deployment-id", required=True, help="The deployment's id (Canvas: shown in the app's settings).")
-def lti_add_platform_command(folder, issuer, client_id, auth_url, token_url, jwks_url, deployment_id) -> None:
+def lti_add_platform_command(folder: Path, issuer: str, client_id: str, auth_url: str, token_url: str, jwks_url: str,
+                             deployment_id: str) -> None:
     """Trust an LMS: its launches with this client id and deployment open the service in FOLDER."""
     from .service import lti
 
@@ -309,7 +323,7 @@ def lti_add_platform_command(folder, issuer, client_id, auth_url, token_url, jwk
 @click.option("--base-url", required=True, help="The service's public address, e.g. https://grader.school.edu.")
 @click.option("--lms", type=click.Choice(("canvas", "moodle")),
               help="Print only this LMS's settings (canvas: the developer key's JSON alone).")
-def lti_config_command(folder, base_url, lms) -> None:
+def lti_config_command(folder: Path, base_url: str, lms: str | None) -> None:
     """Print what the LMS admin pastes: Canvas's developer key JSON and Moodle's tool settings."""
     import json
 
@@ -331,7 +345,7 @@ def lti_config_command(folder, base_url, lms) -> None:
 @main.command("gradescope")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
               show_default=True, help="Where to write the bundle to upload to Gradescope.")
-def gradescope_command(output) -> None:
+def gradescope_command(output: Path) -> None:
     """Build a Gradescope autograder bundle (setup.sh, run_autograder, the grader, pinned requirements)."""
     from . import gradescope
 
@@ -344,7 +358,7 @@ def gradescope_command(output) -> None:
 @click.option("--workers", "nworkers", type=int, default=None,
               help="Submissions graded at once on this machine (default: the number of cores).")
 @click.argument("dask_options", nargs=-1, type=click.UNPROCESSED)
-def worker_command(scheduler, nworkers, dask_options) -> None:
+def worker_command(scheduler: str, nworkers: int | None, dask_options: tuple[str, ...]) -> None:
     """Join the Dask scheduler at SCHEDULER (tcp://head:8786) as grading workers: one worker process
     per submission at a time, one thread each. Other options go to `dask worker` as they are."""
     _print_layers()

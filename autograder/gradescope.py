@@ -19,12 +19,12 @@ import traceback
 import zipfile
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from . import forking, locations, report, sandbox
 from ._version import __version__
 from .pipeline import error_result, grade
-from .settings import Options
-from .results import GradeResult
+from .results import CheckResult, GradeResult
 
 # The bundle's source/ is a small project made from the installed grader (wheel or checkout alike):
 # the package with its files inside it, as a wheel has them, and this pyproject.toml.
@@ -70,7 +70,7 @@ exec "$PY" -m autograder.gradescope "$ROOT/submission" "$ROOT/results/results.js
 """
 
 
-def _test_entry(check, number: int) -> dict:
+def _test_entry(check: CheckResult, number: int) -> dict[str, Any]:
     """One Gradescope test. The rubric's visibility becomes Gradescope's own (it hides "hidden" tests and
     shows "after_due_date" ones when the due date passes); a kept-back expected value is left out."""
     c = dataclasses.asdict(check)
@@ -97,7 +97,7 @@ def _test_entry(check, number: int) -> dict:
     return entry
 
 
-def results_json(result: GradeResult, seconds: float) -> dict:
+def results_json(result: GradeResult, seconds: float) -> dict[str, Any]:
     """Gradescope's results.json for one GradeResult."""
     out = {"execution_time": round(seconds), "visibility": "visible", "stdout_visibility": "hidden",
            "output_format": "md", "extra_data": {"status": result.status, "percent": result.percent}}
@@ -116,7 +116,7 @@ def find_submission(folder: Path) -> Path | None:
     notebooks = sorted(Path(folder).rglob("*.ipynb"))
     notebooks = [p for p in notebooks if ".ipynb_checkpoints" not in p.parts]
     named = [p for p in notebooks if p.name.lower() == "cnn.ipynb"]
-    return (named or notebooks or [None])[0]
+    return (named or notebooks or [None])[0]  # type: ignore[list-item]  # None: no notebook at all
 
 
 def unconfined_root() -> str | None:
@@ -130,7 +130,7 @@ def unconfined_root() -> str | None:
     return None
 
 
-def run(submission_dir: Path, results_path: Path) -> dict:
+def run(submission_dir: Path, results_path: Path) -> dict[str, Any]:
     """Grade the submission folder and write results.json, last; never raises."""
     started = time.perf_counter()
     try:
@@ -141,7 +141,7 @@ def run(submission_dir: Path, results_path: Path) -> dict:
         elif path is None:
             result = error_result(Path(submission_dir), "no .ipynb file was submitted; upload your CNN.ipynb")
         else:
-            result = grade(path, Options())
+            result = grade(path)
             report.write(result, Path(results_path).parent, "report")
         data = results_json(result, time.perf_counter() - started)
     except Exception as exc:  # the grader's own failure still gives Gradescope a valid file

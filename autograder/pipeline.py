@@ -17,18 +17,19 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import cast
 
 import nbformat
 
 from ._version import __version__
 from . import capture, checks, data, execute, forking, kernel, locations, model_worker, reference_cache, sandbox, slips, submission, training
-from . import rubric as rubric_mod
 from .errors import SetupError, SubmissionError
+from .facts import Facts
 from .results import GradeResult
-from .settings import Options, Settings, resolve
+from .settings import Assignment, GradingContext, Settings, resolve
 
 
-def versions() -> dict:
+def versions() -> dict[str, str]:
     """What a grade's figures depend on besides the notebook: the packages, and the processor's architecture
     (the brief training is identical across x86-64 CPUs, not between x86-64 and ARM: arithmetic.py)."""
     return {"grader": __version__, "keras": metadata.version("keras"), "tensorflow": metadata.version("tensorflow"),
@@ -51,28 +52,28 @@ def other_assignment(sources: list[tuple[int, str]]) -> list[str]:
     return []
 
 
-def run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings) -> dict:
+def run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, settings: Settings) -> Facts:
     """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built. A kernel that died
     because the grader's own fork server stopped under it (killed, out of memory) is not the student's
     doing: the notebook runs once more, in a fresh sandbox, from a new server. A sandboxed kernel cannot
     reach the server (another PID namespace, another user); only with --no-sandbox could a notebook kill
     it, and then it is run again once, no more."""
-    facts = _run_and_capture(copy.deepcopy(notebook), source, settings)
+    facts = _run_and_capture(copy.deepcopy(notebook), assignment.data, settings)
     if facts["execution"]["kernel_died"] and settings.fork_server and forking.lost():
-        facts = _run_and_capture(notebook, source, settings)
+        facts = _run_and_capture(notebook, assignment.data, settings)
         facts["isolation"]["kernel_start"] += "; run a second time: the grader's fork server stopped during the first"
     return facts
 
 
-def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings) -> dict:
-    kernel_data = data.mnist_sized(source)
+def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings) -> Facts:
+    kernel_data = data.mnist_sized(source, settings.cache)
     with sandbox.Sandbox.new(readable=[kernel_data], hide=list(settings.hidden), cpu_seconds=settings.cpu_seconds,
                              enabled=settings.sandbox) as confinement:
         nbformat.write(notebook, confinement.home / "CNN.ipynb")
         repaired = slips.repair(notebook, settings.forgive)  # the copy that runs, never the submission
         config = {"data_path": confinement.readable_inside(kernel_data), "data_source": source.kind, **settings.harness}
-        trainer = training.Trainer(source.path, settings.training, locations.HANDWRITTEN_3, source.sha256,
-                                   target=settings.learns_target)
+        trainer = training.Trainer(source.path, settings.training, locations.HANDWRITTEN_3, settings.cache,
+                                   source.sha256, target=settings.learns_target)
         try:
             execution = execute.run_notebook(
                 notebook, confinement, config, cell_timeout=settings.cell_timeout_s,
@@ -91,23 +92,25 @@ def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, s
         return facts
 
 
-def reference_facts(source: data.DataSource, rubric: rubric_mod.Rubric, options: Options) -> tuple[dict, bool]:
-    """The reference's facts and whether they came from the cache."""
-    key = reference_cache.cache_key(options.reference, rubric.digest, source.sha256)
-    cached = reference_cache.load(key)
+def reference_facts(assignment: Assignment, context: GradingContext) -> tuple[Facts, bool]:
+    """The reference's facts and whether they came from the cache (or the assignment already knew them)."""
+    if assignment.reference is not None:
+        return assignment.reference, True
+    key = assignment.cache_key
+    cached = reference_cache.load(context.cache, key)
     if cached is not None:
-        return cached, True
+        return cast(Facts, cached), True
     try:
-        notebook = submission.read(options.reference).notebook
+        notebook = submission.read(assignment.reference_path).notebook
     except SubmissionError as exc:
-        raise SetupError(options.reference, f"the reference notebook cannot be read: {exc.reason}") from None
-    facts = run_and_capture(notebook, source, resolve(options, rubric, {}))
+        raise SetupError(assignment.reference_path, f"the reference notebook cannot be read: {exc.reason}") from None
+    facts = run_and_capture(notebook, assignment, resolve(assignment, context))
     problems = [f"cell {e['cell']}: {e['ename']}: {e['evalue']}" for e in facts["execution"]["errors"]]
     if problems or facts["model"] is None or not facts["fit"] or not (facts["brief_training"] or {}).get("curve"):
-        raise SetupError(options.reference, "the reference notebook must run cleanly and build, fit and evaluate "
-                                            "a model; " + ("; ".join(problems) or facts.get("model_error")
-                                                           or "no model or no training was found"))
-    reference_cache.store(key, facts)
+        raise SetupError(assignment.reference_path, "the reference notebook must run cleanly and build, fit and "
+                         "evaluate a model; " + ("; ".join(problems) or facts.get("model_error")
+                                                 or "no model or no training was found"))
+    reference_cache.store(context.cache, key, facts)
     return facts, False
 
 
@@ -119,29 +122,32 @@ def error_result(path: Path, reason: str, started: float | None = None) -> Grade
                        graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def grade(path: Path, options: Options = Options(), reference: dict | None = None) -> GradeResult:
+def grade(path: Path, assignment: Assignment | None = None, context: GradingContext | None = None) -> GradeResult:
     """Grade one notebook. Bad submissions give a result with status 'error', never an exception.
 
-    reference: the reference's facts, when the caller has them already (a batch computes them once
-    and ships them to its workers); else they come from the cache or a run of the reference."""
+    assignment: what is expected, loaded once by the caller (default: the assignment shipped with the grader);
+    when it does not know the reference's facts yet, they come from the cache or a run of the reference.
+    context: how to grade (default: every isolation layer, the rubric's limits, the user's cache)."""
     started = time.perf_counter()
-    if options.fork_server:
-        forking.start_early(options.sandbox)
+    assignment = assignment or Assignment.load()
+    context = context or GradingContext()
+    if context.fork_server:
+        forking.start_early(context.sandbox)
     model_worker.worker().start()  # its TensorFlow import overlaps with the kernel running the notebook
-    return _grade(path, options, started, reference)
+    return _grade(Path(path), assignment, context, started)
 
 
-def _grade(path: Path, options: Options, started: float, reference: dict | None = None) -> GradeResult:
-    rubric = rubric_mod.load(options.rubric)
-    source = data.resolve(options.data)
+def _grade(path: Path, assignment: Assignment, context: GradingContext, started: float) -> GradeResult:
     try:
         sub = submission.read(path)
     except SubmissionError as exc:
         return error_result(path, exc.reason, started)
-    ref, cached = (reference, True) if reference is not None else reference_facts(source, rubric, options)
+    ref, cached = reference_facts(assignment, context)
+    assignment = assignment.knowing(ref)
+    rubric, source = assignment.rubric, assignment.data
     t0 = time.perf_counter()
     try:
-        facts = run_and_capture(sub.notebook, source, resolve(options, rubric, ref))
+        facts = run_and_capture(sub.notebook, assignment, resolve(assignment, context))
         results = checks.run_checks(facts, ref, rubric)
     except SetupError:
         raise

@@ -20,6 +20,7 @@ import os
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from . import locations
 from ._version import __version__
@@ -41,19 +42,20 @@ def cache_key(reference: Path, rubric_digest: str, data_sha256: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def _path(key: str, kind: str) -> Path:
-    return locations.cache_dir() / f"{kind}-{key}.json"
+def _path(cache: Path, key: str, kind: str) -> Path:
+    return cache / f"{kind}-{key}.json"
 
 
-def load(key: str, kind: str = "reference"):
+def load(cache: Path, key: str, kind: str = "reference") -> Any:
+    """What was stored under key in the cache folder, or None."""
     try:
-        return json.loads(_path(key, kind).read_text(encoding="utf-8"))
+        return json.loads(_path(cache, key, kind).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None  # a missing or half-written cache file just means: run it again
 
 
-def store(key: str, facts, kind: str = "reference") -> None:
-    path = _path(key, kind)
+def store(cache: Path, key: str, facts: Any, kind: str = "reference") -> None:
+    path = _path(cache, key, kind)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".tmp")

@@ -19,12 +19,13 @@ from pathlib import Path
 
 from . import report
 from .pipeline import grade
-from .settings import Options
+from .results import GradeResult
+from .settings import Assignment, GradingContext
 
 MAGIC_LINE = "self_check"
 
 
-def notebook_path(explicit: str | os.PathLike | None = None) -> Path:
+def notebook_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The notebook this kernel belongs to: an explicit path; else what Jupyter or VS Code tell the
     kernel; else CNN.ipynb in the working folder."""
     if explicit:
@@ -69,7 +70,8 @@ def _ago(mtime: float) -> str:
     return f"{when}, {'just now' if minutes < 1 else f'{minutes} minute' + ('s' if minutes != 1 else '') + ' ago'}"
 
 
-def self_check(path: str | os.PathLike | None = None, *, options: Options | None = None, show: bool = True):
+def self_check(path: str | os.PathLike[str] | None = None, *, assignment: Assignment | None = None,
+               context: GradingContext | None = None, show: bool = True) -> GradeResult | None:
     """Grade the saved notebook and show the feedback here. Returns the GradeResult (None when skipped)."""
     if os.environ.get("AUTOGRADER_GRADING"):
         print("(self_check is skipped while the notebook is being graded)")
@@ -86,14 +88,14 @@ def self_check(path: str | os.PathLike | None = None, *, options: Options | None
                      f"{changed[0]!r}). Save the notebook (Ctrl-S or File → Save) and run this cell again "
                      "to check your latest work.")
     print(" ".join(notes) + " This takes about half a minute…", flush=True)
-    result = grade(path, options or Options())
+    result = grade(path, assignment, context)
     html_path, _ = report.write(result, path.parent, path.stem)
     if show:
         _display(result, html_path, notes)
     return result
 
 
-def _display(result, html_path: Path, notes: list[str]) -> None:
+def _display(result: GradeResult, html_path: Path, notes: list[str]) -> None:
     from IPython.display import HTML, display
 
     if result.status == "graded":

@@ -1,32 +1,67 @@
-"""One configuration: what the user asked for (Options: flags or the API) and the rubric, resolved once
-into the Settings every stage reads. No stage reads the rubric's tables or picks a limit of its own.
+"""One configuration, built once at the edge (the CLI, self_check, the service, a batch's worker) and passed down:
 
-Precedence, for every value: a flag (Options) wins over the rubric, which wins over the defaults here.
+- `Assignment`: what is expected — the rubric, the reference notebook (and its facts, once known), the data.
+- `GradingContext`: how this run grades — isolation, time limits, what the kernel must not see, the cache.
+- `Settings`: the two resolved into every limit and budget one grade runs under (`resolve`). No stage reads
+  the rubric's tables, an option, an environment variable or a file of settings of its own.
+
+Precedence, for every value: a flag (GradingContext) wins over the rubric, which wins over the defaults here.
 The data source has its own documented order (data.resolve: --data, then the Keras cache, then the
 embedded subset)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import locations
+from . import data, locations, reference_cache
+from . import rubric as rubric_mod
+from .facts import Facts
 from .rubric import Rubric
 
 
 @dataclass(frozen=True)
-class Options:
-    """How to grade, as the user says it. Paths default to the reference and rubric shipped with the grader."""
+class Assignment:
+    """What is expected of a submission. `load` it at the edge; `knowing` adds the reference's facts once they
+    are computed (a batch ships them with every task)."""
 
-    data: Path | None = None  # an .npz with x_train, y_train, x_test, y_test
-    reference: Path = locations.REFERENCE
-    rubric: Path = locations.RUBRIC
+    rubric: Rubric
+    reference_path: Path
+    data: data.DataSource
+    data_file: Path | None = None  # what --data named (a worker on another machine resolves it again)
+    reference: Facts | None = None  # the reference notebook's facts, once known
+
+    @classmethod
+    def load(cls, *, reference: Path = locations.REFERENCE, rubric: Path = locations.RUBRIC,
+             data_file: Path | None = None) -> Assignment:
+        """The shipped assignment by default. SetupError names the file when one is wrong."""
+        return cls(rubric=rubric_mod.load(Path(rubric)), reference_path=Path(reference),
+                   data=data.resolve(data_file), data_file=data_file)
+
+    def knowing(self, reference: Facts) -> Assignment:
+        return dataclasses.replace(self, reference=reference)
+
+    @property
+    def cache_key(self) -> str:
+        """Everything the reference's facts depend on (reference_cache.cache_key)."""
+        return reference_cache.cache_key(self.reference_path, self.rubric.digest, self.data.sha256)
+
+
+@dataclass(frozen=True)
+class GradingContext:
+    """How this run grades, as the user says it (flags, the API)."""
+
     cell_timeout: float | None = None  # seconds; None: the rubric's
     notebook_timeout: float | None = None
     sandbox: bool = True  # confine the kernel with every layer this machine supports
     fork_server: bool = True  # fork kernels from a process that imported TensorFlow once (forking.py)
-    hide: tuple[Path, ...] = ()  # more folders the kernel must not see (a batch's submissions)
+    hide: tuple[Path, ...] = ()  # more folders the kernel must not see (a batch's submissions, its output)
+    cache: Path = field(default_factory=locations.cache_dir)  # the reference's facts, brief trainings, data copies
+
+    def hiding(self, *folders: Path) -> GradingContext:
+        return dataclasses.replace(self, hide=(*self.hide, *(Path(f).resolve() for f in folders)))
 
 
 AUTO_TIMEOUT = (10, 30, 120)  # "auto": ten times the reference's slowest cell, from 30 s to 120 s
@@ -36,53 +71,60 @@ FINISH_S = 60  # the grader's own last step in the kernel (snapshot of the final
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything one grade needs, resolved from Options and the rubric (see resolve)."""
+    """Everything one grade needs, resolved from the assignment and the context (see resolve)."""
 
     cell_timeout_s: int  # one cell
     notebook_timeout_s: float  # all cells together
     cpu_seconds: int  # the kernel's CPU-time limit (sandbox)
     kernel_startup_s: int
     finish_s: int
-    harness: dict  # what the kernel-side harness is told (seed, fit_samples, ...: the rubric's [harness])
-    training: dict  # the brief training's budget and thresholds (the rubric's [training])
+    harness: dict[str, int]  # what the kernel-side harness is told (seed, fit_samples, ...: the rubric's [harness])
+    training: dict[str, float]  # the brief training's budget and thresholds (the rubric's [training])
     learns_target: float | None  # the held-out accuracy that passes train.learns; None while grading the reference
     forgive: tuple[str, ...]  # the lesson's slips that cost nothing
     sandbox: bool
     fork_server: bool
     hidden: tuple[Path, ...]  # what the kernel must not see: the caller's folders and the grader's own files
+    cache: Path
 
 
-def cell_timeout(rubric: Rubric, reference: dict, options: Options) -> int:
+def cell_timeout(rubric: Rubric, reference: Facts, context: GradingContext) -> int:
     """Seconds one cell may run: --cell-timeout, else the rubric's number, else derived from what the
     reference needs, so an endless loop costs a class seconds, not minutes. Whole seconds: nbclient's
     timeout is an int."""
-    if options.cell_timeout:
-        return math.ceil(options.cell_timeout)
+    if context.cell_timeout:
+        return math.ceil(context.cell_timeout)
     limit = rubric.limits["cell_timeout_s"]
-    if limit != "auto":
+    if isinstance(limit, (int, float)):  # else "auto" (rubric.load allows nothing else)
         return math.ceil(limit)
     factor, low, high = AUTO_TIMEOUT
     slowest = max((reference.get("execution") or {}).get("cell_seconds", {}).values(), default=high / factor)
     return int(min(high, max(low, math.ceil(factor * slowest))))
 
 
-def _learns_target(rubric: Rubric, reference: dict) -> float | None:
+def _learns_target(rubric: Rubric, reference: Facts) -> float | None:
     accuracy = (reference.get("brief_training") or {}).get("heldout_accuracy")
     return None if accuracy is None else accuracy - rubric.training["pass_within"]
 
 
-def resolve(options: Options, rubric: Rubric, reference: dict | None = None) -> Settings:
-    """The settings for one grade; `reference` is the reference's facts ({} while grading the reference)."""
-    notebook_timeout = options.notebook_timeout or rubric.limits["notebook_timeout_s"]
+def notebook_timeout(assignment: Assignment, context: GradingContext) -> float:
+    return context.notebook_timeout or float(assignment.rubric.limits["notebook_timeout_s"])
+
+
+def resolve(assignment: Assignment, context: GradingContext) -> Settings:
+    """The settings for one grade: of a submission once `assignment.reference` is known, of the reference
+    notebook itself before."""
+    rubric, reference = assignment.rubric, assignment.reference or Facts()
+    total = notebook_timeout(assignment, context)
     return Settings(
-        cell_timeout_s=cell_timeout(rubric, reference or {}, options),
-        notebook_timeout_s=notebook_timeout,
-        cpu_seconds=int(2 * notebook_timeout + KERNEL_STARTUP_S),
+        cell_timeout_s=cell_timeout(rubric, reference, context),
+        notebook_timeout_s=total,
+        cpu_seconds=int(2 * total + KERNEL_STARTUP_S),
         kernel_startup_s=KERNEL_STARTUP_S, finish_s=FINISH_S,
         harness=dict(rubric.harness), training=dict(rubric.training), forgive=rubric.forgive,
-        learns_target=_learns_target(rubric, reference or {}),
-        sandbox=options.sandbox, fork_server=options.fork_server,
+        learns_target=_learns_target(rubric, reference),
+        sandbox=context.sandbox, fork_server=context.fork_server,
         # The grader's own folders, wherever they are (a cache inside the virtual environment is inside what
         # the kernel must read): the kernel sees none of them.
-        hidden=(*options.hide, locations.REFERENCE, Path(options.reference), Path(options.rubric),
-                locations.cache_dir()))
+        hidden=(*context.hide, locations.REFERENCE, assignment.reference_path, rubric.path, context.cache),
+        cache=context.cache)

@@ -97,8 +97,9 @@ class Trainer:
     later one of the same notebook, or another student's identical network graded earlier by this process
     (most of a class builds the lesson's). One training at a time: Keras' global seed must not be shared."""
 
-    def __init__(self, data_path: Path, settings: dict, digit3_path: Path, data_key: str = "",
+    def __init__(self, data_path: Path, settings: dict, digit3_path: Path, cache: Path, data_key: str = "",
                  target: float | None = None):
+        self._cache = cache  # where finished trainings are kept between processes
         self._args = (str(data_path), settings, str(digit3_path))
         self._target = target  # the accuracy that passes (the reference's, less pass_within); None: the reference
         self._salt = json.dumps([settings, data_key, hashlib.sha256(Path(digit3_path).read_bytes()).hexdigest(),
@@ -152,16 +153,15 @@ class Trainer:
             return self._remembered(longer, lambda: train_copy(path, *self._args, origins=origins,
                                                                  target=self._target))
 
-    @staticmethod
-    def _remembered(key: str | None, train) -> tuple[dict, dict | None]:
+    def _remembered(self, key: str | None, train) -> tuple[dict, dict | None]:
         """A training finished before (this process, then the cache folder), or train() now and keep it."""
         if key in _FINISHED:
             return copy.deepcopy(_FINISHED[key])
-        stored = reference_cache.load(key, "training") if key else None
+        stored = reference_cache.load(self._cache, key, "training") if key else None
         result = tuple(stored) if stored is not None else train()
         if key and "heldout_accuracy" in result[0]:  # finished within its time: the same next time
             if stored is None:
-                reference_cache.store(key, result, "training")
+                reference_cache.store(self._cache, key, result, "training")
             if len(_FINISHED) >= MAX_REMEMBERED:
                 _FINISHED.pop(next(iter(_FINISHED)))
             _FINISHED[key] = copy.deepcopy(result)

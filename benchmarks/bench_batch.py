@@ -24,7 +24,6 @@ With --cluster, the same class is graded by the local pool of 2 workers and by a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
@@ -56,18 +55,17 @@ def make_class(folder: Path, students: int, kind: str = "mixed") -> None:
 def grade_class(source: Path, workers: int, fork_server: bool, data_path: str | None) -> dict:
     """In this process: fill the reference cache (untimed), then grade the class. Wall seconds and the
     peak memory of one worker slot, as JSON on the last line of stdout."""
-    from autograder import Options, batch, data, rubric
+    from autograder import Assignment, GradingContext, batch
     from autograder.pipeline import reference_facts
     from measure import PeakMemory, cpu_seconds
 
-    options = Options(data=Path(data_path) if data_path else None)
-    if not fork_server:
-        options = dataclasses.replace(options, fork_server=False)
-    reference_facts(data.resolve(options.data), rubric.load(options.rubric), options)
+    assignment = Assignment.load(data_file=Path(data_path) if data_path else None)
+    context = GradingContext(fork_server=fork_server)
+    reference_facts(assignment, context)
     out = Path(tempfile.mkdtemp(prefix=f"bench-batch-{workers}-"))
     cpu, started = cpu_seconds(), time.perf_counter()
     with PeakMemory(interval=1.0) as memory:  # sampling costs CPU: seldom
-        summary = batch.run(source, out, options=options, workers=workers)
+        summary = batch.run(source, out, assignment, context, workers=workers)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     assert summary["total"] == len(list(source.glob("*.ipynb")))
     shutil.rmtree(out)
@@ -100,18 +98,9 @@ def floor(clock) -> tuple[float, float]:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-def checkout(revision: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="bench-before-"))
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), revision], check=True,
-                   capture_output=True)
-    return folder
-
-
-def drop_checkout(folder: Path) -> None:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)], capture_output=True)
-
-
 def compare(args, clock) -> None:
+    from measure import checkout, drop_checkout
+
     n = args.students
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
         source = Path(tmp)
@@ -140,20 +129,20 @@ def compare(args, clock) -> None:
 def compare_cluster(args) -> None:
     from distributed import LocalCluster
 
-    from autograder import Options, batch, data, rubric
+    from autograder import Assignment, GradingContext, batch
     from autograder.pipeline import reference_facts
 
-    options = Options(data=args.data)
+    assignment, context = Assignment.load(data_file=args.data), GradingContext()
     n = args.students
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
         source = Path(tmp)
         make_class(source, n, args.kind)
-        reference_facts(data.resolve(options.data), rubric.load(options.rubric), options)
+        reference_facts(assignment, context)
 
         def timed(cluster=None) -> float:
             out = Path(tempfile.mkdtemp(prefix="bench-batch-"))
             started = time.perf_counter()
-            batch.run(source, out, options=options, workers=2, cluster=cluster)
+            batch.run(source, out, assignment, context, workers=2, cluster=cluster)
             shutil.rmtree(out)
             return time.perf_counter() - started
 

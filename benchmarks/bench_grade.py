@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograder import Options, data, grade, kernel, locations, sandbox
+from autograder import Assignment, grade, kernel, locations, sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import CpuClock, PeakMemory  # noqa: E402
@@ -101,7 +101,7 @@ def grade_command(flags: list[str], data_path: Path | None, out: Path, env: dict
 
 def older_grader(revision: str) -> tuple[Path, dict]:
     """A checkout of the grader at `revision`, and the environment that runs it (its own cache folder)."""
-    from bench_batch import checkout
+    from measure import checkout
 
     code = checkout(revision)
     env = {**os.environ, "PYTHONPATH": str(code), "AUTOGRADER_CACHE": tempfile.mkdtemp(prefix="bench-cache-")}
@@ -123,11 +123,11 @@ def main() -> None:
 
 
 def measure(args, clock: CpuClock) -> None:
-    options = Options(data=args.data)
-    source = data.resolve(args.data)
+    assignment = Assignment.load(data_file=args.data)
+    source = assignment.data
     print(f"data: {source.description}")
     print(f"CPU time: {clock.how}")
-    result = grade(locations.REFERENCE, options)  # fills the reference cache, not timed
+    result = grade(locations.REFERENCE, assignment)  # fills the reference cache, not timed
     assert result.full_marks, "the reference should earn full marks"
     print(f"sandbox layers: {', '.join(result.isolation['active']) or 'none'}")
     out = Path(tempfile.mkdtemp(prefix="bench-grade-"))
@@ -148,7 +148,7 @@ def measure(args, clock: CpuClock) -> None:
                  for name, (flags, env) in commands.items()}
     finally:
         if code is not None:
-            from bench_batch import drop_checkout
+            from measure import drop_checkout
 
             drop_checkout(code)
     median = {name: [statistics.median(r[k] for r in values) for k in range(2)] for name, values in runs.items()}

@@ -28,9 +28,9 @@ NOTEBOOKS = [ROOT / "reference" / "CNN.ipynb"] + [FIXTURES / f"{name}.ipynb" for
 
 SCRIPT = """
 import json, resource, sys, time
-from autograder import Options, grade
+from autograder import GradingContext, grade
 started = time.perf_counter()
-result = grade(sys.argv[1], Options(cell_timeout=int(sys.argv[2])))
+result = grade(sys.argv[1], context=GradingContext(cell_timeout=int(sys.argv[2])))
 facts = result.facts or {}
 reason = facts.get("model_error") or (facts.get("incomplete") or [None])[0] \\
     or (facts.get("brief_training") or {}).get("skipped")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import checkout, drop_checkout  # noqa: E402
+from measure import checkout, drop_checkout  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import psutil
 
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+ROOT = Path(__file__).resolve().parent.parent  # the repository: older graders are its worktrees
 
 
 def cpu_seconds() -> float:
@@ -103,3 +106,15 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def checkout(revision: str) -> Path:
+    """The grader at an older git revision, checked out beside this one (for a before/after measure)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-before-"))
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), revision], check=True,
+                   capture_output=True)
+    return folder
+
+
+def drop_checkout(folder: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)], capture_output=True)

@@ -44,16 +44,16 @@ def fingerprints_before():
 @pytest.fixture(scope="session")
 def graded(fingerprints_before):
     """graded(name) -> GradeResult for tests/fixtures/NAME.ipynb, graded once per session."""
-    from autograder import Options, grade
+    from autograder import GradingContext, grade
 
     results = {}
-    options = Options(cell_timeout=CELL_TIMEOUT)
+    context = GradingContext(cell_timeout=CELL_TIMEOUT)
 
     def get(name):
         """A fixture's name, or the path of any notebook."""
         if name not in results:
             path = name if isinstance(name, Path) else FIXTURES / f"{name}.ipynb"
-            results[name] = grade(path, options)
+            results[name] = grade(path, context=context)
         return results[name]
 
     get.results = results
@@ -89,10 +89,10 @@ def similarity_class(tmp_path_factory):
     """(output folder, summary) of tests/fixtures/similarity_class/ graded as a batch, once per session:
     twelve students who follow the lesson, ivy and jon (one copied the other, renaming the variables),
     kai and lea (the same unusual mistakes)."""
-    from autograder import Options, batch
+    from autograder import GradingContext, batch
 
     out = tmp_path_factory.mktemp("similarity-class")
-    summary = batch.run(FIXTURES / "similarity_class", out, options=Options(cell_timeout=CELL_TIMEOUT), workers=2)
+    summary = batch.run(FIXTURES / "similarity_class", out, context=GradingContext(cell_timeout=CELL_TIMEOUT), workers=2)
     return out, summary
 
 

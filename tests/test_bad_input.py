@@ -9,7 +9,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import Options, grade
+from autograder import grade
 from conftest import FIXTURES
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # real notebooks in real kernels
     ("truncated_json", "not valid JSON"),
 ])
 def test_unreadable_file_is_an_error_result_with_a_reason(name, words):
-    result = grade(FIXTURES / f"{name}.ipynb", Options())
+    result = grade(FIXTURES / f"{name}.ipynb")
     assert result.status == "error"
     assert words in result.reason
     assert result.score == 0 and not result.checks
@@ -29,13 +29,13 @@ def test_unreadable_file_is_an_error_result_with_a_reason(name, words):
 def test_json_that_is_not_a_notebook(tmp_path):
     path = tmp_path / "CNN.ipynb"
     path.write_text(json.dumps({"hello": "world"}))
-    result = grade(path, Options())
+    result = grade(path)
     assert result.status == "error" and "no cells" in result.reason
 
 
 def test_missing_file_and_folder(tmp_path):
-    assert "file not found" in grade(tmp_path / "nope.ipynb", Options()).reason
-    assert "not a file" in grade(tmp_path, Options()).reason
+    assert "file not found" in grade(tmp_path / "nope.ipynb").reason
+    assert "not a file" in grade(tmp_path).reason
 
 
 def test_nbformat_3_notebook_is_upgraded_and_graded(tmp_path, graded):
@@ -43,7 +43,7 @@ def test_nbformat_3_notebook_is_upgraded_and_graded(tmp_path, graded):
     path = tmp_path / "old.ipynb"
     path.write_text(nbformat.writes(nb, version=3))
     assert '"nbformat": 3' in path.read_text()
-    result = grade(path, Options())
+    result = grade(path)
     assert result.status == "graded"
     assert {c.id: c.status for c in result.checks}["model.found"] == "fail"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder import Options, batch, locations
+from autograder import GradingContext, batch, gradebook, locations
 from autograder.checks import CHECK_IDS
 from conftest import CELL_TIMEOUT, FIXTURES, ROOT, kernels_among, sha256
 
@@ -54,7 +54,7 @@ def class_run(class_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("graded")
     before = tree_fingerprint(class_folder)
     seen = []
-    summary = batch.run(class_folder, out, options=Options(cell_timeout=CELL_TIMEOUT), workers=2,
+    summary = batch.run(class_folder, out, context=GradingContext(cell_timeout=CELL_TIMEOUT), workers=2,
                         roster=class_folder / "roster.csv",
                         on_result=lambda entry, result, reused: seen.append((entry.student, reused)))
     return {"out": out, "summary": summary, "seen": seen, "before": before}
@@ -67,7 +67,7 @@ def test_every_layout_is_found_with_the_students_name(class_run):
 
 def test_gradebook_has_one_row_per_submission_with_reasons(class_run):
     rows = {row["student"]: row for row in read_gradebook(class_run["out"] / "gradebook.csv")}
-    assert list(read_gradebook(class_run["out"] / "gradebook.csv")[0]) == batch.GRADEBOOK_COLUMNS + list(CHECK_IDS)
+    assert list(read_gradebook(class_run["out"] / "gradebook.csv")[0]) == gradebook.GRADEBOOK_COLUMNS + list(CHECK_IDS)
     assert rows["alice"]["name"] == "Alice Adams" and float(rows["alice"]["score"]) == 100
     assert float(rows["Bob Jones"]["score"]) == 95 and rows["Bob Jones"]["fit.batch_size"] == "0.0"
     assert rows["carol"]["status"] == "error" and "not valid JSON" in rows["carol"]["reason"]
@@ -108,7 +108,7 @@ def test_submissions_are_untouched_and_nothing_is_written_beside_them(class_run,
 def test_a_second_run_reuses_every_result(class_run, class_folder):
     seen = []
     started = time.perf_counter()
-    summary = batch.run(class_folder, class_run["out"], options=Options(cell_timeout=CELL_TIMEOUT),
+    summary = batch.run(class_folder, class_run["out"], context=GradingContext(cell_timeout=CELL_TIMEOUT),
                         roster=class_folder / "roster.csv",
                         on_result=lambda entry, result, reused: seen.append(reused))
     assert seen == [True] * 4
@@ -124,7 +124,7 @@ def test_an_lms_zip_is_graded_without_unpacking_beside_it(tmp_path):
         zf.writestr("../evil.ipynb", "{}")  # a member that would escape the folder is skipped
         zf.writestr("submissions/notes.txt", "not a notebook")
     out = tmp_path / "out"
-    summary = batch.run(archive, out, options=Options(cell_timeout=CELL_TIMEOUT), lms_export="canvas",
+    summary = batch.run(archive, out, context=GradingContext(cell_timeout=CELL_TIMEOUT), lms_export="canvas",
                         lms_column="CNN (4242)")
     rows = {row["student"]: row for row in summary["rows"]}
     assert set(rows) == {"smithjane", "doejohn"}
@@ -225,7 +225,7 @@ def test_a_file_name_that_is_not_utf8_gets_its_row(tmp_path):
     source.mkdir()
     weird = os.fsdecode(b"caf\xe9_CNN.ipynb")  # Latin-1 bytes from an old LMS export
     shutil.copy(FIXTURES / "not_a_notebook.ipynb", source / weird)
-    summary = batch.run(source, tmp_path / "out", options=Options(cell_timeout=CELL_TIMEOUT))
+    summary = batch.run(source, tmp_path / "out", context=GradingContext(cell_timeout=CELL_TIMEOUT))
     (row,) = summary["rows"]
     assert row["status"] == "error" and "not valid JSON" in row["reason"]
     text = (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import chromium
-from autograder import batch, report
+from autograder import classfolder, gradebook, report
 from autograder.checks import CHECK_IDS
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
@@ -194,11 +194,11 @@ def class_page(graded, tmp_path_factory):
     folder = tmp_path_factory.mktemp("class")
     results, entries = {}, []
     for name in CLASS:
-        entry = batch.Entry(student=name, path=Path(name), file=f"{name}.ipynb", stem=name)
+        entry = classfolder.Entry(student=name, path=Path(name), file=f"{name}.ipynb", stem=name)
         entries.append(entry)
         results[entry] = report.to_dict(graded(name))
         report.write_dict(results[entry], folder, name, instructor_copy=True)
-    summary = batch.summarise(entries, results, {}, rubric.load(locations.RUBRIC))
+    summary = gradebook.summarise(entries, results, {}, rubric.load(locations.RUBRIC))
     (folder / "index.html").write_text(report.render_class(summary))
     return folder / "index.html"
 

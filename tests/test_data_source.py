@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import Options, data, grade, locations
+from autograder import Assignment, data, grade, locations
 from autograder.errors import SetupError
 from conftest import by_id, sha256
 
@@ -61,7 +61,7 @@ def test_student_load_data_gets_the_users_file(tmp_path, graded):
     path = tmp_path / "small.npz"
     np.savez(path, **small)
     before = sha256(path)
-    result = grade(locations.REFERENCE, Options(data=path))
+    result = grade(locations.REFERENCE, Assignment.load(data_file=path))
     assert result.data_source["kind"] == "user-file" and "small.npz" in result.data_source["description"]
     assert result.facts["fit"]["x"]["shape"] == [60000, 28, 28, 1]  # MNIST's sizes, filled from the file
     assert result.data_source["repeated"]

@@ -10,7 +10,7 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import Options, forking, grade, locations
+from autograder import GradingContext, forking, grade, locations
 from conftest import CELL_TIMEOUT, kernels_among
 
 pytestmark = pytest.mark.slow
@@ -60,11 +60,11 @@ def notebook(path, *cells):
 def planted_then_looked(tmp_path_factory):
     """Grade a notebook that plants files, a process and module state, then one that looks for them."""
     folder = tmp_path_factory.mktemp("fork")
-    options = Options(cell_timeout=CELL_TIMEOUT)
-    first = grade(notebook(folder / "plants.ipynb", PLANT), options)
+    context = GradingContext(cell_timeout=CELL_TIMEOUT)
+    first = grade(notebook(folder / "plants.ipynb", PLANT), context=context)
     server = forking.server().process.pid
     sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "300"]]
-    second = grade(notebook(folder / "looks.ipynb", LOOK), options)
+    second = grade(notebook(folder / "looks.ipynb", LOOK), context=context)
     return first, second, server, sleepers
 
 
@@ -98,7 +98,7 @@ def test_the_fork_server_runs_no_student_code_and_holds_no_kernel(planted_then_l
 
 def test_started_afresh_when_asked_it_grades_the_same(graded):
     forked = graded(locations.REFERENCE)
-    fresh = grade(locations.REFERENCE, Options(cell_timeout=CELL_TIMEOUT, fork_server=False))
+    fresh = grade(locations.REFERENCE, context=GradingContext(cell_timeout=CELL_TIMEOUT, fork_server=False))
     assert fresh.isolation["kernel_start"] == "a new Python process"
     assert [(c.id, c.status, c.points) for c in fresh.checks] == [(c.id, c.status, c.points) for c in forked.checks]
     assert fresh.isolation["active"] == forked.isolation["active"]
@@ -129,7 +129,7 @@ def test_a_fork_server_killed_mid_notebook_costs_the_student_nothing(tmp_path, g
 
     killer = threading.Thread(target=kill_the_server_once_a_kernel_runs)
     killer.start()
-    result = grade(path, Options(cell_timeout=CELL_TIMEOUT))
+    result = grade(path, context=GradingContext(cell_timeout=CELL_TIMEOUT))
     killer.join()
     assert killed, "the fork server was never seen running a kernel"
     assert "run a second time" in result.isolation["kernel_start"]

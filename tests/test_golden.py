@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import Options, batch, locations, rubric
+from autograder import GradingContext, batch, locations, rubric
 from conftest import CELL_TIMEOUT, ROOT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "golden"))
@@ -28,7 +28,7 @@ GOLDEN = json.loads((Path(__file__).resolve().parent / "golden" / "example_class
 @pytest.fixture(scope="module")
 def example_class(tmp_path_factory):
     out = tmp_path_factory.mktemp("example-class")
-    batch.run(ROOT / "assignment" / "examples", out, options=Options(cell_timeout=CELL_TIMEOUT), workers=2)
+    batch.run(ROOT / "assignment" / "examples", out, context=GradingContext(cell_timeout=CELL_TIMEOUT), workers=2)
     return {p.name.split(".")[0]: essentials(json.loads(p.read_text(encoding="utf-8")))
             for p in sorted(out.glob("*.result.json"))}
 

@@ -25,10 +25,10 @@ CELL_TIMEOUT = 10  # the 210 MB exception never reaches the grader: its cell end
 
 SCRIPT = """
 import json, resource, sys, time
-from autograder import Options, grade
+from autograder import GradingContext, grade
 for path in sys.argv[2:]:
     started = time.perf_counter()
-    result = grade(path, Options(cell_timeout=int(sys.argv[1])))
+    result = grade(path, context=GradingContext(cell_timeout=int(sys.argv[1])))
     facts = result.facts or {}
     print(json.dumps({"name": result.submission["name"], "seconds": time.perf_counter() - started,
                       "status": result.status, "reason": result.reason,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import Options, batch, locations
+from autograder import GradingContext, batch, locations
 from autograder.errors import SubmissionError
 from autograder.submission import read
 from conftest import CELL_TIMEOUT
@@ -54,7 +54,7 @@ def zipped_class(tmp_path_factory):
     saved, tempfile.tempdir = tempfile.tempdir, str(small)
     try:
         out = home / "graded"
-        summary = batch.run(archive, out, options=Options(cell_timeout=CELL_TIMEOUT), workers=1)
+        summary = batch.run(archive, out, context=GradingContext(cell_timeout=CELL_TIMEOUT), workers=1)
     finally:
         tempfile.tempdir = saved
         subprocess.run(["umount", "-l", str(small)])

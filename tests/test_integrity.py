@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import Options, grade, locations, sandbox
+from autograder import GradingContext, grade, locations, sandbox
 from conftest import CELL_TIMEOUT, FIXTURES, by_id
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
@@ -104,7 +104,7 @@ def test_the_kernel_finds_nothing_of_the_host_it_does_not_need(tmp_path, monkeyp
             "        s.connect(address)\n        raise AssertionError('reached ' + repr(address))\n"
             "    except OSError:\n        pass" % (str(path_socket), abstract),
             "assert not [d for d in ('var', 'run', 'opt', 'srv', 'mnt', 'boot', 'media') if os.path.exists('/' + d)]")
-        result = grade(nb, Options(cell_timeout=CELL_TIMEOUT))
+        result = grade(nb, context=GradingContext(cell_timeout=CELL_TIMEOUT))
     finally:
         for s in listeners:
             s.close()

@@ -70,11 +70,11 @@ def test_json_result_has_stable_ids_and_the_same_facts(graded, tmp_path):
 
 
 def test_error_result_report_says_why(tmp_path):
-    from autograder import Options, grade
+    from autograder import grade
 
     bad = tmp_path / "x.ipynb"
     bad.write_text("{")
-    html = report.render_html(grade(bad, Options()))
+    html = report.render_html(grade(bad))
     assert "Not graded" in html and "not valid JSON" in html
 
 

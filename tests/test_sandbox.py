@@ -22,7 +22,7 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import Options, grade, locations, sandbox
+from autograder import GradingContext, grade, locations, sandbox
 from conftest import CELL_TIMEOUT, FIXTURES, by_id, kernels_among
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
@@ -52,7 +52,7 @@ def test_report_names_every_active_layer(graded):
 
 
 def test_with_the_layers_switched_off_it_still_grades_and_says_so():
-    result = grade(locations.REFERENCE, Options(sandbox=False))
+    result = grade(locations.REFERENCE, context=GradingContext(sandbox=False))
     assert result.full_marks
     assert result.isolation["active"] == [] and result.isolation["summary"].startswith("none")
 
@@ -86,7 +86,7 @@ def test_network_call_fails_inside(tmp_path, listener):
     nb = write_notebook(tmp_path / "CNN.ipynb",
                         f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5).send(b'hi')",
                         "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=5)")
-    result = grade(nb, Options(cell_timeout=CELL_TIMEOUT))
+    result = grade(nb, context=GradingContext(cell_timeout=CELL_TIMEOUT))
     assert [ename for _, ename in cell_errors(result)] == ["ConnectionRefusedError", "URLError"]
     time.sleep(0.5)
     assert seen == []  # the host's server never heard from the kernel
@@ -100,7 +100,7 @@ def test_files_outside_the_scratch_folder_are_out_of_reach(tmp_path):
         f"print(open({str(locations.REFERENCE)!r}).read()[:50])",
         *[f"open({str(v)!r}, 'w').write('gotcha')" for v in victims],
         "import os\nprint(sorted(os.listdir(os.path.expanduser('~'))))")
-    result = grade(nb, Options(cell_timeout=CELL_TIMEOUT))
+    result = grade(nb, context=GradingContext(cell_timeout=CELL_TIMEOUT))
     errors = result.facts["execution"]["errors"]
     assert errors[0]["ename"] == "FileNotFoundError"  # the reference notebook is hidden
     for victim in victims:
@@ -120,7 +120,7 @@ def test_the_grader_s_cache_is_hidden_and_dev_shm_counts_toward_the_one_scratch_
             f"import os\nassert not os.path.exists({str(cache)!r}) or os.listdir({str(cache)!r}) == [], 'cache seen'",
             "assert os.stat('/dev/shm').st_dev == os.stat(os.path.expanduser('~')).st_dev, 'shm apart'",
             "open('/dev/shm/x', 'wb').write(b'1')")
-        result = grade(nb, Options(cell_timeout=CELL_TIMEOUT))
+        result = grade(nb, context=GradingContext(cell_timeout=CELL_TIMEOUT))
         assert result.facts["execution"]["errors"] == []  # each assertion held; /dev/shm is writable
         assert result.facts["execution"]["cells_run"] == 3
     finally:
@@ -200,7 +200,7 @@ def test_a_50_mb_notebook_of_outputs_is_graded(tmp_path):
     path = tmp_path / "CNN.ipynb"
     nbformat.write(nb, path)
     assert path.stat().st_size > 50 * 2**20
-    result = grade(path, Options(cell_timeout=CELL_TIMEOUT))
+    result = grade(path, context=GradingContext(cell_timeout=CELL_TIMEOUT))
     assert result.full_marks  # outputs are dropped before running
 
 

@@ -178,9 +178,9 @@ def test_the_class_is_for_the_instructor_only(service):
 def test_the_class_has_every_students_latest_and_best_in_gradebook_columns(service, graded_pair):
     ada, ben = graded_pair
     data = service.get("/api/class", service.tokens["instructor"]).json()
-    from autograder import batch
+    from autograder import gradebook
 
-    assert data["columns"][:len(batch.GRADEBOOK_COLUMNS)] == batch.GRADEBOOK_COLUMNS
+    assert data["columns"][:len(gradebook.GRADEBOOK_COLUMNS)] == gradebook.GRADEBOOK_COLUMNS
     rows = {s["student"]: s for s in data["students"]}
     assert set(rows) == {"ada", "ben", "cleo", "eve"}
     assert rows["ada"]["name"] == "Ada Lovelace" and rows["ada"]["best"]["score"] == 80

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from autograder import batch
+from autograder import batch, gradebook
 
 pytestmark = pytest.mark.slow  # the class is graded in real kernels
 
@@ -35,7 +35,7 @@ def test_the_instructor_gets_the_section_and_a_csv_and_students_get_nothing(simi
     out, summary = similarity_class
     with open(out / "similarity.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == batch.SIMILARITY_COLUMNS
+    assert list(rows[0]) == gradebook.SIMILARITY_COLUMNS
     assert {tuple(sorted((r["student_a"], r["student_b"]))) for r in rows} == PAIRS
     html = (out / "index.html").read_text(encoding="utf-8")
     assert 'id="similar"' in html and "not a finding" in html and 'href="ivy.instructor.html"' in html
@@ -56,8 +56,8 @@ def test_a_rerun_compares_from_the_stored_fingerprints(similarity_class, tmp_pat
 
     monkeypatch.setattr(similarity, "print_of", no_reading)
     from conftest import CELL_TIMEOUT, FIXTURES
-    from autograder import Options
+    from autograder import GradingContext
 
-    again = batch.run(FIXTURES / "similarity_class", out, options=Options(cell_timeout=CELL_TIMEOUT), workers=2)
+    again = batch.run(FIXTURES / "similarity_class", out, context=GradingContext(cell_timeout=CELL_TIMEOUT), workers=2)
     assert listed(again) == listed(summary)
     assert json.loads(json.dumps(again["similar"], default=str)) == json.loads(json.dumps(summary["similar"], default=str))

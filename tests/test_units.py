@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder import alignment, capture, checks, events, kernel, lms, locations, report, rubric, sandbox, slips, words
+from autograder import alignment, capture, checks, classfolder, events, gradebook, kernel, lms, locations, report, rubric, sandbox, slips, words
 from autograder import describe, model_file
 from autograder.errors import SetupError
 
@@ -408,13 +408,13 @@ def test_a_canvas_roster_gives_names_and_sis_ids(tmp_path):
 
 
 def test_the_auto_cell_limit_is_whole_seconds_from_the_references_slowest_cell():
-    from autograder.settings import Options, cell_timeout
+    from autograder.settings import GradingContext, cell_timeout
 
     rules = rubric.load(locations.RUBRIC)
-    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 3.693}}}, Options()) == 37
-    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 0.5}}}, Options()) == 30
-    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 60}}}, Options()) == 120
-    assert cell_timeout(rules, {}, Options(cell_timeout=12)) == 12
+    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 3.693}}}, GradingContext()) == 37
+    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 0.5}}}, GradingContext()) == 30
+    assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 60}}}, GradingContext()) == 120
+    assert cell_timeout(rules, {}, GradingContext(cell_timeout=12)) == 12
 
 
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
@@ -558,19 +558,17 @@ def test_the_brief_trainings_copy_is_float64_in_every_float_policy_and_nothing_e
 
 
 def test_a_class_graded_with_different_versions_is_said_so_with_who_got_which():
-    from autograder import batch
-
-    entries = [batch.Entry(student=name, path=Path(f"{name}.ipynb"), file=f"{name}.ipynb", stem=name)
+    entries = [classfolder.Entry(student=name, path=Path(f"{name}.ipynb"), file=f"{name}.ipynb", stem=name)
                for name in ("ada", "ben", "cleo")]
     made_with = {"grader": "1", "tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6", "machine": "x86_64"}
     results = {e: {"status": "graded", "score": 100, "max_score": 100, "percent": 100.0, "checks": [],
                    "versions": dict(made_with)} for e in entries}
-    assert batch.mixed_versions(entries, results) == []
+    assert gradebook.mixed_versions(entries, results) == []
     results[entries[1]]["versions"]["tensorflow"] = "2.22.0"
-    groups = batch.mixed_versions(entries, results)
+    groups = gradebook.mixed_versions(entries, results)
     assert [g["students"] for g in groups] == [["ada", "cleo"], ["ben"]]
     assert "tensorflow 2.22.0" in groups[1]["versions"]
-    page = report.render_class(batch.summarise(entries, results, {}, rubric.load(locations.RUBRIC)))
+    page = report.render_class(gradebook.summarise(entries, results, {}, rubric.load(locations.RUBRIC)))
     assert "Graded with different versions" in page and "tensorflow 2.22.0, keras 3.15.1" in page
 
 
@@ -588,19 +586,17 @@ def test_a_setting_passed_by_name_is_located_where_it_was_set():
 
 
 def test_a_check_worth_no_points_is_information_on_the_class_page_and_in_the_gradebook(tmp_path):
-    from autograder import batch
-
     facts = json.loads((Path(__file__).resolve().parent / "fixtures" / "reference_facts.json").read_text())
     student = json.loads(json.dumps(facts))
     student["digit3"]["guess"] = 8  # the wrong digit: worth no points
     found = checks.run_checks(student, facts, rubric.load(locations.RUBRIC))
     result = {"status": "graded", "reason": None, "score": 100.0, "max_score": 100, "percent": 100.0, "due": "",
               "checks": [dataclasses.asdict(c) for c in found]}
-    entry = batch.Entry(student="ada", path=tmp_path / "ada.ipynb", file="ada.ipynb", stem="ada")
-    summary = batch.summarise([entry], {entry: result}, {}, rubric.load(locations.RUBRIC))
+    entry = classfolder.Entry(student="ada", path=tmp_path / "ada.ipynb", file="ada.ipynb", stem="ada")
+    summary = gradebook.summarise([entry], {entry: result}, {}, rubric.load(locations.RUBRIC))
     html = report.render_class(summary)
     cell = re.search(r'<td class="c [^"]*" data-status="(\w+)" title="What it says about the handwritten 3: ([^"]*)"', html)
     assert cell and cell.group(1) == "info" and "8" in cell.group(2)
-    batch.write_gradebook(tmp_path / "gradebook.csv", summary)
+    gradebook.write_gradebook(tmp_path / "gradebook.csv", summary)
     (row,) = csv.DictReader(io.StringIO((tmp_path / "gradebook.csv").read_text()))
     assert row["predict.digit3"] == "info: 8" and row["fit.epochs"] == "5.0"

@@ -267,13 +267,13 @@ def test_lesson_slips_cost_nothing_and_get_one_friendly_sentence_each(graded):
 
 
 def test_a_rubric_that_does_not_forgive_a_slip_counts_it(tmp_path):
-    from autograder import Options, grade, locations
+    from autograder import Assignment, grade, locations
     from conftest import FIXTURES
 
     rubric = tmp_path / "rubric.toml"
     rubric.write_text(locations.RUBRIC.read_text().replace(
         'forgive = ["extra_parenthesis", "test_acc", "pooling_below_second_conv"]', 'forgive = ["extra_parenthesis"]'))
-    result = grade(FIXTURES / "lesson_test_acc_slip.ipynb", Options(rubric=rubric))
+    result = grade(FIXTURES / "lesson_test_acc_slip.ipynb", Assignment.load(rubric=rubric))
     runs = by_id(result)["notebook.runs"]
     assert runs.status == "partial" and "scores[1]" in runs.hint
 

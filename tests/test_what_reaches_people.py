@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from autograder import Options, batch, locations
+from autograder import GradingContext, batch, locations
 from conftest import CELL_TIMEOUT, FIXTURES
 
 pytestmark = pytest.mark.slow  # real notebooks in real kernels
@@ -39,13 +39,13 @@ def two_runs(tmp_path_factory):
     shutil.copy(FIXTURES / "not_a_notebook.ipynb", source / "李华_679_assignsubmission_file_" / "CNN.ipynb")
     roster = root / "canvas-export.csv"
     roster.write_text(CANVAS_EXPORT, encoding="utf-8")
-    options = Options(cell_timeout=CELL_TIMEOUT)
-    first = batch.run(source, out, options=options, workers=2, roster=roster, lms_export="canvas",
+    context = GradingContext(cell_timeout=CELL_TIMEOUT)
+    first = batch.run(source, out, context=context, workers=2, roster=roster, lms_export="canvas",
                       lms_column="CNN (4242)")
     canvas = read_csv(out / "canvas.csv")
     shutil.copy(source / "smithjane_12345_67890_CNN.ipynb", source / "ngoanh_222_333_CNN.ipynb")
     seen = []
-    second = batch.run(source, out, options=options, workers=2, roster=roster, lms_export="moodle", lms_points=7,
+    second = batch.run(source, out, context=context, workers=2, roster=roster, lms_export="moodle", lms_points=7,
                        on_result=lambda entry, result, reused: seen.append((entry.student, reused)))
     return {"out": out, "first": first, "second": second, "canvas": canvas, "seen": dict(seen)}
 

@@ -18,8 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
 
-from .. import batch, lms, locations, report
-from .. import rubric as rubric_mod
+from .. import gradebook, lms, locations, report
 from ..checks import CHECK_IDS
 from ..words import counted
 from . import classbook, files, lti, lti_scores, queue, tokens
@@ -46,12 +45,11 @@ class Limits:
     lms_points: float | None = None
 
 
-def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Limits = Limits(),
-               rubric_path: Path = locations.RUBRIC) -> Flask:
+def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Limits = Limits()) -> Flask:
     app = Flask(__name__, template_folder=str(locations.TEMPLATES), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = limits.max_bytes + 2**16  # the form's own bytes on top of the file
     folder = Path(folder)
-    rubric = rubric_mod.load(rubric_path)
+    rubric = grader.assignment.rubric
     lti.install(app, folder)
 
     @app.before_request
@@ -187,10 +185,10 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         views = {which: classbook.summary(folder, classbook.chosen(g.db, which), rubric)
                  for which in ("latest", "best")}
         best = {row["student"]: row for row in views["best"]["rows"]}
-        columns = batch.GRADEBOOK_COLUMNS + list(CHECK_IDS)
+        columns = gradebook.GRADEBOOK_COLUMNS + list(CHECK_IDS)
         students = [{"student": row["student"], "name": row["name"],
-                     "latest": dict(zip(columns, batch.gradebook_row(row))),
-                     "best": dict(zip(columns, batch.gradebook_row(best[row["student"]]))),
+                     "latest": dict(zip(columns, gradebook.gradebook_row(row))),
+                     "best": dict(zip(columns, gradebook.gradebook_row(best[row["student"]]))),
                      "latest_submission": row["submission"], "best_submission": best[row["student"]]["submission"],
                      "waiting": queue.waiting(g.db, row["student"])}
                     for row in views["latest"]["rows"]]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import batch, lms
+from .. import gradebook, lms
+from ..classfolder import Entry
+from ..rubric import Rubric
 from .store import ERROR, GRADED, STUDENT, Person, Submission
 
 LMS_FILES = {"canvas": "canvas.csv", "moodle": "moodle.csv"}
@@ -35,12 +38,15 @@ def chosen(session: Session, which: str) -> list[tuple[Person, Submission | None
     return [(p, pick(mine[p.id])) for p in people]
 
 
-def summary(folder: Path, pairs: list[tuple[Person, Submission | None]], rubric) -> dict:
-    """batch.summarise over these submissions; each row's links point at the service's own reports."""
-    entries, results, people, ids = [], {}, {}, {}
+def summary(folder: Path, pairs: list[tuple[Person, Submission | None]], rubric: Rubric) -> dict[str, Any]:
+    """gradebook.summarise over these submissions; each row's links point at the service's own reports."""
+    entries: list[Entry] = []
+    results: dict[Entry, dict[str, Any]] = {}
+    people: dict[str, dict[str, str]] = {}
+    ids: dict[str, int | None] = {}
     for person, sub in pairs:
         moodle = person.roster.get("moodle_participant", "")
-        entry = batch.Entry(student=person.id, path=Path(sub.filename if sub else ""),
+        entry = Entry(student=person.id, path=Path(sub.filename if sub else ""),
                             file=sub.filename if sub else "", stem=sub.report or "" if sub else "",
                             identity=lms.Identity(person.id, "moodle" if moodle else "", moodle))
         entries.append(entry)
@@ -48,20 +54,20 @@ def summary(folder: Path, pairs: list[tuple[Person, Submission | None]], rubric)
         ids[person.id] = sub.id if sub else None
         if sub and sub.report:
             results[entry] = json.loads((Path(folder) / "reports" / f"{sub.report}.result.json").read_text())
-    made = batch.summarise(entries, results, people, rubric)
+    made = gradebook.summarise(entries, results, people, rubric)
     for row in made["rows"]:
         sid = ids[row["student"]]
         row["submission"] = sid
         row["report"] = f"/reports/{sid}" if sid else ""
         row["instructor_report"] = f"/reports/{sid}?for=instructor" if sid else ""
-    made["checks"] = batch.check_table(made["rows"], rubric)  # its links, too, are the service's
+    made["checks"] = gradebook.check_table(made["rows"], rubric)  # its links, too, are the service's
     return made
 
 
-def write_files(folder: Path, made: dict, column: str, scale: lms.Scale) -> Path:
+def write_files(folder: Path, made: dict[str, Any], column: str, scale: lms.Scale) -> Path:
     """gradebook.csv and the LMS files in DIR/class, written as the batch writes them; returns the folder."""
     out = Path(folder) / "class"
-    batch.write_gradebook(out / "gradebook.csv", made)
+    gradebook.write_gradebook(out / "gradebook.csv", made)
     for system in LMS_FILES:
-        batch.write_lms(out, made, system, column, scale)
+        gradebook.write_lms(out, made, system, column, scale)
     return out

@@ -1,9 +1,9 @@
-"""The thread that grades: the reference once, then the queue, on batch's engine (the local pool of warm
-worker processes, or a Dask cluster) through batch's own loop (deadline, crashed workers, restarts)."""
+"""The thread that grades: the reference once, then the queue, on the batch's engine (the local pool of warm
+worker processes, or a Dask cluster) through its own loop (engines.grade_as_they_come: deadline, crashed
+workers, restarts)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import multiprocessing
 import threading
@@ -13,31 +13,25 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
-from .. import batch, data, report
-from .. import rubric as rubric_mod
+from typing import Any
+
+from .. import engines, report
 from ..pipeline import error_result, reference_facts, versions
-from ..settings import Options
+from ..settings import Assignment, GradingContext
 from . import files, queue
 
 log = logging.getLogger("autograder.service")
 
 
-def reference_of(options: Options) -> tuple[dict, str]:
-    """In a process of its own (TensorFlow stays out of the web server): the reference's facts, from the
-    cache or a run, and the data's hash, as batch computes them."""
-    source = data.resolve(options.data)
-    facts, _ = reference_facts(source, rubric_mod.load(options.rubric), options)
-    return facts, source.sha256
-
-
 class Grader:
     """Started once per service; wake() after a submission is queued starts it at once if a slot is free."""
 
-    def __init__(self, sessions: sessionmaker, folder: Path, options: Options, cluster: str | None, workers: int,
-                 score_policy: str = "latest"):
+    def __init__(self, sessions: sessionmaker[Any], folder: Path, assignment: Assignment, context: GradingContext,
+                 cluster: str | None, workers: int, score_policy: str = "latest") -> None:
         self.sessions, self.folder, self.score_policy = sessions, Path(folder), score_policy
+        self.assignment = assignment
         # The kernels must not see the service's folder: other students' files, reports, the database.
-        self.options = dataclasses.replace(options, hide=(*options.hide, self.folder.resolve()))
+        self.context = context.hiding(self.folder)
         self.cluster, self.workers = cluster, workers
         self.ready = threading.Event()  # the reference is graded: submissions are being graded
         self.problem = ""  # why nothing can be graded (the grader's own setup), for /api/health
@@ -56,26 +50,28 @@ class Grader:
 
     def _run(self) -> None:
         try:
+            # In a process of its own: TensorFlow stays out of the web server.
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as once:
-                self.reference, self.data_sha256 = once.submit(reference_of, self.options).result()
-            rubric = rubric_mod.load(self.options.rubric)
+                reference, _ = once.submit(reference_facts, self.assignment, self.context).result()
+            self.assignment = self.assignment.knowing(reference)
             self.versions = versions()
-            engine = batch.engine_for(self.cluster, self.workers)
+            engine = engines.engine_for(self.cluster, self.workers)
         except Exception as exc:  # a wrong rubric, data file or reference: said on /api/health, and logged
             self.problem = f"the grader cannot start: {exc}"
             raise
         self.ready.set()
         while not self._stop.is_set():
             try:
-                batch.grade_as_they_come(self._take, self._task, engine, batch.deadline_s(self.options, rubric),
-                                         self._done, more=self._more, tick=0.2)
+                engines.grade_as_they_come(self._take, self._task, engine,
+                                           engines.deadline_s(self.assignment, self.context), self._done,
+                                           more=self._more, tick=0.2)
             except Exception as exc:  # the database went away, the disk is full: say so, start again
                 log.exception("grading stopped")
                 self.problem = f"grading stopped ({type(exc).__name__}: {exc}); starting again in 10 s"
                 engine.close(interrupted=True)
                 time.sleep(10)
                 queue.requeue_running(self.sessions)  # what was running when it stopped starts afresh
-                engine = batch.engine_for(self.cluster, self.workers)
+                engine = engines.engine_for(self.cluster, self.workers)
                 self.problem = ""
         engine.close()
 
@@ -88,14 +84,13 @@ class Grader:
     def _take(self, n: int) -> list[queue.Claim]:
         return [] if self._stop.is_set() else queue.claim(self.sessions, n)
 
-    def _task(self, claim: queue.Claim) -> batch.Task:
-        return batch.Task(name=claim.filename, notebook=files.path_of(self.folder, claim.sha256).read_bytes(),
-                          options=self.options, reference=self.reference, data_sha256=self.data_sha256,
-                          versions=self.versions)
+    def _task(self, claim: queue.Claim) -> engines.Task:
+        return engines.Task(name=claim.filename, notebook=files.path_of(self.folder, claim.sha256).read_bytes(),
+                            assignment=self.assignment, context=self.context, versions=self.versions)
 
-    def _done(self, claim: queue.Claim, outcome: dict | None, reason: str | None) -> None:
+    def _done(self, claim: queue.Claim, outcome: engines.Outcome | None, reason: str | None) -> None:
         """Write the reports, then record the grade (only if this attempt still owns the submission)."""
-        result = outcome["result"] if outcome else report.to_dict(error_result(Path(claim.filename), reason))
+        result = outcome["result"] if outcome else report.to_dict(error_result(Path(claim.filename), reason or ""))
         stem = f"{claim.id}-{claim.attempt}"
         report.write_dict(result, self.folder / "reports", stem, instructor_copy=True)
         queue.complete(self.sessions, claim, result, stem, self.score_policy)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from .. import lms
 from ..errors import SetupError
-from ..settings import Options
+from ..settings import Assignment, GradingContext
 from . import lti_scores, queue, store, tokens
 from .app import Limits, create_app
 from .grader import Grader
@@ -51,7 +51,7 @@ def add_roster(sessions: sessionmaker, roster: Path | None) -> int:
 
 
 def serve(folder: Path, *, roster: Path | None, host: str, port: int, database: str | None, cluster: str | None,
-          workers: int, options: Options, limits: Limits, base_url: str | None, score_policy: str = "latest") -> None:
+          workers: int, assignment: Assignment, context: GradingContext, limits: Limits, base_url: str | None, score_policy: str = "latest") -> None:
     folder = Path(folder)
     sessions = open_folder(folder, database)
     store.save_settings(folder, base_url=base_url or f"http://{host}:{port}",
@@ -60,10 +60,10 @@ def serve(folder: Path, *, roster: Path | None, host: str, port: int, database: 
     again = queue.requeue_running(sessions)
     print(f"{added} students added from the roster; {again} submissions that were being graded when the "
           f"service stopped are queued again", flush=True)
-    grader = Grader(sessions, folder, options, cluster, workers, score_policy)
+    grader = Grader(sessions, folder, assignment, context, cluster, workers, score_policy)
     grader.start()
     lti_scores.Poster(sessions, folder, store.load_settings(folder)["base_url"]).start()
-    app = create_app(sessions, folder, grader, limits, options.rubric)
+    app = create_app(sessions, folder, grader, limits)
     print(f"serving {folder} on http://{host}:{port} (links: autograder links {folder})", flush=True)
     # Behind a reverse proxy on this machine, its X-Forwarded-Proto says whether the student used https
     # (the link's cookie is then sent over https only).
