@@ -28,10 +28,14 @@ def read_config(path: Path) -> dict[str, Any]:
             info = zf.getinfo("config.json")
             if info.file_size > MAX_CONFIG_BYTES:
                 raise UnsafeModel("its description is larger than any network of this lesson")
-            config: dict[str, Any] = json.loads(zf.read(info))
-            return config
+            config = json.loads(zf.read(info))
+    except UnsafeModel:  # a ValueError itself: said as it is, not turned into "not a Keras model file"
+        raise
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise UnsafeModel(f"it is not a Keras model file ({type(exc).__name__})") from None
+    if not isinstance(config, dict):  # JSON, but not a model's description: check_size would crash on it
+        raise UnsafeModel(f"it is not a Keras model file (its description is a {type(config).__name__})")
+    return config
 
 
 def _layer_params(layer: dict[str, Any]) -> int:
