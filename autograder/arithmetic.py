@@ -14,15 +14,17 @@ runs no other heavy TensorFlow work, so one thread costs little; it sees no GPU,
 
 from __future__ import annotations
 
+from typing import Any
+
 DTYPE = "float64"
 THREADS = 1
 _FLOATS = {"float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16"}
 
 
-_PINNED: dict = {}  # what pin() found; empty until it ran
+_PINNED: dict[str, int | bool] = {}  # what pin() found; empty until it ran
 
 
-def pin(tf) -> None:
+def pin(tf: Any) -> None:  # the tensorflow module (untyped)
     """Right after this process imports TensorFlow, before it runs an op: one thread, CPU only. Once per process.
     (Called with TensorFlow's native logging hidden: looking for GPUs logs to file descriptor 2.)"""
     if _PINNED:
@@ -37,13 +39,13 @@ def pin(tf) -> None:
     _PINNED.update(threads=threads, pinned=threads == THREADS and not gpus)
 
 
-def facts(dtype: str = DTYPE) -> dict:
+def facts(dtype: str = DTYPE) -> dict[str, Any]:
     """How a copy trained in `dtype` by this process trains: reproducible only in float64 with the pin taken."""
     return {"dtype": dtype, "threads": _PINNED.get("threads", 0),
             "reproducible": dtype == DTYPE and _PINNED.get("pinned", False)}
 
 
-def in_float64(spec):
+def in_float64(spec: Any) -> Any:
     """A serialized model with every floating-point dtype (layers' policies, inputs) made float64."""
     if isinstance(spec, dict):
         return {k: (_float64(v) if k == "dtype" else in_float64(v)) for k, v in spec.items()}
@@ -52,7 +54,7 @@ def in_float64(spec):
     return spec
 
 
-def _float64(dtype):
+def _float64(dtype: Any) -> Any:
     if isinstance(dtype, str):
         return DTYPE if dtype in _FLOATS else dtype
     if isinstance(dtype, dict) and dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):

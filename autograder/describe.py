@@ -9,7 +9,11 @@ treat them ('acc' is 'accuracy', RMSprop() is 'rmsprop').
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+from .facts import Layer, ModelDescription
 
 from .model_file import load_safely
 from .quiet import import_keras_quietly
@@ -31,9 +35,12 @@ IGNORED = {"name", "trainable", "dtype", "dtype_policy", "data_format", "batch_i
            "groups"}
 # A layer that only applies an activation counts as the previous layer's activation.
 ACTIVATION_LAYERS = {"Activation": None, "Softmax": "softmax", "ReLU": "relu"}
+# How Keras saved one compile argument (_serialized): {"kind", "name", "keras", "module", "changed", "error"};
+# JSON as it travels from the models' process and into the facts.
+Described = dict[str, Any]
 
 
-def _plain_value(value):
+def _plain_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain_value(v) for v in value]
     if isinstance(value, dict):  # a serialized object, e.g. an activation function
@@ -41,21 +48,22 @@ def _plain_value(value):
     return value
 
 
-def _settings(layer) -> dict:
+def _settings(layer: Any) -> dict[str, Any]:
     config = layer.get_config()
     cls = type(layer).__name__
-    keys = SETTINGS.get(cls)
+    keys: Sequence[str] | None = SETTINGS.get(cls)
     if keys is None:
         keys = [k for k, v in config.items() if k not in IGNORED and isinstance(v, (int, float, str, bool, tuple, list))]
     return {k: _plain_value(config[k]) for k in keys if k in config}
 
 
-def _shape(shape) -> list:
+def _shape(shape: Iterable[Any]) -> list[int | None]:
     return [None if d is None else int(d) for d in shape]
 
 
-def _output_shapes(model) -> list:
-    shapes, current = [], None
+def _output_shapes(model: Any) -> list[list[int | None] | None]:
+    shapes: list[list[int | None] | None] = []
+    current: tuple[Any, ...] | None = None
     try:
         current = tuple(model.inputs[0].shape)
     except Exception:
@@ -72,25 +80,28 @@ def _output_shapes(model) -> list:
     return shapes
 
 
-def describe_model(path: Path) -> dict:
+def describe_model(path: Path) -> ModelDescription:
     """Load a saved model safely and describe it as plain data, compile settings included."""
     model, config = load_safely(path)
     try:
         input_shape = _shape(model.inputs[0].shape)[1:]
     except Exception:
         input_shape = None
-    layers = []
+    layers: list[Layer] = []
     for layer, shape in zip(model.layers, _output_shapes(model)):
         cls = type(layer).__name__
         if cls == "InputLayer":  # keras.Input is a shape, not a layer of the network
             continue
-        entry = {"class": cls, "name": layer.name, "settings": _settings(layer), "output_shape": shape,
-                 "params": int(layer.count_params()) if layer.built else 0, "note": None}
+        # output_shape is None where Keras could compute no shape; facts.Layer says list only (facts.py is
+        # not this module's: reported to be made `list | None`), hence the two ignores below.
+        entry: Layer = {"class": cls, "name": layer.name, "settings": _settings(layer),
+                        "output_shape": shape,  # type: ignore[typeddict-item]
+                        "params": int(layer.count_params()) if layer.built else 0, "note": None}
         if cls in ACTIVATION_LAYERS and layers and layers[-1]["settings"].get("activation") in ("linear", None):
             activation = ACTIVATION_LAYERS[cls] or entry["settings"].get("activation")
             previous = layers[-1]
             previous["settings"]["activation"] = activation
-            previous["output_shape"] = shape
+            previous["output_shape"] = shape  # type: ignore[typeddict-item]
             previous["note"] = f"activation '{activation}' given as a separate {cls} layer"
             continue
         layers.append(entry)
@@ -101,7 +112,7 @@ def describe_model(path: Path) -> dict:
 
 # ---------------------------------------------------------------- compile settings, from the saved model
 
-def _serialized(value) -> dict | None:
+def _serialized(value: Any) -> Described | None:
     """How Keras saved one compile argument: a name, a function, or an object of some class."""
     if value is None:
         return None
@@ -117,7 +128,7 @@ def _serialized(value) -> dict | None:
     return {"kind": type(value).__name__, "name": repr(value)[:80], "keras": False}
 
 
-def _changed(kind: str, described: dict) -> dict:
+def _changed(kind: str, described: Described) -> dict[str, Any]:
     """Settings of a Keras optimizer or loss object that differ from its defaults (the real class's)."""
     keras = import_keras_quietly()
     module = keras.optimizers if kind == "optimizer" else keras.losses
@@ -126,7 +137,7 @@ def _changed(kind: str, described: dict) -> dict:
     return {k: _plain(v) for k, v in config.items() if k != "name" and _plain(v) != _plain(defaults.get(k))}
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A setting as the student wrote it: Keras keeps floats in float32, so 0.0005 comes back as
     0.0005000000237487257; seven significant digits give the student's number back."""
     if isinstance(value, float):
@@ -134,18 +145,17 @@ def _plain(value):
     return value if isinstance(value, (int, str, bool, type(None))) else repr(value)
 
 
-def compile_settings(compile_config: dict | None) -> dict | None:
+def compile_settings(compile_config: dict[str, Any] | None) -> dict[str, Any] | None:
     """The optimizer, loss and metrics the model was compiled with, as Keras itself saved them."""
     if not compile_config:
         return None
-    out = {"optimizer": _serialized(compile_config.get("optimizer")),
-           "loss": _serialized(compile_config.get("loss")), "metrics": []}
+    optimizer, loss = _serialized(compile_config.get("optimizer")), _serialized(compile_config.get("loss"))
     metrics = compile_config.get("metrics") or []
     if isinstance(metrics, dict):
         metrics = [m for v in metrics.values() for m in (v if isinstance(v, list) else [v])]
-    out["metrics"] = [_serialized(m) for m in (metrics if isinstance(metrics, list) else [metrics])]
-    for kind in ("optimizer", "loss"):
-        described = out[kind]
+    out = {"optimizer": optimizer, "loss": loss,
+           "metrics": [_serialized(m) for m in (metrics if isinstance(metrics, list) else [metrics])]}
+    for kind, described in (("optimizer", optimizer), ("loss", loss)):
         if described and described["kind"] == "object" and described["keras"]:
             try:
                 described["changed"] = _changed(kind, described)
@@ -171,7 +181,7 @@ def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def canonical_optimizer(described: dict | None) -> dict | None:
+def canonical_optimizer(described: Described | None) -> dict[str, Any] | None:
     """{'name': 'rmsprop', 'changed': {...}} for a string or an optimizer object."""
     if not described:
         return None
@@ -179,7 +189,7 @@ def canonical_optimizer(described: dict | None) -> dict | None:
     return {"name": name, "changed": described.get("changed", {}), "written": written(described)}
 
 
-def canonical_loss(described: dict | None) -> dict | None:
+def canonical_loss(described: Described | None) -> dict[str, Any] | None:
     if not described:
         return None
     name = described["name"]
@@ -188,19 +198,19 @@ def canonical_loss(described: dict | None) -> dict | None:
     return {"name": name, "changed": described.get("changed", {}), "written": written(described)}
 
 
-def canonical_metric(described: dict) -> str:
-    name = described["name"]
+def canonical_metric(described: Described) -> str:
+    name: str = described["name"]
     name = snake(name) if described["kind"] == "object" else name.lower()
     if name in ACCURACY:
         return "accuracy"
     return LOSS_ALIASES.get(name, name)
 
 
-def written(described: dict) -> str:
+def written(described: Described) -> str:
     """How the student wrote it, for messages: 'rmsprop' or RMSprop(learning_rate=0.5)."""
     if described["kind"] == "name":
         return repr(described["name"])
     if described["kind"] == "function":
-        return described["name"]
+        return str(described["name"])
     args = ", ".join(f"{k}={v!r}" for k, v in described.get("changed", {}).items())
     return f"{described['name']}({args})"

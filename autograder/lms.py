@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 from .errors import SetupError
 from .report import csv_text
@@ -29,6 +30,11 @@ CLASSROOM = re.compile(r"^(?P<student>.+?) - .+$")
 OWN_NAME = re.compile(r"[ _-]+cnn$", re.IGNORECASE)  # a flat folder: alice_CNN.ipynb, alice-cnn.ipynb
 
 SYSTEMS = ("canvas", "moodle")
+# A roster student: {"name", "sis_user_id", "sis_login_id", "section", "email", "canvas_id",
+# "moodle_participant"}, each a string ("" when the roster has no such column).
+Entry = dict[str, str]
+# A row of the roster's CSV as csv.DictReader gives it: a short row's missing cells are None.
+Row = dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ def identify(relative: Path) -> Identity:
 NAME_COLUMNS = ("name", "full name", "student name", "student")
 
 
-def _roster_rows(path: Path) -> list[dict]:
+def _roster_rows(path: Path) -> list[Row]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             return list(csv.DictReader(f))
@@ -69,15 +75,15 @@ def _roster_rows(path: Path) -> list[dict]:
         raise SetupError(path, f"cannot read the roster ({exc}); it must be a CSV with a header row") from None
 
 
-def _is_points_row(row: dict) -> bool:
+def _is_points_row(row: Row) -> bool:
     """Canvas' gradebook export has a row "    Points Possible" under its header: not a student."""
     return (next(iter(row.values()), "") or "").strip().lower() == "points possible"
 
 
-def read_roster(path: Path | None) -> dict[str, dict]:
+def read_roster(path: Path | None) -> dict[str, Entry]:
     """Each roster row under every id it gives (its first column, and Canvas' ID / SIS columns):
     {"name", "sis_user_id", "sis_login_id", "section", "email", "canvas_id"}. A CSV with a header row."""
-    roster = {}
+    roster: dict[str, Entry] = {}
     for own_id, entry in roster_students(path):
         for key in {own_id, entry["canvas_id"], entry["sis_login_id"], entry["email"]}:
             if key and key not in roster:
@@ -85,7 +91,7 @@ def read_roster(path: Path | None) -> dict[str, dict]:
     return roster
 
 
-def roster_students(path: Path | None) -> list[tuple[str, dict]]:
+def roster_students(path: Path | None) -> list[tuple[str, Entry]]:
     """(the row's own id, its entry as read_roster gives it) for each student on the roster, in its order."""
     if path is None:
         return []
@@ -96,12 +102,12 @@ def roster_students(path: Path | None) -> list[tuple[str, dict]]:
     first = next(iter(rows[0]))
     name_col = next((columns[c] for c in NAME_COLUMNS if c in columns), list(rows[0])[-1])
 
-    def get(row, *names):
+    def get(row: Row, *names: str) -> str:
         return next(((row.get(columns[n]) or "").strip() for n in names if n in columns), "")
 
-    students = []
+    students: list[tuple[str, Entry]] = []
     for row in rows:
-        entry = {"name": (row.get(name_col) or "").strip(), "sis_user_id": get(row, "sis user id"),
+        entry: Entry = {"name": (row.get(name_col) or "").strip(), "sis_user_id": get(row, "sis user id"),
                  "sis_login_id": get(row, "sis login id"), "section": get(row, "section"),
                  "email": get(row, "email", "email address"), "canvas_id": get(row, "id")}
         # Moodle's worksheet names a participant "Participant 12345"; its folder names give 12345.
@@ -129,7 +135,7 @@ def points_possible(path: Path | None, column: str) -> float | None:
     return None
 
 
-def lookup(roster: dict[str, dict], student: str, lms_id: str) -> dict:
+def lookup(roster: dict[str, Entry], student: str, lms_id: str) -> Entry:
     return roster.get(lms_id) or roster.get(student) or {}
 
 
@@ -158,11 +164,12 @@ class Scale:
         return self.grade(self.rubric_max)
 
 
-def canvas_csv(rows: list[dict], column: str, scale: Scale = Scale(100, 100)) -> tuple[str, list[str]]:
+def canvas_csv(rows: list[dict[str, Any]], column: str, scale: Scale = Scale(100, 100)) -> tuple[str, list[str]]:
     """Canvas' gradebook import: its identity columns and one assignment column, the grade out of the
     assignment's Points Possible. Returns the text and the students left out (no Canvas user id in their
     file name nor the roster: Canvas cannot match them)."""
-    out, left_out = [], []
+    out: list[list[str]] = []
+    left_out: list[str] = []
     for row in rows:
         canvas_id = row["lms_id"] if row["lms"] == "canvas" else row.get("canvas_id", "")
         if not canvas_id and not row.get("sis_user_id"):
@@ -174,11 +181,12 @@ def canvas_csv(rows: list[dict], column: str, scale: Scale = Scale(100, 100)) ->
     return csv_text(CANVAS_IDENTITY + [column], out), left_out
 
 
-def moodle_csv(rows: list[dict], scale: Scale = Scale(100, 100), now: datetime | None = None) -> tuple[str, list[str]]:
+def moodle_csv(rows: list[dict[str, Any]], scale: Scale = Scale(100, 100), now: datetime | None = None) -> tuple[str, list[str]]:
     """The Moodle assignment's offline grading worksheet, keyed by participant number, the grade out of
     the assignment's maximum grade; the comment repeats that grade and what to fix first."""
     stamp = (now or datetime.now()).strftime("%Y-%m-%d %H:%M:%S")  # Moodle reads it with strtotime()
-    out, left_out = [], []
+    out: list[list[str]] = []
+    left_out: list[str] = []
     for row in rows:
         if row["lms"] != "moodle" or not row["lms_id"]:
             left_out.append(row["student"])

@@ -7,6 +7,7 @@ import json
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from .errors import TOO_MUCH
 from .quiet import import_keras_quietly, native_stderr_silenced
@@ -20,19 +21,24 @@ class UnsafeModel(ValueError):
     """A saved model the grader will not load: too large, custom code, or not a Keras file."""
 
 
-def read_config(path: Path) -> dict:
+def read_config(path: Path) -> dict[str, Any]:
     """config.json of a .keras file, size-capped."""
     try:
         with zipfile.ZipFile(path) as zf:
             info = zf.getinfo("config.json")
             if info.file_size > MAX_CONFIG_BYTES:
                 raise UnsafeModel("its description is larger than any network of this lesson")
-            return json.loads(zf.read(info))
+            config = json.loads(zf.read(info))
+    except UnsafeModel:  # a ValueError itself: said as it is, not turned into "not a Keras model file"
+        raise
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise UnsafeModel(f"it is not a Keras model file ({type(exc).__name__})") from None
+    if not isinstance(config, dict):  # JSON, but not a model's description: check_size would crash on it
+        raise UnsafeModel(f"it is not a Keras model file (its description is a {type(config).__name__})")
+    return config
 
 
-def _layer_params(layer: dict) -> int:
+def _layer_params(layer: dict[str, Any]) -> int:
     """Parameters a layer will allocate, from its config and build shape alone (0 when it has none
     or the grader does not know the layer)."""
     config, cls = layer.get("config") or {}, layer.get("class_name")
@@ -52,7 +58,7 @@ def _layer_params(layer: dict) -> int:
     return sum(_layer_params(inner) for inner in config.get("layers", []) if isinstance(inner, dict))
 
 
-def _own_classes(config: dict) -> list[str]:
+def _own_classes(config: dict[str, Any]) -> list[str]:
     """Classes in the config that are not Keras' own (the student's subclasses)."""
     found = []
     for layer in (config.get("config") or {}).get("layers", []) if isinstance(config, dict) else []:
@@ -64,12 +70,12 @@ def _own_classes(config: dict) -> list[str]:
     return found
 
 
-def _layer_count(config) -> int:
+def _layer_count(config: Any) -> int:
     inner = (config.get("config") or {}).get("layers", []) if isinstance(config, dict) else []
     return sum(1 + _layer_count(layer) for layer in inner if isinstance(layer, dict))
 
 
-def check_size(config: dict) -> int:
+def check_size(config: dict[str, Any]) -> int:
     """The model's parameter count as its config declares it; UnsafeModel past MAX_PARAMS or MAX_LAYERS, or
     for layers of the student's own classes (safe_mode cannot load those, and need not)."""
     layers = _layer_count(config)
@@ -92,7 +98,7 @@ def check_size(config: dict) -> int:
 KERAS_STATE = threading.RLock()
 
 
-def load_safely(path: Path):
+def load_safely(path: Path) -> tuple[Any, dict[str, Any]]:
     """(model, config): the saved model loaded with safe_mode after its size was checked."""
     config = read_config(path)
     check_size(config)

@@ -24,7 +24,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
+
+from .facts import BriefTraining, ModelDescription
 
 from . import locations
 from .errors import TOO_MUCH
@@ -45,16 +49,17 @@ class ModelError(RuntimeError):
 # ---------------------------------------------------------------- in the child
 
 
-def _requests() -> dict:
+def _requests() -> dict[str, Callable[..., Any]]:
     from . import describe, model_file, training
     from .harness.kernel_side import weights_fingerprint  # the very digest the harness takes after fit
 
-    def compile_settings(path):
+    def compile_settings(path: str) -> dict[str, Any] | None:
         return describe.compile_settings(model_file.read_config(Path(path)).get("compile_config"))
 
-    def fingerprint(path):
+    def fingerprint(path: str) -> str:
         model, _ = model_file.load_safely(Path(path))
-        return weights_fingerprint(model.weights)
+        digest: str = weights_fingerprint(model.weights)
+        return digest
 
     return {"describe": lambda path: describe.describe_model(Path(path)), "compile_settings": compile_settings,
             "fingerprint": fingerprint, "train": training.train_from_files}
@@ -93,15 +98,16 @@ class ModelWorker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._buffer = b""
+        self._ready = False  # the child said it imported TensorFlow (_started resets it for each child)
 
     def start(self) -> None:
         """Start the child now (its TensorFlow import overlaps with the kernel running the notebook)."""
         with self._lock:
             self._started()
 
-    def _started(self) -> subprocess.Popen:
+    def _started(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             env = dict(os.environ)
             # The grader's package, wherever it is imported from (a checkout or an installed wheel).
@@ -113,9 +119,9 @@ class ModelWorker:
             self._ready = False
         return self._process
 
-    def _line(self, process: subprocess.Popen, deadline: float) -> dict | None:
+    def _line(self, process: subprocess.Popen[bytes], deadline: float) -> dict[str, Any] | None:
         """The child's next answer line, or None when it died or the deadline passed."""
-        fd = process.stdout.fileno()
+        fd = _pipe(process.stdout).fileno()
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0 or len(self._buffer) > MAX_ANSWER or not select.select([fd], [], [], left)[0]:
@@ -125,9 +131,11 @@ class ModelWorker:
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        answer: dict[str, Any] = json.loads(line)  # serve() writes one JSON object a line
+        return answer
 
-    def _call(self, name: str, args: list, seconds: float, what: str):
+    def _call(self, name: str, args: list[Any], seconds: float, what: str) -> Any:
+        """The child's answer's value (plain JSON, as the handler in _requests returned it)."""
         with self._lock:
             process = self._started()
             started = time.monotonic()
@@ -137,8 +145,9 @@ class ModelWorker:
                     raise RuntimeError("the grader's model process could not start (TensorFlow did not import)")
                 self._ready, started = True, time.monotonic()
             try:
-                process.stdin.write((json.dumps({"name": name, "args": args}) + "\n").encode())
-                process.stdin.flush()
+                stdin = _pipe(process.stdin)
+                stdin.write((json.dumps({"name": name, "args": args}) + "\n").encode())
+                stdin.flush()
             except OSError:
                 answer = None
             else:
@@ -162,27 +171,44 @@ class ModelWorker:
             self._process = None
 
     # What the grader asks. Each path is a snapshot in the grader's own folder (events.Channel).
-    def describe(self, path: Path) -> dict:
-        return self._call("describe", [str(path)], DESCRIBE_S, "loading your model")
+    def describe(self, path: Path) -> ModelDescription:
+        described: ModelDescription = self._call("describe", [str(path)], DESCRIBE_S, "loading your model")
+        return described
 
-    def compile_settings(self, path: Path) -> dict | None:
-        return self._call("compile_settings", [str(path)], DESCRIBE_S, "reading your model's compile settings")
+    def compile_settings(self, path: Path) -> dict[str, Any] | None:
+        settings: dict[str, Any] | None = self._call("compile_settings", [str(path)], DESCRIBE_S,
+                                                     "reading your model's compile settings")
+        return settings
 
     def fingerprint(self, path: Path) -> str:
-        return self._call("fingerprint", [str(path)], DESCRIBE_S, "loading your trained model")
+        digest: str = self._call("fingerprint", [str(path)], DESCRIBE_S, "loading your trained model")
+        return digest
 
-    def train(self, path: Path, *args, seconds: float):
-        training, digit3 = self._call("train", [str(path), *args], seconds, "training a copy of your network")
+    def train(self, path: Path, data_path: str, settings: dict[str, Any], digit3_path: str,
+              origins: dict[str, str | None] | None, target: float | None, *,
+              seconds: float) -> tuple[BriefTraining, dict[str, Any] | None]:
+        """training.train_from_files in the child, with these arguments."""
+        training: BriefTraining
+        digit3: dict[str, Any] | None
+        training, digit3 = self._call("train", [str(path), data_path, settings, digit3_path, origins, target],
+                                      seconds, "training a copy of your network")
         return training, digit3
 
 
-def _error(answer: dict) -> Exception:
+def _error(answer: dict[str, Any]) -> Exception:
     """The child's exception, as the grader's own type where the stages tell them apart."""
     from .model_file import UnsafeModel
 
     if answer.get("error") == "UnsafeModel":
         return UnsafeModel(answer.get("message", ""))
     return ModelError(f"{answer.get('error')}: {answer.get('message', '')}")
+
+
+def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
+    """One of the child's pipes: _started always opens both (stdin=PIPE, stdout=PIPE)."""
+    if stream is None:
+        raise RuntimeError("the model process was started without its pipes")
+    return stream
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -22,11 +23,19 @@ from .results import PROBLEMS, GradeResult, percent_of
 SCHEMA = "cnn-autograder/result/1"
 
 
-def _layer_rows(result: GradeResult) -> list[dict]:
+def _graded_facts(result: GradeResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the student's facts, the reference's) of a graded result, which always carries both."""
+    if result.facts is None or result.reference is None:
+        raise ValueError(f"a {result.status} result carries no facts to report")
+    return result.facts, result.reference
+
+
+def _layer_rows(result: GradeResult) -> list[dict[str, Any]]:
     """The side-by-side table: lesson layer, student layer, and what differs."""
-    ref, stu = result.reference["model"], result.facts["model"]
+    facts, reference = _graded_facts(result)
+    ref, stu = reference["model"], facts["model"]
     rows = []
-    alignment = result.facts.get("alignment") or alignment_mod.align_layers(ref, stu)
+    alignment = facts.get("alignment") or alignment_mod.align_layers(ref, stu)
     for row in alignment:
         r = ref["layers"][row["ref"]] if row["ref"] is not None else None
         s = stu["layers"][row["stu"]] if row["stu"] is not None else None
@@ -39,25 +48,27 @@ def _layer_rows(result: GradeResult) -> list[dict]:
     return rows
 
 
-def _setting(name: str, ref, stu) -> dict:
+def _setting(name: str, ref: Any, stu: Any) -> dict[str, Any]:
     return {"setting": name, "reference": ref, "student": stu}
 
 
-def _describe_data(d: dict | None) -> str:
+def _describe_data(d: dict[str, Any] | None) -> str:
     """'the test images (10,000 × 28 × 28 × 1) and the test labels (10,000 × 10)'."""
     if not d:
         return "—"
     if d.get("kind") == "tuple":
         return " and ".join(_describe_data(i) for i in d["items"])
-    if d.get("kind") != "array":
-        return d.get("kind", "—")
-    split = {"test": "the test", "train": "the training"}.get(d.get("split"), "other")
+    kind: str = d.get("kind", "—")  # "tuple", "array", "dataset", "generator" (facts.py, a "data" value)
+    if kind != "array":
+        return kind
+    splits: dict[str | None, str] = {"test": "the test", "train": "the training"}
+    split = splits.get(d.get("split"), "other")
     noun = "images" if len(d["shape"]) >= 3 else "labels"
     return f"{split} {noun} ({' × '.join(f'{n:,}' for n in d['shape'])})"
 
 
-def _settings_rows(result: GradeResult) -> list[dict]:
-    s, r = result.facts, result.reference
+def _settings_rows(result: GradeResult) -> list[dict[str, Any]]:
+    s, r = _graded_facts(result)
     rows = []
     sc, rc = s.get("compile") or {}, r["compile"]
     rows.append(_setting("loss", rc["loss"]["written"], (sc.get("loss") or {}).get("written", "—")))
@@ -79,9 +90,9 @@ def _settings_rows(result: GradeResult) -> list[dict]:
     return rows
 
 
-def to_dict(result: GradeResult) -> dict:
+def to_dict(result: GradeResult) -> dict[str, Any]:
     """The JSON result: the same facts as the report, under stable ids (see README, 'The JSON result')."""
-    out = {
+    out: dict[str, Any] = {
         "schema": SCHEMA,
         "status": result.status,
         "reason": result.reason,
@@ -98,7 +109,7 @@ def to_dict(result: GradeResult) -> dict:
         "due": result.due,
     }
     if result.status == "graded":
-        s, r = result.facts, result.reference
+        s, r = _graded_facts(result)
         out.update({
             "model": {"student": s["model"], "reference": r["model"], "found": s["model_found"]},
             "layers": _layer_rows(result) if s["model"] else [],
@@ -125,12 +136,12 @@ def released(due: str, now: datetime | None = None) -> bool:
     return now >= when
 
 
-def _shown(check: dict, audience: str, due: str) -> bool:
+def _shown(check: dict[str, Any], audience: str, due: str) -> bool:
     visibility = check.get("visibility", "visible")
     return audience == "instructor" or visibility == "visible" or (visibility == "after_due_date" and released(due))
 
 
-def without_expected(check: dict) -> dict:
+def without_expected(check: dict[str, Any]) -> dict[str, Any]:
     """A check whose expected value the rubric keeps from students: the verdict, the student's own value,
     where, and the lesson step; not the message, details or tip, which quote the expected value."""
     return {**check, "expected": "", "details": [], "hint": "",
@@ -138,7 +149,7 @@ def without_expected(check: dict) -> dict:
             "Compare your notebook with the lesson step below."}
 
 
-def view(data: dict, audience: str = "student") -> dict:
+def view(data: dict[str, Any], audience: str = "student") -> dict[str, Any]:
     """What one reader sees of a result: the checks in the order to act on them, and what is held back.
 
     student: the rubric's visibility is honoured (hidden checks are left out, expected values kept back
@@ -147,7 +158,8 @@ def view(data: dict, audience: str = "student") -> dict:
         raise ValueError(f"audience must be one of {AUDIENCES}")
     due = data.get("due", "")
     order = {c["id"]: i for i, c in enumerate(data["checks"])}
-    shown, held = [], []
+    shown: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
     for c in data["checks"]:
         if not _shown(c, audience, due):
             held.append(c)
@@ -181,7 +193,7 @@ def view(data: dict, audience: str = "student") -> dict:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 
 
-def _inert(cell):
+def _inert(cell: object) -> object:
     """A text cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe, as
     OWASP's CSV-injection guidance recommends (a name "=HYPERLINK(...)" never runs when the gradebook opens).
     Numbers stay numbers."""
@@ -194,7 +206,7 @@ def _inert(cell):
     return cell
 
 
-def _figures(q: dict | None) -> dict | None:
+def _figures(q: dict[str, Any] | None) -> dict[str, Any] | None:
     """One network's brief-training figures, each a single value that the text, the table and the chart quote."""
     if not q or "heldout_accuracy" not in q:
         return None
@@ -204,14 +216,14 @@ def _figures(q: dict | None) -> dict | None:
             "running_end": curve[-1] if curve else None}  # where the chart's line ends: training images, running
 
 
-def training_figures(training: dict | None) -> dict | None:
+def training_figures(training: dict[str, Any] | None) -> dict[str, Any] | None:
     """The Brief training section's numbers: yours and the lesson's, or None when yours was not trained."""
     if not training or not _figures(training.get("student")) or not _figures(training.get("reference")):
         return None
     return {"student": _figures(training["student"]), "reference": _figures(training["reference"])}
 
 
-def csv_text(header: list[str], rows: list[list]) -> str:
+def csv_text(header: list[str], rows: list[list[Any]]) -> str:
     """A CSV file's text: the gradebook, similarity.csv, the LMS grade files; no cell runs as a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -233,7 +245,7 @@ def atomic_write(path: Path, text: str) -> None:
 
 # ---------------------------------------------------------------- HTML
 
-def _curve_points(curve: list, width: int, height: int, index: int) -> str:
+def _curve_points(curve: list[list[float]], width: int, height: int, index: int) -> str:
     """SVG polyline points for one column of the per-batch curve (0: loss, 1: accuracy)."""
     values = [row[index] for row in curve]
     if not values:
@@ -282,7 +294,7 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _bar_heights(outputs: list | None, probabilities: bool) -> list[float]:
+def _bar_heights(outputs: list[float] | None, probabilities: bool) -> list[float]:
     """0..1 for each digit's bar: probabilities as they are; other outputs (no softmax) relative to
     their own range, so the largest is the tallest bar and the guess is visible."""
     if not outputs:
@@ -298,7 +310,7 @@ def _digit3_png() -> str:
     return "data:image/png;base64," + base64.b64encode(locations.HANDWRITTEN_3.read_bytes()).decode()
 
 
-def render_html(result: GradeResult | dict, audience: str = "student") -> str:
+def render_html(result: GradeResult | dict[str, Any], audience: str = "student") -> str:
     """The report for a student (the rubric's visibility honoured) or for the instructor (everything),
     from a GradeResult or from its JSON result (as stored by a batch)."""
     data = to_dict(result) if isinstance(result, GradeResult) else result
@@ -307,7 +319,7 @@ def render_html(result: GradeResult | dict, audience: str = "student") -> str:
     return _environment().get_template("report.html.j2").render(r=data, v=view(data, audience), digit3_png=_digit3_png())
 
 
-def write_dict(data: dict, out_dir: Path, stem: str, instructor_copy: bool = False) -> tuple[Path, Path]:
+def write_dict(data: dict[str, Any], out_dir: Path, stem: str, instructor_copy: bool = False) -> tuple[Path, Path]:
     """Write STEM.report.html (the student's) and STEM.result.json (everything) into out_dir, and
     STEM.instructor.html when asked; return the report's and the result's paths."""
     html, js = Path(out_dir) / f"{stem}.report.html", Path(out_dir) / f"{stem}.result.json"
@@ -323,7 +335,7 @@ def write(result: GradeResult, out_dir: Path, stem: str, instructor_copy: bool =
     return write_dict(to_dict(result), out_dir, stem, instructor_copy)
 
 
-def _histogram(percents: list[float]) -> list[dict]:
+def _histogram(percents: list[float]) -> list[dict[str, int]]:
     """Ten bins of 10 points each (100 goes in the last)."""
     bins = [0] * 10
     for p in percents:
@@ -331,7 +343,7 @@ def _histogram(percents: list[float]) -> list[dict]:
     return [{"low": 10 * i, "high": 10 * i + 10, "count": n} for i, n in enumerate(bins)]
 
 
-def render_class(summary: dict) -> str:
+def render_class(summary: dict[str, Any]) -> str:
     """index.html: the class at a glance."""
     return _environment().get_template("class.html.j2").render(
         s=summary, histogram=_histogram(summary["scores"]), columns=summary["columns"])

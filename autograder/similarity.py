@@ -33,9 +33,14 @@ import math
 import re
 import tokenize
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
+from typing import Any, TypeVar
+
+# (token type, text, the line it is on, line number): one token of a code cell (_tokens)
+Token = tuple[int, str, str, int]
 
 K = 12  # tokens per k-gram: about one line of Keras code
 W = 6  # winnowing window: any match of K + W - 1 tokens or more is always found
@@ -49,6 +54,7 @@ NOT_A_CHOICE = {"train.learns", "predict.digit3", "notebook.runs"}
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
         tokenize.ENDMARKER}
 BUILTINS = set(dir(builtins))
+K_ = TypeVar("K_", bound=Hashable)  # what _rarity counts: fingerprints, names, comments or wrong values
 
 
 @dataclass
@@ -62,7 +68,7 @@ class Print:
     mistakes: list[list[str]] = field(default_factory=list)  # [check id, title, found]
 
 
-def _tokens(source: str) -> list[tuple[int, str, str, int]]:
+def _tokens(source: str) -> list[Token]:
     """(type, text, line, line number) of each token; a cell Python cannot tokenise gives what it can."""
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     out = []
@@ -74,7 +80,7 @@ def _tokens(source: str) -> list[tuple[int, str, str, int]]:
     return out
 
 
-def _normalised(tokens) -> list[tuple[str, str]]:
+def _normalised(tokens: list[Token]) -> list[tuple[str, str]]:
     """(normal form, original line) for each code token: names become V, attributes and literals stay."""
     out, previous = [], ""
     for kind, text, line, _ in tokens:
@@ -95,7 +101,7 @@ def _hash(forms: list[str]) -> str:
     return hashlib.blake2b("\x1f".join(forms).encode(), digest_size=8).hexdigest()
 
 
-def _fingerprints(cells: list[list]) -> dict[str, str]:
+def _fingerprints(cells: list[list[Token]]) -> dict[str, str]:
     """Winnowed k-gram fingerprints of these tokenised cells: hash → the first source line it covers."""
     chosen: dict[str, str] = {}
     for tokens in cells:
@@ -109,9 +115,10 @@ def _fingerprints(cells: list[list]) -> dict[str, str]:
     return chosen
 
 
-def _made_up_names(cells: list[list]) -> set[str]:
+def _made_up_names(cells: list[list[Token]]) -> set[str]:
     """Names the student chose: not Python's, not attributes, not keyword arguments, not imported."""
-    names, imported = set(), set()
+    names: set[str] = set()
+    imported: set[str] = set()
     for cell in cells:
         tokens = [(kind, text) for kind, text, _, _ in cell if kind == tokenize.NEWLINE or kind not in SKIP]
         importing = False
@@ -130,7 +137,7 @@ def _made_up_names(cells: list[list]) -> set[str]:
     return names - imported
 
 
-def _comments(cells: list[list]) -> set[str]:
+def _comments(cells: list[list[Token]]) -> set[str]:
     found = set()
     for cell in cells:
         for kind, text, _, _ in cell:
@@ -146,7 +153,7 @@ def _signals(cells: list[str]) -> tuple[dict[str, str], set[str], set[str]]:
     return _fingerprints(tokenised), _made_up_names(tokenised), _comments(tokenised)
 
 
-def code_cells(notebook: Path | dict) -> list[str]:
+def code_cells(notebook: Path | dict[str, Any]) -> list[str]:
     nb = notebook if isinstance(notebook, dict) else json.loads(Path(notebook).read_text(encoding="utf-8"))
     return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
             for c in nb.get("cells", []) if c.get("cell_type") == "code"]
@@ -166,7 +173,7 @@ class Base:
         return cls(frozenset(fingerprints), frozenset(names), frozenset(comments))
 
 
-def print_of(notebook: Path | dict, result: dict, base: Base) -> Print:
+def print_of(notebook: Path | dict[str, Any], result: dict[str, Any], base: Base) -> Print:
     """One submission's print, to be stored with its result."""
     try:
         cells = code_cells(notebook)
@@ -192,7 +199,7 @@ class Pair:
     mistakes: list[list[str]]  # [check id, title, found]: rare wrong values both have
 
 
-def _rarity(counts: dict, n: int) -> dict:
+def _rarity(counts: dict[K_, int], n: int) -> dict[K_, float]:
     """log(N / df), for what at most RARE_SHARE of the class (and at least 2) share."""
     limit = max(2, math.floor(RARE_SHARE * n))
     return {key: math.log(n / df) for key, df in counts.items() if 2 <= df <= limit}
@@ -203,8 +210,12 @@ def compare(prints: dict[str, Print], threshold: float) -> list[Pair]:
     n = len(prints)
     if n < 2:
         return []
-    fp_count, mistake_count, name_count, comment_count = (defaultdict(int) for _ in range(4))
-    holders = defaultdict(list)
+    fp_count: defaultdict[str, int] = defaultdict(int)
+    mistake_count: defaultdict[tuple[str, ...], int] = defaultdict(int)
+    name_count: defaultdict[str, int] = defaultdict(int)
+    comment_count: defaultdict[str, int] = defaultdict(int)
+    # who holds each fingerprint (its hash) and each wrong value (("mistake", [check id, title, found]))
+    holders: defaultdict[str | tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
     for student, p in prints.items():
         for h in p.fingerprints:
             fp_count[h] += 1
@@ -219,7 +230,7 @@ def compare(prints: dict[str, Print], threshold: float) -> list[Pair]:
     rare_fp, rare_mistake = _rarity(fp_count, n), _rarity(mistake_count, n)
     rare_names, rare_comments = _rarity(name_count, n), _rarity(comment_count, n)
     weight = {s: sum(rare_fp.get(h, 0) for h in p.fingerprints) for s, p in prints.items()}
-    candidates = set()
+    candidates: set[tuple[str, str]] = set()
     for key, who in holders.items():
         if (key[0] == "mistake" and key[1] in rare_mistake) or key in rare_fp:
             candidates.update(combinations(sorted(who), 2))

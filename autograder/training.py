@@ -15,15 +15,24 @@ import hashlib
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import arithmetic, data, describe, model_file, model_worker, quiet, reference_cache
+from .facts import BriefTraining
+
+# (training facts, handwritten-3 facts {"guess", "outputs", "probabilities"}): what one brief training gives
+Result = tuple[BriefTraining, dict[str, Any] | None]
+# {"optimizer": "keras", "loss": ...}: where the kernel saw each compile argument come from (harness _origin)
+Origins = dict[str, Any]
 
 
-def _prepare(images, labels, input_shape, sparse, dtype):
+def _prepare(images: np.ndarray, labels: np.ndarray, input_shape: tuple[int, ...], sparse: bool,
+             dtype: str) -> tuple[np.ndarray, np.ndarray]:
     x = images.astype(dtype) / 255.0
     x = x.reshape((-1,) + tuple(input_shape))
     if sparse:
@@ -31,7 +40,7 @@ def _prepare(images, labels, input_shape, sparse, dtype):
     return x, np.eye(10, dtype=dtype)[labels.astype("int64")]
 
 
-def _fresh_copy(keras, model):
+def _fresh_copy(keras: Any, model: Any) -> tuple[Any, str]:
     """A fresh, seeded copy of the network in float64 (arithmetic.py: the same figures on every CPU), and
     the dtype it got: a network Keras cannot build in float64 is copied as it was, in its own dtype."""
     spec = keras.saving.serialize_keras_object(model)
@@ -42,7 +51,7 @@ def _fresh_copy(keras, model):
         return keras.models.clone_model(model), keras.config.floatx()
 
 
-def _digit3_image(path: Path):
+def _digit3_image(path: Path) -> np.ndarray:
     import matplotlib.image
 
     img = np.asarray(matplotlib.image.imread(path), dtype="float32")
@@ -55,12 +64,12 @@ def _digit3_image(path: Path):
     return img
 
 
-def _origins(compiled_with: dict | None) -> dict:
+def _origins(compiled_with: dict[str, Any] | None) -> Origins:
     """{"loss": "keras", ...}: where the kernel saw each compile argument come from (harness _origin)."""
     return {kind: (said or {}).get("origin") for kind, said in (compiled_with or {}).items() if said}
 
 
-def _keras_own(keras, kind: str, saved):
+def _keras_own(keras: Any, kind: str, saved: Any) -> Any:
     """Keras' own object for a saved compile argument known to be Keras' (_compile_arguments): a function is
     saved by its name alone, an object by its class and settings, a string as written."""
     module = keras.optimizers if kind == "optimizer" else keras.losses
@@ -69,11 +78,12 @@ def _keras_own(keras, kind: str, saved):
     return module.deserialize(saved) if isinstance(saved, dict) else module.get(saved or "rmsprop")
 
 
-def _compile_arguments(keras, compile_config: dict | None, origins: dict | None = None):
-    """(optimizer, loss) to compile the copy with, rebuilt from Keras' own classes and functions; or a reason
-    not to."""
+def _compile_arguments(keras: Any, compile_config: dict[str, Any] | None,
+                       origins: Origins | None = None) -> tuple[Any, Any, str | None]:
+    """(optimizer, loss, None) to compile the copy with, rebuilt from Keras' own classes and functions; or
+    (None, None, a reason not to)."""
     settings = describe.compile_settings(compile_config)
-    if not settings:
+    if not settings or compile_config is None:  # (no settings without a config: compile_settings(None) is None)
         return None, None, "model.compile was never called on this model"
     if settings["loss"] is None:
         return None, None, "model.compile was called without a loss"
@@ -97,30 +107,30 @@ class Trainer:
     later one of the same notebook, or another student's identical network graded earlier by this process
     (most of a class builds the lesson's). One training at a time: Keras' global seed must not be shared."""
 
-    def __init__(self, data_path: Path, settings: dict, digit3_path: Path, cache: Path, data_key: str = "",
-                 target: float | None = None):
+    def __init__(self, data_path: Path, settings: dict[str, Any], digit3_path: Path, cache: Path, data_key: str = "",
+                 target: float | None = None) -> None:
         self._cache = cache  # where finished trainings are kept between processes
         self._args = (str(data_path), settings, str(digit3_path))
         self._target = target  # the accuracy that passes (the reference's, less pass_within); None: the reference
         self._salt = json.dumps([settings, data_key, hashlib.sha256(Path(digit3_path).read_bytes()).hexdigest(),
                                  reference_cache.grader_digest()], sort_keys=True, default=str)
         self._pool = ThreadPoolExecutor(max_workers=1)
-        self._started: dict[str, object] = {}
-        self._latest: dict[object, dict] = {}  # model id -> its latest snapshot event
+        self._started: dict[str, Future[Result]] = {}
+        self._latest: dict[object, dict[str, Any]] = {}  # model id -> its latest snapshot event
         self._early = 0
 
-    def _key(self, path: Path, origins: dict) -> str | None:
+    def _key(self, path: Path, origins: Origins) -> str | None:
         try:
             config = json.dumps([_canonical(model_file.read_config(path)), origins], sort_keys=True)
         except Exception:
             return None
         return hashlib.sha256((self._salt + config).encode()).hexdigest()
 
-    def follow(self, event: dict) -> None:
+    def follow(self, event: dict[str, Any]) -> None:
         """Each event of the harness as it arrives (events.Channel.on_event): as fit starts on a model, its
         copy is trained on the other core while the student's fit runs. Only a model fit runs on, and at
         most MAX_EARLY of them: compiling a hundred decoy networks starts nothing."""
-        model = event.get("model") if isinstance(event.get("model"), dict) else {}
+        model: dict[str, Any] = event["model"] if isinstance(event.get("model"), dict) else {}
         if event["event"] == "snapshot" and event.get("copy") and event.get("why") != "finish":
             self._latest[model.get("id")] = event
         elif event["event"] == "fit" and model.get("id") in self._latest and self._early < MAX_EARLY:
@@ -128,19 +138,19 @@ class Trainer:
             snapshot = self._latest[model["id"]]
             self.start(Path(snapshot["copy"]), snapshot.get("compiled_with"))
 
-    def start(self, path: Path, compiled_with: dict | None = None) -> None:
+    def start(self, path: Path, compiled_with: dict[str, Any] | None = None) -> None:
         origins = _origins(compiled_with)
         key = self._key(path, origins)
         if key and key not in self._started:
             self._started[key] = self._pool.submit(self._train, path, key, origins)
 
-    def __call__(self, path: Path, compiled_with: dict | None = None) -> tuple[dict, dict | None]:
+    def __call__(self, path: Path, compiled_with: dict[str, Any] | None = None) -> Result:
         origins = _origins(compiled_with)
         key = self._key(path, origins)
         future = self._started.get(key) if key else None
         return future.result() if future is not None else self._train(path, key, origins)
 
-    def _train(self, path: Path, key: str | None, origins: dict):
+    def _train(self, path: Path, key: str | None, origins: Origins) -> Result:
         """The brief training; for a network that falls short of the target, the longer one (more_epochs):
         whether a network learns, not how fast in one short epoch. The brief result is keyed without the
         target, so the lesson's network trained for the reference serves every student who built it."""
@@ -153,12 +163,12 @@ class Trainer:
             return self._remembered(longer, lambda: train_copy(path, *self._args, origins=origins,
                                                                  target=self._target))
 
-    def _remembered(self, key: str | None, train) -> tuple[dict, dict | None]:
+    def _remembered(self, key: str | None, train: Callable[[], Result]) -> Result:
         """A training finished before (this process, then the cache folder), or train() now and keep it."""
         if key in _FINISHED:
             return copy.deepcopy(_FINISHED[key])
         stored = reference_cache.load(self._cache, key, "training") if key else None
-        result = tuple(stored) if stored is not None else train()
+        result: Result = tuple(stored) if stored is not None else train()  # stored: the [training, digit3] kept below
         if key and "heldout_accuracy" in result[0]:  # finished within its time: the same next time
             if stored is None:
                 reference_cache.store(self._cache, key, result, "training")
@@ -171,7 +181,7 @@ class Trainer:
         self._pool.shutdown(wait=True)
 
 
-def _canonical(config, ids: dict | None = None):
+def _canonical(config: Any, ids: dict[Any, int] | None = None) -> Any:
     """The config with Keras' shared_object_id (a Python id(), different in every process) replaced by the
     order in which each first appears: which objects are shared stays, the addresses go."""
     ids = {} if ids is None else ids
@@ -186,12 +196,12 @@ def _canonical(config, ids: dict | None = None):
 _ONE_AT_A_TIME = threading.Lock()
 MAX_EARLY = 2  # trainings started while the notebook runs (the model fit runs on; once more if refitted)
 HELDOUT_SLICE = 250
-_FINISHED: dict[str, tuple[dict, dict | None]] = {}  # this process's finished trainings, by Trainer._key
+_FINISHED: dict[str, Result] = {}  # this process's finished trainings, by Trainer._key
 MAX_REMEMBERED = 256
 
 
-def train_copy(path: Path, data_path: str, settings: dict, digit3_path: str, origins: dict | None = None,
-               target: float | None = None) -> tuple[dict, dict | None]:
+def train_copy(path: Path, data_path: str, settings: dict[str, Any], digit3_path: str,
+               origins: Origins | None = None, target: float | None = None) -> Result:
     """The brief training of the snapshot at path, in the models' own process (model_worker): a network
     too large for its memory or time is skipped with the reason."""
     seconds = settings.get("time_limit_s", 60) + model_worker.DESCRIBE_S
@@ -204,20 +214,20 @@ def train_copy(path: Path, data_path: str, settings: dict, digit3_path: str, ori
 
 
 @functools.lru_cache(maxsize=2)
-def _arrays(data_path: str) -> dict:
+def _arrays(data_path: str) -> dict[str, np.ndarray]:
     """The data the brief training uses, read once per process (a batch worker's model process trains many)."""
     with np.load(data_path, allow_pickle=False) as f:
         return {k: f[k] for k in data.KEYS}
 
 
-def train_from_files(path: str, data_path: str, settings: dict, digit3_path: str, origins: dict | None = None,
-                     target: float | None = None) -> tuple[dict, dict | None]:
+def train_from_files(path: str, data_path: str, settings: dict[str, Any], digit3_path: str,
+                     origins: Origins | None = None, target: float | None = None) -> Result:
     """brief_training as the model process is asked for it (model_worker): files named, plain data back."""
     return brief_training(Path(path), _arrays(data_path), settings, Path(digit3_path), origins, target)
 
 
-def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path,
-                   origins: dict | None = None, target: float | None = None) -> tuple[dict, dict | None]:
+def brief_training(model_path: Path, arrays: dict[str, np.ndarray], settings: dict[str, Any], digit3_path: Path,
+                   origins: Origins | None = None, target: float | None = None) -> Result:
     """(training facts, handwritten-3 facts) for the saved model at model_path. origins: where the kernel saw
     the optimizer and loss come from (a function is saved by its name alone). target: an accuracy below which
     the copy gets up to settings["more_epochs"] more epochs on the same images."""
@@ -225,8 +235,8 @@ def brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: 
         return _brief_training(model_path, arrays, settings, digit3_path, origins, target)
 
 
-def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path: Path,
-                    origins: dict | None, target: float | None) -> tuple[dict, dict | None]:
+def _brief_training(model_path: Path, arrays: dict[str, np.ndarray], settings: dict[str, Any], digit3_path: Path,
+                    origins: Origins | None, target: float | None) -> Result:
     keras = quiet.import_keras_quietly()
     model, config = model_file.load_safely(model_path)
     if not model.layers:
@@ -250,11 +260,11 @@ def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path:
     x, y = _prepare(x_train[train], y_train[train], input_shape, sparse, dtype)
     xh, _ = _prepare(x_test[held], y_test[held], input_shape, sparse, dtype)
 
-    curve = []
+    curve: list[list[float]] = []
     started = time.perf_counter()
     limit = settings.get("time_limit_s", 60)
 
-    def log(batch, logs):
+    def log(batch: int, logs: dict[str, Any]) -> None:
         curve.append([float(logs.get("loss", float("nan"))), float(logs.get("accuracy", logs.get("acc", float("nan"))))])
         if time.perf_counter() - started > limit:  # a network far larger than the lesson's: stop, and say so
             copy.stop_training = True
@@ -284,12 +294,12 @@ def _brief_training(model_path: Path, arrays: dict, settings: dict, digit3_path:
         fit(1)
         more, accuracy = more + 1, heldout_accuracy()
     seconds = time.perf_counter() - started
-    training = {"train_images": int(len(x)), "heldout_images": int(len(xh)), "epochs": settings["epochs"],
+    training: BriefTraining = {"train_images": int(len(x)), "heldout_images": int(len(xh)), "epochs": settings["epochs"],
                 "batch_size": settings["batch_size"], "seed": settings["seed"], "heldout_accuracy": accuracy,
                 "curve": brief_curve, "seconds": round(seconds, 3),
                 "arithmetic": arithmetic.facts(dtype)}
     if more:
-        training.update(more_epochs=more, first_accuracy=first)
+        training["more_epochs"], training["first_accuracy"] = more, first
     image = _digit3_image(digit3_path).reshape((1,) + input_shape)
     outputs = np.asarray(copy(image.astype(dtype), training=False)).reshape(-1)
     digit3 = {"outputs": [float(v) for v in outputs], "guess": int(outputs.argmax()),

@@ -10,12 +10,15 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, NoReturn
 
-from flask import Flask, abort, g, jsonify, make_response, redirect, render_template, request, send_file, session
+from flask import (Flask, Response, abort, g, jsonify, make_response, redirect, render_template, request, send_file,
+                   session)
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from .. import gradebook, lms, locations, report
@@ -45,7 +48,7 @@ class Limits:
     lms_points: float | None = None
 
 
-def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Limits = Limits()) -> Flask:
+def create_app(sessions: sessionmaker[Session], folder: Path, grader: Grader, limits: Limits = Limits()) -> Flask:
     app = Flask(__name__, template_folder=str(locations.TEMPLATES), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = limits.max_bytes + 2**16  # the form's own bytes on top of the file
     folder = Path(folder)
@@ -53,17 +56,17 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
     lti.install(app, folder)
 
     @app.before_request
-    def open_session():
+    def open_session() -> None:
         g.db = sessions()
 
     @app.teardown_request
-    def close_session(_exc):
-        db = g.pop("db", None)
-        if db is not None:
-            db.close()
+    def close_session(_exc: BaseException | None) -> None:
+        opened = g.pop("db", None)
+        if opened is not None:
+            opened.close()
 
     @app.after_request
-    def policy(response):
+    def policy(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
         if session.get(lti.PERSON):  # opened from an LMS: its page shows ours (and the report in it) in an iframe
             ancestors = "frame-ancestors " + " ".join(["'self'", *lti.platform_origins(folder)])
@@ -74,21 +77,22 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         return response
 
     @app.errorhandler(HTTPException)
-    def as_json(exc: HTTPException):
+    def as_json(exc: HTTPException) -> ResponseReturnValue:
         if exc.response is not None:  # fail(): the sentence is in it already
             return exc.response
-        sentence = SENTENCES.get(exc.code, exc.description)
+        sentence = SENTENCES.get(exc.code, exc.description) if exc.code is not None else exc.description
         if exc.code == 413:
-            sentence = sentence.format(mb=limits.max_bytes / 2**20)
-        return jsonify(error=sentence), exc.code
+            sentence = SENTENCES[413].format(mb=limits.max_bytes / 2**20)
+        answer = jsonify(error=sentence)
+        return (answer, exc.code) if exc.code is not None else answer  # (no code: Flask's 200, as before)
 
     def visitor() -> Person | None:
         """Whose secret came with the request (the link's, or its cookie), else whom an LMS launch named."""
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
-        person = tokens.holder(g.db, token)
+        person = tokens.holder(db(), token)
         if person is None and session.get(lti.PERSON):
-            person = g.db.get(Person, session[lti.PERSON])
+            person = db().get(Person, session[lti.PERSON])
         return person
 
     def caller() -> Person:
@@ -105,13 +109,13 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         return person
 
     def own(submission_id: int, person: Person) -> Submission:
-        sub = g.db.get(Submission, submission_id)
+        sub = db().get(Submission, submission_id)
         if sub is None or (sub.student_id != person.id and person.role != INSTRUCTOR):
             fail(404, "There is no submission with that number among yours.")
         return sub
 
-    def described(sub: Submission) -> dict:
-        stage = STAGES.get(sub.status) or waiting_line(queue.ahead_of(g.db, sub))
+    def described(sub: Submission) -> dict[str, Any]:
+        stage = STAGES.get(sub.status) or waiting_line(queue.ahead_of(db(), sub))
         return {"id": sub.id, "status": sub.status, "stage": stage, "filename": sub.filename,
                 "score": sub.score, "max_score": sub.max_score, "percent": sub.percent, "reason": sub.reason,
                 "report_url": f"/reports/{sub.id}" if sub.report else None,
@@ -120,15 +124,15 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
     # ------------------------------------------------------------ API
 
     @app.get("/api/health")
-    def health():
-        counts = dict(g.db.execute(select(Submission.status, func.count()).where(
+    def health() -> ResponseReturnValue:
+        counts = dict(db().execute(select(Submission.status, func.count()).where(
             Submission.status.in_((QUEUED, RUNNING))).group_by(Submission.status)).all())
         body = {"ok": not grader.problem, "queued": counts.get(QUEUED, 0), "running": counts.get(RUNNING, 0),
                 "grading": grader.ready.is_set(), "problem": grader.problem}
         return jsonify(body), 503 if grader.problem else 200
 
     @app.post("/api/submissions")
-    def submit():
+    def submit() -> ResponseReturnValue:
         person = caller()
         upload = request.files.get("notebook")
         if upload is None:
@@ -140,49 +144,49 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         why = files.why_not_a_notebook(raw, name)
         if why:
             fail(422, why.rstrip(".") + ". Nothing was submitted.")
-        if queue.waiting(g.db, person.id) >= limits.max_waiting:
+        if queue.waiting(db(), person.id) >= limits.max_waiting:
             fail(429, f"You already have {limits.max_waiting} submissions waiting to be graded. Wait for one "
                       "to finish, then upload again.")
         sha = files.store(folder, raw)  # on the disk for good before the row that points at it
         sub = Submission(student_id=person.id, filename=name, sha256=sha)
-        g.db.add(sub)
-        g.db.commit()
+        db().add(sub)
+        db().commit()
         grader.wake()
         return jsonify(id=sub.id, status=sub.status, url=f"/api/submissions/{sub.id}"), 202
 
     @app.get("/api/submissions")
-    def mine():
+    def mine() -> ResponseReturnValue:
         person = caller()
-        subs = g.db.scalars(select(Submission).where(Submission.student_id == person.id)
+        subs = db().scalars(select(Submission).where(Submission.student_id == person.id)
                             .order_by(Submission.id.desc())).all()
         return jsonify(student=person.id, name=person.name, role=person.role,
                        submissions=[described(s) for s in subs])
 
     @app.get("/api/submissions/<int:submission_id>")
-    def one(submission_id: int):
+    def one(submission_id: int) -> ResponseReturnValue:
         return jsonify(described(own(submission_id, caller())))
 
     @app.post("/api/submissions/<int:submission_id>/regrade")
-    def regrade_one(submission_id: int):
+    def regrade_one(submission_id: int) -> ResponseReturnValue:
         sub = own(submission_id, instructor())
-        queued = queue.regrade(g.db, [sub])
-        g.db.commit()
+        queued = queue.regrade(db(), [sub])
+        db().commit()
         grader.wake()
         return jsonify(queued=queued), 202
 
     @app.post("/api/class/regrade")
-    def regrade_all():
+    def regrade_all() -> ResponseReturnValue:
         instructor()
-        latest = [sub for _, sub in classbook.chosen(g.db, "latest") if sub]
-        queued = queue.regrade(g.db, latest)
-        g.db.commit()
+        latest = [sub for _, sub in classbook.chosen(db(), "latest") if sub]
+        queued = queue.regrade(db(), latest)
+        db().commit()
         grader.wake()
         return jsonify(queued=queued), 202
 
     @app.get("/api/class")
-    def whole_class():
+    def whole_class() -> ResponseReturnValue:
         instructor()
-        views = {which: classbook.summary(folder, classbook.chosen(g.db, which), rubric)
+        views = {which: classbook.summary(folder, classbook.chosen(db(), which), rubric)
                  for which in ("latest", "best")}
         best = {row["student"]: row for row in views["best"]["rows"]}
         columns = gradebook.GRADEBOOK_COLUMNS + list(CHECK_IDS)
@@ -190,20 +194,20 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
                      "latest": dict(zip(columns, gradebook.gradebook_row(row))),
                      "best": dict(zip(columns, gradebook.gradebook_row(best[row["student"]]))),
                      "latest_submission": row["submission"], "best_submission": best[row["student"]]["submission"],
-                     "waiting": queue.waiting(g.db, row["student"])}
+                     "waiting": queue.waiting(db(), row["student"])}
                     for row in views["latest"]["rows"]]
         latest = views["latest"]
         return jsonify(columns=columns, students=students, graded=latest["graded"], errors=latest["errors"],
                        mean=latest["mean"], files={name: f"/api/class/{name}" for name in
                                                    ("gradebook.csv", *classbook.LMS_FILES.values())},
-                       summary="/class", lti_pending=lti_scores.pending(g.db))
+                       summary="/class", lti_pending=lti_scores.pending(db()))
 
     @app.get("/api/class/<name>")
-    def class_file(name: str):
+    def class_file(name: str) -> ResponseReturnValue:
         instructor()
         if name not in ("gradebook.csv", *classbook.LMS_FILES.values()):
             fail(404, "There is no such file: gradebook.csv, canvas.csv and moodle.csv are.")
-        made = classbook.summary(folder, classbook.chosen(g.db, "best"), rubric)
+        made = classbook.summary(folder, classbook.chosen(db(), "best"), rubric)
         scale = lms.Scale(rubric.max_points, limits.lms_points or rubric.max_points)
         out = classbook.write_files(folder, made, limits.lms_column, scale)
         return send_file(out / name, mimetype="text/csv", as_attachment=True, download_name=name)
@@ -211,10 +215,10 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
     # ------------------------------------------------------------ pages and reports
 
     @app.get("/s/<token>")
-    def arrive(token: str):
+    def arrive(token: str) -> ResponseReturnValue:
         """The link from `autograder links`: keep the secret in a cookie only this site reads, and show
         the page without the secret in the address bar (nor in the history, nor in a shared screenshot)."""
-        if tokens.holder(g.db, token) is None:
+        if tokens.holder(db(), token) is None:
             return render_template("service_unknown.html.j2"), 401
         response = redirect("/")
         response.set_cookie(COOKIE, token, max_age=180 * 86400, httponly=True, samesite="Strict",
@@ -222,7 +226,7 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         return response
 
     @app.get("/")
-    def home():
+    def home() -> ResponseReturnValue:
         person = visitor()
         if person is None:
             return render_template("service_unknown.html.j2"), 401
@@ -230,13 +234,13 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         return render_template(page, person=person, max_mb=limits.max_bytes / 2**20)
 
     @app.get("/static/<name>")
-    def static_file(name: str):
+    def static_file(name: str) -> ResponseReturnValue:
         if name not in ("service.js",):
             abort(404)
         return send_file(locations.TEMPLATES / name, mimetype="text/javascript")
 
     @app.get("/reports/<int:submission_id>")
-    def report_page(submission_id: int):
+    def report_page(submission_id: int) -> ResponseReturnValue:
         person = caller()
         sub = own(submission_id, person)
         if not sub.report:
@@ -247,9 +251,9 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
         return response
 
     @app.get("/class")
-    def class_page():
+    def class_page() -> ResponseReturnValue:
         instructor()
-        made = classbook.summary(folder, classbook.chosen(g.db, "latest"), rubric)
+        made = classbook.summary(folder, classbook.chosen(db(), "latest"), rubric)
         html = report.render_class(made)
         response = make_response(html)
         # The page's own sorting script runs (allowed by its hash); nothing else can.
@@ -261,7 +265,7 @@ def create_app(sessions: sessionmaker, folder: Path, grader: Grader, limits: Lim
     return app
 
 
-SENTENCES = {
+SENTENCES: dict[int, str] = {
     400: "The request was not understood.",
     404: "There is nothing at this address.",
     405: "This address does not accept that kind of request.",
@@ -270,7 +274,7 @@ SENTENCES = {
 }
 
 
-def fail(code: int, sentence: str):
+def fail(code: int, sentence: str) -> NoReturn:
     """Stop the request with this status and a sentence for the person who sent it."""
     response = jsonify(error=sentence)
     response.status_code = code
@@ -283,7 +287,13 @@ def waiting_line(ahead: int) -> str:
     return "next in line for a free grader" if not ahead else f"waiting: {counted(ahead, 'submission')} ahead of yours"
 
 
-def iso(moment) -> str | None:
+def db() -> Session:
+    """This request's database session (opened before the request, closed after it)."""
+    current: Session = g.db
+    return current
+
+
+def iso(moment: datetime | None) -> str | None:
     """UTC, ISO 8601 (SQLite hands the time back without its zone)."""
     if moment is None:
         return None

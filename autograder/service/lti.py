@@ -11,19 +11,27 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Final
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Flask, g, make_response, redirect, render_template, request, session
-from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
+from flask import Flask, Response, g, make_response, redirect, render_template, request, session
+from flask.typing import ResponseReturnValue
+# From the modules that define them: pylti1p3.contrib.flask re-exports them without __all__, which a typed
+# package's consumer may not rely on (mypy's implicit re-export rule).
+from pylti1p3.contrib.flask.message_launch import FlaskMessageLaunch
+from pylti1p3.contrib.flask.oidc_login import FlaskOIDCLogin
+from pylti1p3.contrib.flask.request import FlaskRequest
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException, ToolConfException
 from pylti1p3.lineitem import LineItem
 from pylti1p3.registration import Registration
-from pylti1p3.tool_config import ToolConfDict
+from pylti1p3.tool_config.dict import TIssConf, ToolConfDict
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..errors import SetupError
 from . import store
@@ -32,9 +40,11 @@ from .store import INSTRUCTOR, STUDENT, LtiMember, Person, now
 log = logging.getLogger("autograder.service.lti")
 
 PERSON = "lti_person"  # the Flask session's key: whom the launch named
-SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
-AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
-LIS_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/lis"
+SCORE_SCOPE: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+AGS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+LIS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti/claim/lis"
+# {issuer: [{"client_id", "deployment_ids", "default", "auth_login_url", "auth_token_url", "key_set_url"}]}
+Platforms = dict[str, list[TIssConf]]
 
 
 # ------------------------------------------------------------ the tool's folder: keys and platforms
@@ -68,10 +78,11 @@ def session_secret(service: Path) -> str:
     return path.read_text()
 
 
-def platforms(service: Path) -> dict:
+def platforms(service: Path) -> Platforms:
     """{issuer: [registration, ...]} as pylti1p3's ToolConfDict reads it; {} before any add-platform."""
     try:
-        return json.loads((folder_of(service) / "platforms.json").read_text())
+        known: Platforms = json.loads((folder_of(service) / "platforms.json").read_text())
+        return known  # as add_platform wrote it
     except FileNotFoundError:
         return {}
 
@@ -88,7 +99,7 @@ def add_platform(service: Path, *, issuer: str, client_id: str, auth_url: str, t
     if entry is None:
         entry = {"client_id": client_id, "deployment_ids": [], "default": not entries}
         entries.append(entry)
-    entry.update(auth_login_url=auth_url, auth_token_url=token_url, key_set_url=jwks_url)
+    entry.update({"auth_login_url": auth_url, "auth_token_url": token_url, "key_set_url": jwks_url})
     if deployment_id not in entry["deployment_ids"]:
         entry["deployment_ids"].append(deployment_id)
     tool_keys(service)  # made now, so that `lti config` and the LMS see the same key from the start
@@ -99,7 +110,8 @@ def add_platform(service: Path, *, issuer: str, client_id: str, auth_url: str, t
 def tool_conf(service: Path) -> ToolConfDict:
     """pylti1p3's view of the platforms, with the tool's keys; read at each launch, so that a platform
     added while the service runs is trusted at once."""
-    conf = ToolConfDict(platforms(service))
+    # A copy, typed as ToolConfDict's own TJsonData (a dict's value type is invariant).
+    conf = ToolConfDict({issuer: entries for issuer, entries in platforms(service).items()})
     private, public = tool_keys(service)
     for issuer, entries in platforms(service).items():
         for entry in entries:
@@ -111,14 +123,15 @@ def tool_conf(service: Path) -> ToolConfDict:
 def registration(service: Path, issuer: str, client_id: str) -> Registration | None:
     """The LMS's registration, or None when it is no longer in platforms.json."""
     try:
-        return tool_conf(service).find_registration_by_params(issuer, client_id)
+        found: Registration = tool_conf(service).find_registration_by_params(issuer, client_id)  # (unannotated)
+        return found
     except ToolConfException:
         return None
 
 
 def platform_origins(service: Path) -> list[str]:
     """The LMSs' own sites, which may show our pages in their iframe."""
-    origins = set()
+    origins: set[str] = set()
     for entries in platforms(service).values():
         for entry in entries:
             parts = urlparse(entry["auth_login_url"])
@@ -128,7 +141,7 @@ def platform_origins(service: Path) -> list[str]:
 
 # ------------------------------------------------------------ what the LMS admin pastes
 
-def config(service: Path, base_url: str) -> dict:
+def config(service: Path, base_url: str) -> dict[str, Any]:
     """Canvas's developer key (JSON) and Moodle's tool settings, for this service at base_url."""
     base = base_url.rstrip("/")
     _, public = tool_keys(service)
@@ -159,7 +172,7 @@ def config(service: Path, base_url: str) -> dict:
 
 # ------------------------------------------------------------ who the launch names
 
-def person_of(db, launch: dict, teaching: bool) -> Person | None:
+def person_of(db: Session, launch: Mapping[str, Any], teaching: bool) -> Person | None:
     """The roster's person the LMS user is: known by an earlier launch, else found by the roster's SIS id,
     login or e-mail. The course's instructor (`teaching`: pylti1p3next's reading of the roles, which
     ignores an instructor role held elsewhere in the school) opens the instructor's page. None: not on
@@ -180,7 +193,7 @@ def person_of(db, launch: dict, teaching: bool) -> Person | None:
     return None
 
 
-def remember(db, person: Person, launch: dict, client_id: str) -> None:
+def remember(db: Session, person: Person, launch: Mapping[str, Any], client_id: str) -> None:
     """Keep who they are in the LMS and where their score goes (the launch's line item, if it may post)."""
     ags = launch.get(AGS_CLAIM, {})
     lineitem = ags.get("lineitem") if SCORE_SCOPE in ags.get("scope", []) else None
@@ -223,12 +236,12 @@ def why_refused(exc: Exception) -> str:
     return "signature"
 
 
-def refuse(code: int, reason: str, detail: str = ""):
+def refuse(code: int, reason: str, detail: str = "") -> tuple[str, int]:
     log.warning("LTI launch refused (%s): %s", reason, detail)
     return render_template("service_lti_refused.html.j2", sentence=REFUSED[reason]), code
 
 
-def assignment_picked(launch: FlaskMessageLaunch, folder: Path):
+def assignment_picked(launch: FlaskMessageLaunch, folder: Path) -> Response:
     """Deep Linking: the instructor picked this tool in the LMS's picker; the answer (signed with the tool's
     key) adds the CNN assignment, its launch and its gradebook column, to the course."""
     resource = (DeepLinkResource().set_url(request.host_url + "lti/launch").set_title("CNN")
@@ -246,6 +259,11 @@ def assignment_picked(launch: FlaskMessageLaunch, folder: Path):
     return response
 
 
+def _flask_request() -> FlaskRequest:
+    """pylti1p3next's view of Flask's current request."""
+    return FlaskRequest()  # type: ignore[no-untyped-call]  # pylti1p3next leaves FlaskRequest.__init__ unannotated
+
+
 def install(app: Flask, folder: Path) -> None:
     """Add /lti/login, /lti/launch and /lti/jwks to the service's app."""
     folder = Path(folder)
@@ -255,17 +273,19 @@ def install(app: Flask, folder: Path) -> None:
         app.config.update(SESSION_COOKIE_SAMESITE="None", SESSION_COOKIE_SECURE=True, SESSION_COOKIE_PARTITIONED=True)
 
     @app.route("/lti/login", methods=["GET", "POST"])
-    def lti_login():
+    def lti_login() -> ResponseReturnValue:
         try:
-            login = FlaskOIDCLogin(FlaskRequest(), tool_conf(folder))
-            return login.redirect(request.host_url + "lti/launch")  # ours, whatever target the request names
+            login = FlaskOIDCLogin(_flask_request(), tool_conf(folder))
+            # ours, whatever target the request names; a Werkzeug redirect (the library leaves its type open)
+            answer: ResponseReturnValue = login.redirect(request.host_url + "lti/launch")
+            return answer
         except REFUSALS as exc:
             return refuse(400, why_refused(exc), str(exc))
 
     @app.post("/lti/launch")
-    def lti_launch():
+    def lti_launch() -> ResponseReturnValue:
         try:
-            launch = FlaskMessageLaunch(FlaskRequest(), tool_conf(folder))
+            launch = FlaskMessageLaunch(_flask_request(), tool_conf(folder))
             data = launch.validate().get_launch_data()
         except REFUSALS as exc:
             reason = why_refused(exc)
@@ -289,6 +309,6 @@ def install(app: Flask, folder: Path) -> None:
         return redirect("/")
 
     @app.get("/lti/jwks")
-    def lti_jwks():
+    def lti_jwks() -> dict[str, Any]:
         _, public = tool_keys(folder)
         return {"keys": [Registration.get_jwk(public)]}

@@ -11,6 +11,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pylti1p3.assignments_grades import AssignmentsGradesService
 from pylti1p3.grade import Grade
@@ -31,17 +32,21 @@ POLICIES = ("latest", "best")
 def enqueue(session: Session, submission_id: int, policy: str = "latest") -> None:
     """In the grade's own transaction: queue the score for the LMS if the student came from one."""
     sub = session.get(Submission, submission_id)
+    if sub is None:  # complete() has just updated it, in this transaction
+        raise ValueError(f"no submission {submission_id} to queue a score for")
     member = session.get(LtiMember, sub.student_id)
     if sub.status != GRADED or sub.score is None or member is None or not member.lineitem:
         return
     score = sub.score
     if policy == "best":
-        score = session.scalar(select(func.max(Submission.score)).where(
+        best = session.scalar(select(func.max(Submission.score)).where(
             Submission.student_id == sub.student_id, Submission.status == GRADED))
+        if best is not None:  # (never None: this graded submission with its score is among them)
+            score = best
     session.add(LtiScore(submission_id=sub.id, person_id=sub.student_id, score=score, max_score=sub.max_score))
 
 
-def pending(session: Session) -> list[dict]:
+def pending(session: Session) -> list[dict[str, Any]]:
     """The scores the LMS has not taken yet, for the instructor's page."""
     rows = session.scalars(select(LtiScore).where(LtiScore.status == PENDING).order_by(LtiScore.id)).all()
     return [{"student": r.person_id, "submission": r.submission_id, "score": r.score, "tries": r.tries,
@@ -52,9 +57,9 @@ class Connector(ServiceConnector):
     """pylti1p3's connection to an LMS's services, its OAuth tokens kept until they expire: per LMS and
     client id (the library's Flask one keeps them per scope only, which would mix two LMSs' tokens)."""
 
-    tokens: dict[tuple, tuple[str, datetime]] = {}
+    tokens: dict[tuple[str | None, str | None, str], tuple[str, datetime]] = {}
 
-    def _key(self, scope_key: str) -> tuple:
+    def _key(self, scope_key: str) -> tuple[str | None, str | None, str]:  # (issuer, client id, scope)
         return self._registration.get_issuer(), self._registration.get_client_id(), scope_key
 
     def _get_cached_access_token(self, scope_key: str) -> str | None:
@@ -70,6 +75,8 @@ def post(folder: Path, member: LtiMember, row: LtiScore, report_url: str) -> Non
     registration = lti.registration(folder, member.issuer, member.client_id)
     if registration is None:
         raise RuntimeError(f"the LMS {member.issuer} is no longer registered (autograder lti add-platform)")
+    if not member.lineitem:  # (enqueue queues a score only for a member with one, and a launch never drops it)
+        raise RuntimeError(f"the LMS gave {member.person_id} no gradebook column to post to")
     grades = AssignmentsGradesService(Connector(registration),
                                       {"scope": [lti.SCORE_SCOPE], "lineitem": member.lineitem})
     grade = (Grade().set_score_given(row.score).set_score_maximum(row.max_score).set_user_id(member.user)
@@ -78,7 +85,7 @@ def post(folder: Path, member: LtiMember, row: LtiScore, report_url: str) -> Non
     grades.put_grade(grade)
 
 
-def post_due(sessions: sessionmaker, folder: Path, base_url: str) -> int:
+def post_due(sessions: sessionmaker[Session], folder: Path, base_url: str) -> int:
     """Post every score that is due; returns how many the LMS took."""
     taken = 0
     with sessions() as session:
@@ -88,6 +95,8 @@ def post_due(sessions: sessionmaker, folder: Path, base_url: str) -> int:
             member = session.get(LtiMember, row.person_id)
             row.tries += 1
             try:
+                if member is None:  # (enqueue queues a score only for a member, and none is ever deleted)
+                    raise RuntimeError(f"{row.person_id} is no longer known to come from an LMS")
                 post(folder, member, row, f"{base_url.rstrip('/')}/reports/{row.submission_id}")
             except Exception as exc:  # the LMS is down, refuses the token, ...: try again later
                 wait = min(FIRST_WAIT_S * 2 ** (row.tries - 1), LONGEST_WAIT_S)
@@ -104,7 +113,7 @@ def post_due(sessions: sessionmaker, folder: Path, base_url: str) -> int:
 class Poster:
     """The thread that posts scores: every few seconds, whatever is due."""
 
-    def __init__(self, sessions: sessionmaker, folder: Path, base_url: str, every_s: float = 2.0):
+    def __init__(self, sessions: sessionmaker[Session], folder: Path, base_url: str, every_s: float = 2.0) -> None:
         self.sessions, self.folder, self.base_url, self.every_s = sessions, Path(folder), base_url, every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lti-scores", daemon=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import waitress
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from .. import lms
 from ..errors import SetupError
@@ -19,7 +19,7 @@ from .grader import Grader
 from .store import INSTRUCTOR, STUDENT, Person
 
 
-def open_folder(folder: Path, database: str | None) -> sessionmaker:
+def open_folder(folder: Path, database: str | None) -> sessionmaker[Session]:
     """The service's database: the URL given, else the one `serve` used last in this folder, else SQLite."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -30,7 +30,7 @@ def open_folder(folder: Path, database: str | None) -> sessionmaker:
         raise SetupError(folder, f"cannot open the database ({type(exc).__name__}: {exc})") from None
 
 
-def add_roster(sessions: sessionmaker, roster: Path | None) -> int:
+def add_roster(sessions: sessionmaker[Session], roster: Path | None) -> int:
     """Add the roster's students not known yet (and the instructor); everyone known is kept as is."""
     with sessions() as session:
         known = set(session.scalars(select(Person.id)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -17,7 +18,7 @@ from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text
                         event)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SETTINGS_FILE = "service.json"  # in DIR: the database's URL and the links' base URL, for `autograder links`
@@ -42,7 +43,7 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(300), default="")
     role: Mapped[str] = mapped_column(String(20), default=STUDENT)
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # sha256 of the link's secret
-    roster: Mapped[dict] = mapped_column(JSON, default=dict)  # the roster's row (LMS ids, section, email)
+    roster: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # the roster's row (LMS ids, section, email)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
@@ -119,7 +120,7 @@ class LtiNonce(Base):
 NONCE_KEPT = timedelta(days=1)  # far longer than any launch token is valid: an older one is refused as expired
 
 
-def spend_nonce(session, nonce: str) -> bool:
+def spend_nonce(session: Session, nonce: str) -> bool:
     """Record a launch's nonce; False when it was spent before (a replayed launch). Nonces older than
     NONCE_KEPT are forgotten on the way: their launches can no longer pass, so the table stays small."""
     session.execute(delete(LtiNonce).where(LtiNonce.used_at < now() - NONCE_KEPT))
@@ -141,7 +142,7 @@ def database_url(folder: Path, url: str | None) -> str:
     return url
 
 
-def _sqlite_pragmas(connection, _record) -> None:
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:  # the driver's (sqlite3) connection: DBAPI, untyped
     """WAL lets the pages read while the grader writes; FULL sync makes a commit survive a power cut."""
     cursor = connection.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000", "foreign_keys=ON"):
@@ -149,7 +150,7 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
-def connect(url: str) -> sessionmaker:
+def connect(url: str) -> sessionmaker[Session]:
     """A session factory on the database, its schema brought up to date first."""
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
@@ -167,7 +168,7 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def save_settings(folder: Path, **values) -> None:
+def save_settings(folder: Path, **values: str) -> None:
     """What `autograder links` needs to find the service again (the database may hold a password: 0600)."""
     path = Path(folder) / SETTINGS_FILE
     known = load_settings(folder)
@@ -175,8 +176,10 @@ def save_settings(folder: Path, **values) -> None:
     path.write_text(json.dumps({**known, **values}, indent=2))
 
 
-def load_settings(folder: Path) -> dict:
+def load_settings(folder: Path) -> dict[str, str]:
+    """{"database": its URL, "base_url": the links' base URL}, as save_settings left them."""
     try:
-        return json.loads((Path(folder) / SETTINGS_FILE).read_text())
+        settings: dict[str, str] = json.loads((Path(folder) / SETTINGS_FILE).read_text())
+        return settings
     except FileNotFoundError:
         return {}
