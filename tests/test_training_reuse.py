@@ -34,22 +34,21 @@ def trained(tmp_path_factory):
     for name, optimizer in (("first", "rmsprop"), ("again", "rmsprop"), ("adam", "adam")):
         paths.append(folder / f"{name}.keras")
         lesson_network(optimizer).save(paths[-1])
-    saved, cache = training._FINISHED.copy(), os.environ["AUTOGRADER_CACHE"]
+    saved = training._FINISHED.copy()
     training._FINISHED.clear()
-    os.environ["AUTOGRADER_CACHE"] = str(folder / "cache")  # nothing trained by earlier tests
+    cache = folder / "cache"  # nothing trained by earlier tests
     runs = []
     real = training.train_copy  # each training the model process is asked for
     training.train_copy = lambda path, *args, **kwargs: runs.append(path.stem) or real(path, *args, **kwargs)
     try:
         source = data.resolve(None)
         settings = rubric.load(locations.RUBRIC).training
-        results = [training.Trainer(source.path, settings, locations.HANDWRITTEN_3, source.sha256)(path)
+        results = [training.Trainer(source.path, settings, locations.HANDWRITTEN_3, cache, source.sha256)(path)
                    for path in paths]
     finally:
         training.train_copy = real
         training._FINISHED.clear()
         training._FINISHED.update(saved)
-        os.environ["AUTOGRADER_CACHE"] = cache
     stored = sorted(p.name.split("-")[0] for p in (folder / "cache").glob("*.json"))
     return results, runs, stored
 
