@@ -3,7 +3,6 @@ lesson's): only when the grader's own reading of the snapshot is the same networ
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
