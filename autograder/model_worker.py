@@ -10,7 +10,8 @@ the grades of a batch worker; it imports TensorFlow once, with the brief trainin
 (arithmetic.py).
 
 Requests and answers are JSON lines on the child's standard input and output (the child's own prints go
-nowhere); what comes back is plain data.
+nowhere); what comes back is plain data. This module is the grader's end; the child's loop is
+model_process.py (it imports the stages that touch Keras, which import this module to ask the child).
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from __future__ import annotations
 import functools
 import json
 import os
-import resource
 import select
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +32,6 @@ from .facts import BriefTraining, ModelDescription
 from . import locations
 from .errors import TOO_MUCH
 
-MEMORY_LIMIT = 3 * 2**30  # RLIMIT_DATA of the child; the lesson's network trains in well under 1 GiB
 DESCRIBE_S = 60  # one load and description; the lesson's model takes under a second
 MAX_ANSWER = 64 << 20  # one answer line
 
@@ -44,52 +42,6 @@ class ModelTooLarge(RuntimeError):
 
 class ModelError(RuntimeError):
     """The model's own problem, raised in the model's process ("ValueError: ...")."""
-
-
-# ---------------------------------------------------------------- in the child
-
-
-def _requests() -> dict[str, Callable[..., Any]]:
-    from . import describe, model_file, training
-    from .harness.kernel_side import weights_fingerprint  # the very digest the harness takes after fit
-
-    def compile_settings(path: str) -> dict[str, Any] | None:
-        return describe.compile_settings(model_file.read_config(Path(path)).get("compile_config"))
-
-    def fingerprint(path: str) -> str:
-        model, _ = model_file.load_safely(Path(path))
-        digest: str = weights_fingerprint(model.weights)
-        return digest
-
-    return {"describe": lambda path: describe.describe_model(Path(path)), "compile_settings": compile_settings,
-            "fingerprint": fingerprint, "train": training.train_from_files}
-
-
-def serve() -> None:
-    """The child's loop: one request at a time, until its input closes."""
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # a print anywhere below must not break the protocol
-    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT, MEMORY_LIMIT))
-    from . import quiet
-
-    quiet.import_keras_quietly()  # TensorFlow once, with the arithmetic pinned, before any request
-    handlers = _requests()
-    answers.write("{\"ready\": true}\n")
-    answers.flush()
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            answer = {"value": handlers[request["name"]](*request["args"])}
-        except Exception as exc:  # the model's own problem: the grader reports it
-            if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":  # TensorFlow's
-                answer = {"too_large": "it needs more memory than the grader gives a model"}
-            else:
-                answer = {"error": type(exc).__name__, "message": str(exc)[:2000]}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-
-
-# ---------------------------------------------------------------- in the grader
 
 
 class ModelWorker:
@@ -112,7 +64,7 @@ class ModelWorker:
             env = dict(os.environ)
             # The grader's package, wherever it is imported from (a checkout or an installed wheel).
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(locations.PACKAGE.parent), env.get("PYTHONPATH")]))
-            self._process = subprocess.Popen([sys.executable, "-m", "autograder.model_worker"], env=env,
+            self._process = subprocess.Popen([sys.executable, "-m", "autograder.model_process"], env=env,
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL)
             self._buffer = b""
@@ -216,6 +168,3 @@ def worker() -> ModelWorker:
     """This process's model worker (one per grading process, kept for the next grade)."""
     return ModelWorker()
 
-
-if __name__ == "__main__":
-    serve()
