@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
@@ -42,11 +43,38 @@ def usable(confined: bool) -> bool:
     return _is_root() or not confined or not any(l.active for l in probe() if l.name in ROOT_LAYERS)
 
 
-def plan(sandbox: Sandbox) -> dict:
-    """What the fork server's child does before it becomes the kernel: the sandbox's own layers."""
-    filesystem = sandbox.active("filesystem")
+# Passed through to the kernel when set: thread and BLAS settings that change speed or correctness.
+PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "TF_NUM_INTEROP_THREADS",
+                "TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS")
+
+
+def server_env() -> dict[str, str]:
+    """What the kernel's environment has in common with the fork server's, which imports TensorFlow
+    for it: the variables read once at start or import (hash seed, TensorFlow's logging) must agree."""
+    env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
+    env.update({
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "LANG": "C.UTF-8",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONHASHSEED": "0",
+        "MPLBACKEND": "agg",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "AUTOGRADER_GRADING": "1",  # self_check() inside a graded notebook does nothing
+    })
+    return env
+
+
+def plan(sandbox: Sandbox) -> dict[str, Any]:
+    """What the fork server's child does before it becomes the kernel: the sandbox's own layers. Read
+    here as the child will read them, so that an option it cannot carry out stops the grade at once,
+    naming the option, instead of a kernel less confined than the report says."""
+    bwrap = sandbox.bwrap_args() if sandbox.active("filesystem") else None
+    if bwrap is not None:
+        from .harness.fork_server import Confinement  # Linux only, as the filesystem layer is
+
+        Confinement(bwrap)
     return {
-        "bwrap": sandbox.bwrap_args() if filesystem else None,
+        "bwrap": bwrap,
         "network": sandbox.active("network"),
         "uid": KERNEL_UID if sandbox.active("user") and _is_root() else None,
         "limits": sandbox.limits() if sandbox.active("limits") else None,
@@ -110,13 +138,11 @@ _STARTING = threading.Lock()
 def server() -> ForkServer:
     """This process's fork server, started on first use (and again if it died)."""
     global _SERVER
-    from . import kernel
-
     with _STARTING:
         if _SERVER is None or not _SERVER.alive():
             if _SERVER is not None:
                 _SERVER.close()
-            _SERVER = ForkServer(kernel.server_env())
+            _SERVER = ForkServer(server_env())
             atexit.register(_SERVER.close)
         return _SERVER
 

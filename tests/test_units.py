@@ -318,6 +318,18 @@ def test_the_fork_server_confines_with_the_very_plan_bubblewrap_would_get(tmp_pa
         fork_server.Confinement(["--ro-bind", "/usr", "/usr"])
 
 
+@pytest.mark.parametrize("option", ["--remount-ro", "--bind-try", "--seccomp", "--overlay-src", "--frobnicate"])
+def test_the_fork_server_refuses_a_bubblewrap_option_it_would_skip(tmp_path, option):
+    from autograder.harness import fork_server
+
+    args = ["bwrap", "--bind", str(tmp_path), "/", "--ro-bind", "/usr", "/usr", option, "/x", "--chdir", "/"]
+    with pytest.raises(ValueError, match=f"^{option}: a bubblewrap option the fork server cannot carry out"):
+        fork_server.Confinement(args)
+    with pytest.raises(ValueError, match="--chdir: expects 1 operands"):
+        fork_server.Confinement(["--bind", str(tmp_path), "/", "--chdir"])
+    assert fork_server.Confinement(args[:7]).steps == [("--ro-bind", ["/usr", "/usr"])]  # known ones pass
+
+
 def test_a_runtime_reached_through_a_link_is_also_where_the_kernel_looks(tmp_path, monkeypatch):
     link = tmp_path / "venv"
     link.symlink_to(Path(sys.prefix).resolve())

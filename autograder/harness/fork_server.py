@@ -73,36 +73,52 @@ def _die_with_parent(parent=None, alive=None):
         os._exit(1)
 
 
-class Confinement:
-    """The subset of bubblewrap's arguments the grader's sandbox uses, carried out in-process."""
+# bubblewrap's options that Confinement carries out, with how many operands each takes.
+TAKES = {"--bind": 2, "--ro-bind": 2, "--symlink": 2, "--tmpfs": 1, "--dev": 1, "--proc": 1,
+         "--chdir": 1, "--hostname": 1, "--unsetenv": 1}
+# Options the child always carries out whatever the arguments say (its namespaces, its tie to the server,
+# its own session, an environment made from the request's alone): accepted, nothing more to do.
+ALWAYS_DONE = ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+               "--new-session", "--unsetenv")
+ROOT_ONLY = ("--uid", "--gid", "--cap-drop", "--unshare-user")  # a user namespace: bwrap's, not ours
 
-    def __init__(self, args):
-        self.root = None
-        self.steps = []  # (option, operands) in order
-        self.proc = None
+
+class Confinement:
+    """The subset of bubblewrap's arguments the grader's sandbox uses, carried out in-process. Any other
+    option is refused: a layer silently skipped would leave the kernel less confined than the report says."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.root: str | None = None
+        self.steps: list[tuple[str, list[str]]] = []  # (option, operands) in order
+        self.proc: str | None = None
         self.chdir = "/"
-        self.hostname = None
-        takes = {"--bind": 2, "--ro-bind": 2, "--symlink": 2, "--tmpfs": 1, "--dev": 1, "--proc": 1,
-                 "--chdir": 1, "--hostname": 1, "--unsetenv": 1}
-        args = list(args)
+        self.hostname: str | None = None
+        args = list(args[1:] if args[:1] == ["bwrap"] else args)  # the program's name, as bwrap_args() has it
         while args:
-            option = args.pop(0)
-            operands = [args.pop(0) for _ in range(takes.get(option, 0))]
-            if option == "--bind" and operands[1] == "/":
-                self.root = operands[0]
-            elif option in ("--bind", "--ro-bind", "--symlink", "--tmpfs", "--dev"):
-                self.steps.append((option, operands))
-            elif option == "--proc":
-                self.proc = operands[0]
-            elif option == "--chdir":
-                self.chdir = operands[0]
-            elif option == "--hostname":
-                self.hostname = operands[0]
-            elif option in ("--uid", "--gid", "--cap-drop", "--unshare-user"):
-                raise ValueError(f"{option}: the fork server confines as root only")
-            # --unshare-*, --die-with-parent, --new-session, --unsetenv: always done here
+            self._read(args.pop(0), args)
         if self.root is None:
             raise ValueError("no new root (--bind ROOT /) in the confinement")
+
+    def _read(self, option: str, rest: list[str]) -> None:
+        """One option and its operands, taken off the front of `rest`."""
+        if option in ROOT_ONLY:
+            raise ValueError(f"{option}: the fork server confines as root only")
+        if option not in TAKES and option not in ALWAYS_DONE:
+            raise ValueError(f"{option}: a bubblewrap option the fork server cannot carry out in-process "
+                             "(grade with --no-fork-server, or teach harness/fork_server.Confinement)")
+        if len(rest) < TAKES.get(option, 0):
+            raise ValueError(f"{option}: expects {TAKES[option]} operands")
+        operands = [rest.pop(0) for _ in range(TAKES.get(option, 0))]
+        if option == "--bind" and operands[1] == "/":
+            self.root = operands[0]
+        elif option in ("--bind", "--ro-bind", "--symlink", "--tmpfs", "--dev"):
+            self.steps.append((option, operands))
+        elif option == "--proc":
+            self.proc = operands[0]
+        elif option == "--chdir":
+            self.chdir = operands[0]
+        elif option == "--hostname":
+            self.hostname = operands[0]
 
     def _at(self, path):
         return os.path.join(self.root, path.lstrip("/"))
