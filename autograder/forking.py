@@ -21,14 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
-from .sandbox import KERNEL_UID, Sandbox, _is_root, probe
+from .sandbox import KERNEL_UID, Sandbox, _is_root, owned_tempdir, probe, remove_stale_folders
 
 SERVER_SOURCE = Path(__file__).with_name("harness") / "fork_server.py"
 PROVISIONER = "autograder-fork"
@@ -87,7 +86,8 @@ class ForkServer:
     """One fork server process, owned by this grading process and tied to it (it dies with it)."""
 
     def __init__(self, env: dict[str, str]):
-        self.home = Path(tempfile.mkdtemp(prefix="autograder-forkserver-"))
+        remove_stale_folders()  # a killed grader's server left its home behind
+        self.home = owned_tempdir("autograder-forkserver-")
         env = {**env, "HOME": str(self.home), "KERAS_HOME": str(self.home / ".keras"),
                "MPLCONFIGDIR": str(self.home / "matplotlib"), "TMPDIR": str(self.home),
                "AUTOGRADER_GRADER_PID": str(os.getpid())}

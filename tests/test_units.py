@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import datetime
 import io
 import json
@@ -11,6 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import zipfile
@@ -427,6 +429,31 @@ def test_the_auto_cell_limit_is_whole_seconds_from_the_references_slowest_cell()
     assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 0.5}}}, Options()) == 30
     assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 60}}}, Options()) == 120
     assert cell_timeout(rules, {}, Options(cell_timeout=12)) == 12
+
+
+def test_the_temporary_folders_of_a_killed_grader_are_removed_by_the_next_start_and_a_live_ones_kept():
+    # A real grader process makes its folders as a grade does (scratch, record, fork server's home), then is
+    # killed with SIGKILL: nothing of its own can clean up.
+    code = ("from autograder import sandbox\nfor prefix in ('autograder-', 'autograder-records-', "
+            "'autograder-forkserver-'):\n    print(sandbox.owned_tempdir(prefix), flush=True)\n"
+            "import time\ntime.sleep(300)")
+    grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        theirs = [Path(grader.stdout.readline().strip()) for _ in range(3)]
+        ours = sandbox.owned_tempdir("autograder-forkserver-")
+        reused = Path(tempfile.mkdtemp(prefix=f"autograder-records-{os.getpid()}.1-"))  # our pid, once another's
+        unowned = Path(tempfile.mkdtemp(prefix="autograder-forkserver-"))  # an older grader's, young
+        sandbox.remove_stale_folders()
+        assert all(f.is_dir() for f in theirs)  # its grader still runs
+        assert not reused.exists()
+    finally:
+        grader.kill()
+        grader.wait()
+    sandbox.remove_stale_folders()
+    assert not any(f.exists() for f in theirs)
+    assert ours.is_dir() and unowned.is_dir()
+    ours.rmdir()
+    unowned.rmdir()
 
 
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
