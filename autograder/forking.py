@@ -25,7 +25,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.provisioning import LocalProvisioner
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from .sandbox import KERNEL_UID, Sandbox, _is_root, owned_tempdir, probe, remove_stale_folders
 
@@ -103,15 +104,26 @@ class ForkServer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def fork(self, request: dict) -> tuple[int, int]:
+    def fork(self, request: dict[str, Any]) -> tuple[int, int]:
         """A new kernel process for `request`: its pid and a pidfd for it."""
         with self.lock:
-            self.socket.sendall(json.dumps(request).encode() + b"\n")
-            reply, fds, _, _ = socket.recv_fds(self.socket, 1024, 1)
+            try:
+                self.socket.sendall(json.dumps(request).encode() + b"\n")
+                reply, fds, _, _ = socket.recv_fds(self.socket, 1024, 1)
+            except OSError:
+                self._settle()
+                raise
         words = reply.decode().split(" ", 1)
         if not reply or words[0] != "ok" or not fds:
             raise RuntimeError(f"the fork server did not start a kernel: {reply.decode() or self._tail()}")
         return int(words[1]), fds[0]
+
+    def _settle(self) -> None:
+        """Its socket broke: the server is ending (killed). Wait until it has, so that lost() says so."""
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
 
     def _tail(self) -> str:
         self.log.flush()
@@ -183,10 +195,10 @@ class ForkedKernel:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            if not select.select([self.pidfd], [], [], timeout)[0]:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout)
-        return self.poll()
+        if self.returncode is None and not select.select([self.pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)  # only a timeout ends select unready
+        code = self.poll()
+        return -1 if code is None else code
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:
@@ -202,17 +214,18 @@ class ForkedKernel:
 class ForkProvisioner(LocalProvisioner):
     """Launches the kernel as a fork of this process's fork server; the rest is LocalProvisioner's."""
 
-    async def launch_kernel(self, cmd: list[str], **kwargs) -> dict:
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         env = {k: v for k, v in kwargs["env"].items() if not k.startswith("JPY_")}
+        manager: Any = self.parent  # the kernel manager that launches it
         request = {**self.kernel_spec.metadata["autograder"], "env": env,
-                   "connection_file": self.parent.connection_file, "cwd": str(kwargs.get("cwd") or "")}
+                   "connection_file": manager.connection_file, "cwd": str(kwargs.get("cwd") or "")}
         try:
             pid, pidfd = server().fork(request)
         except (OSError, RuntimeError):
             if not lost():
                 raise
             pid, pidfd = server().fork(request)  # it had stopped since its last use: a new one
-        self.process = ForkedKernel(pid, pidfd)
+        self.process = ForkedKernel(pid, pidfd)  # type: ignore[assignment]  # Popen-like: all LocalProvisioner uses
         self.pid, self.pgid = pid, None
         self.cwd = kwargs.get("cwd")
         return self.connection_info
