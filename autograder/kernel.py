@@ -13,8 +13,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import zmq
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
@@ -33,7 +35,7 @@ SEND_TIMEOUT_MS = 10_000
 class _CappedManager(AsyncKernelManager):
     """A kernel manager whose clients' sockets refuse messages over MAX_MESSAGE_BYTES."""
 
-    def client(self, **kwargs):
+    def client(self, **kwargs: Any) -> AsyncKernelClient:  # type: ignore[override]  # typed blocking upstream
         client = super().client(**kwargs)
         client.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # for the sockets it opens from now on
         # A kernel the grader can no longer reach (gone, or cut off for a message too large) must not hold a
@@ -66,7 +68,7 @@ def kernel_manager(sandbox: Sandbox, fork: bool = True) -> AsyncKernelManager:
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     confined = sandbox.enabled and sandbox.active("filesystem") or sandbox.active("network")
     forked = forks(sandbox, fork)
-    spec = {
+    spec: dict[str, Any] = {
         "argv": argv if forked else sandbox.wrap(argv),  # forked: the plan below confines it instead
         "display_name": "cnn-autograder",
         "language": "python",

@@ -29,6 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import locations
 
@@ -90,9 +91,9 @@ def _cgroup_writable(controller: str) -> bool:
 def probe() -> tuple[Layer, ...]:
     """Which layers this machine supports, and why not when it does not."""
     bwrap = shutil.which("bwrap")
-    has_bwrap = bool(bwrap) and _works([bwrap, *BWRAP_PROBE, "true"])
+    has_bwrap = bwrap is not None and _works([bwrap, *BWRAP_PROBE, "true"])
     unshare = shutil.which("unshare")
-    has_netns = has_bwrap or (bool(unshare) and _works([unshare, "--net", "true"]))
+    has_netns = has_bwrap or (unshare is not None and _works([unshare, "--net", "true"]))
     prlimit = shutil.which("prlimit")
     if not sys.platform.startswith("linux"):
         missing = f"not available on {sys.platform}"
@@ -162,7 +163,8 @@ def _owner_gone(name: str) -> bool | None:
     if found is None:
         return None
     try:
-        return abs(psutil.Process(int(found[1])).create_time() - int(found[2])) > 1
+        started: float = psutil.Process(int(found[1])).create_time()
+        return abs(started - int(found[2])) > 1
     except psutil.NoSuchProcess:
         return True
     except psutil.Error:  # cannot tell: someone's
@@ -270,11 +272,11 @@ class Sandbox:
     def isolates_network(self) -> bool:
         return self.active("network")
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         layers = [{"name": l.name, "active": self.active(l.name),
                    "how": l.how if self.enabled else "switched off (--no-sandbox)"} for l in self.layers]
-        on = [l["name"] for l in layers if l["active"]]
-        off = [l["name"] for l in layers if not l["active"]]
+        on = [l.name for l in self.layers if self.active(l.name)]
+        off = [l.name for l in self.layers if not self.active(l.name)]
         if not on:
             text = "none: the notebook ran with the grading user's files, network and limits"
         else:
@@ -325,7 +327,7 @@ class Sandbox:
         return self.root / HOME_INSIDE.lstrip("/")
 
     @classmethod
-    def new(cls, **kwargs) -> "Sandbox":
+    def new(cls, **kwargs: Any) -> Sandbox:
         """A sandbox in a fresh scratch folder of its own (removed when the sandbox is left)."""
         remove_stale_folders()
         scratch = owned_tempdir("autograder-")
@@ -342,7 +344,7 @@ class Sandbox:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.cleanup()
         self.unmount_scratch()
         if self.owns_scratch:
@@ -437,7 +439,7 @@ class Sandbox:
         for name in SYSTEM_FILES:
             if Path(name).exists():
                 args += ["--ro-bind", name, name]
-        bound = []
+        bound: list[Path] = []
         for path in self.runtime():
             if not any(b in path.parents for b in bound):
                 self._mountpoint(path)
