@@ -21,8 +21,10 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import TOO_MUCH
 
@@ -47,11 +49,11 @@ class Channel:
     socket_path: Path
     copies: Path  # where the grader keeps the snapshots (outside the sandbox's scratch: the kernel cannot fill it)
     cell: int = 0  # the code cell now running (In [cell]); 0 before the first
-    events: list[dict] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # malformed input, said in the report
     lost: list[str] = field(default_factory=list)  # records that could not be kept: the record is incomplete
     connected: bool = False
-    on_event: object = None  # called with each event once kept (the brief training starts early on a fit)
+    on_event: Callable[[dict[str, Any]], None] | None = None  # called with each event once kept (the brief training starts early on a fit)
     _received: int = 0  # bytes of events so far
     _kept: int = 0  # bytes of snapshots kept so far
     _snapshots: int = 0  # snapshots received so far
@@ -102,7 +104,7 @@ class Channel:
             except Exception as exc:  # never silently: whatever the kernel sends next is not recorded
                 self._lose(f"the grader stopped recording ({type(exc).__name__}: {exc})"[:300])
 
-    def _recv(self, conn) -> bytes:
+    def _recv(self, conn: socket.socket) -> bytes:
         while not self._stop.is_set():
             try:
                 chunk = conn.recv(1 << 20)
@@ -113,7 +115,7 @@ class Channel:
             return chunk
         raise _Closed
 
-    def _line(self, conn) -> bytes:
+    def _line(self, conn: socket.socket) -> bytes:
         while b"\n" not in self._buffer:
             if len(self._buffer) > MAX_LINE:
                 self._lose(f"the kernel sent an event larger than the grader accepts ({MAX_LINE:,} bytes); "
@@ -123,13 +125,13 @@ class Channel:
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line
 
-    def _exactly(self, conn, size: int) -> bytes:
+    def _exactly(self, conn: socket.socket, size: int) -> bytes:
         while len(self._buffer) < size:
             self._buffer += self._recv(conn)
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
 
-    def _receive(self, conn, line: bytes) -> None:
+    def _receive(self, conn: socket.socket, line: bytes) -> None:
         self._received += len(line)
         if len(self.events) >= MAX_EVENTS or self._received > MAX_EVENT_BYTES:
             self._lose(f"{TOO_MUCH}: more than {MAX_EVENTS:,} calls or {MAX_EVENT_BYTES >> 20} MB of "
@@ -152,7 +154,7 @@ class Channel:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _keep_snapshot(self, conn, event: dict) -> None:
+    def _keep_snapshot(self, conn: socket.socket, event: dict[str, Any]) -> None:
         """The snapshot's bytes follow its event: keep the grader's own copy, outside the kernel's reach."""
         size = event.get("size")
         event["copy"] = None

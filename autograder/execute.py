@@ -1,4 +1,11 @@
-"""Run a notebook copy in a fresh kernel with the harness around it.
+"""A kernel's whole life, in one place: `Kernel`, a context manager.
+
+    with Kernel(options) as kernel:                  # its confinement (sandbox.py): scratch, root, cgroups
+        kernel.save(notebook)                        # the file as submitted, in the kernel's working folder
+        execution = kernel.run(copy, config)         # started, forked (forking.py) or afresh (kernel.py); the
+                                                     # harness's channel (events.py); every cell; stopped
+        kernel.isolation                             # its layers and how it started, for the report
+    # on leaving: whatever it left is killed, its cgroups removed, its scratch unmounted and deleted
 
 The student's cells run one by one with nbclient. An error in a cell is
 recorded from the kernel's own reply (not from what the cell printed) and the
@@ -17,16 +24,24 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
-import nbformat
+import nbformat  # type: ignore[import-not-found, import-untyped, unused-ignore]
 import psutil
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient  # type: ignore[import-not-found, import-untyped, unused-ignore]
+from nbclient.exceptions import DeadKernelError  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
 from . import events, kernel
+from .sandbox import Sandbox
+
+Notebook = Any  # nbformat.NotebookNode: nbformat ships no types
+OnEvent = Callable[[dict[str, Any]], None]
 
 HARNESS_SOURCE = Path(__file__).with_name("harness") / "kernel_side.py"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -79,7 +94,7 @@ class Execution:
     harness_error: str | None = None
     seconds: float = 0.0
     cell_seconds: dict[int, float] = field(default_factory=dict)
-    events: list[dict] = field(default_factory=list)  # from the harness, each tagged with its cell
+    events: list[dict[str, Any]] = field(default_factory=list)  # from the harness, each tagged with its cell
     channel_problems: list[str] = field(default_factory=list)
     records_lost: list[str] = field(default_factory=list)  # what the grader could not record (events.Channel.lost)
     sources: list[tuple[int, str]] = field(default_factory=list)  # (In [n], code) of the code cells
@@ -88,7 +103,7 @@ class Execution:
     processes_left: dict[int, int] = field(default_factory=dict)  # cell -> processes it left running
 
 
-def _install_code(config: dict) -> str:
+def _install_code(config: dict[str, Any]) -> str:
     # The harness lives in its own module object, out of the student's namespace.
     return (
         "import sys as _s, types as _t\n"
@@ -105,7 +120,7 @@ FINISH_CODE = "__import__('sys').modules['_autograder_harness'].finish(get_ipyth
 MAX_OUTPUT_CHARS = 100_000  # per cell, every kind of output together: a flood must not fill the grader
 
 
-def _output_size(msg: dict) -> int:
+def _output_size(msg: dict[str, Any]) -> int:
     content = msg.get("content", {})
     if msg.get("msg_type") == "stream":
         return len(content.get("text", ""))
@@ -117,12 +132,12 @@ def _output_size(msg: dict) -> int:
 class _CappedClient(NotebookClient):
     """Keeps at most MAX_OUTPUT_CHARS of each cell's outputs, dropping the rest as it arrives."""
 
-    def __init__(self, *args, cut: dict[int, int], numbers: dict[int, int], **kwargs):
+    def __init__(self, *args: Any, cut: dict[int, int], numbers: dict[int, int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._seen: dict[int, int] = {}
         self._cut, self._numbers = cut, numbers
 
-    def output(self, outs, msg, display_id, cell_index):
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
         size = _output_size(msg)
         seen = self._seen.get(cell_index, 0)
         self._seen[cell_index] = seen + size
@@ -137,7 +152,7 @@ class _CappedClient(NotebookClient):
 
 async def _run_harness(client: NotebookClient, code: str, timeout: float) -> str | None:
     """Run grader code in the kernel; return the error text, if any."""
-    reply = await client.kc.execute_interactive(code, store_history=False, timeout=timeout,
+    reply = await cast(AsyncKernelClient, client.kc).execute_interactive(code, store_history=False, timeout=timeout,
                                                 output_hook=lambda msg: None)
     content = reply["content"]
     if content.get("status") == "error":
@@ -145,9 +160,10 @@ async def _run_harness(client: NotebookClient, code: str, timeout: float) -> str
     return None
 
 
-def _numbers(nb) -> dict[int, int]:
+def _numbers(nb: Notebook) -> dict[int, int]:
     """Notebook position -> the number Jupyter shows (In [n]) after Run All: empty cells get none."""
-    numbers, n = {}, 0
+    numbers: dict[int, int] = {}
+    n = 0
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and cell.source.strip():
             n += 1
@@ -155,54 +171,15 @@ def _numbers(nb) -> dict[int, int]:
     return numbers
 
 
-async def _run(nb, sandbox, config: dict, cell_timeout: float, notebook_timeout: float,
-               finish_timeout: float, startup_timeout: int, on_event=None, fork: bool = True) -> Execution:
-    result = Execution()
-    started = time.perf_counter()
-    deadline = started + notebook_timeout
-    numbers = _numbers(nb)
-
-    def on_cell_executed(cell, cell_index, execute_reply):
-        content = execute_reply.get("content", {})
-        if content.get("status") != "error":
-            return
-        timed_out = content.get("ename") == TIMEOUT_ENAME
-        result.errors.append(cell_error(
-            numbers[cell_index], "timeout" if timed_out else "error", content.get("ename", ""),
-            content.get("evalue", ""), strip_ansi("\n".join(content.get("traceback") or [])), cell.source))
-
-    channel = events.Channel(socket_path=sandbox.ipc_dir / "events", copies=sandbox.records, on_event=on_event)
-    config = {**config, "events": str(channel.socket_path)}
-    client = _CappedClient(
-        nb, km=kernel.kernel_manager(sandbox, fork), timeout=int(cell_timeout), allow_errors=True,
-        interrupt_on_timeout=True, startup_timeout=startup_timeout, shutdown_kernel="immediate",
-        error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
-        resources={"metadata": {"path": str(sandbox.home)}}, on_cell_executed=on_cell_executed,
-        cut=result.outputs_cut, numbers=numbers)
-    log = open(sandbox.grader_dir / "kernel.log", "wb")  # TensorFlow's chatter goes here, not to the terminal
-    channel.start()
-    try:
-        async with client.async_setup_kernel(env=kernel.kernel_env(sandbox), stdout=log, stderr=log):
-            await _run_cells(client, nb, numbers, result, channel, config, cell_timeout, deadline, finish_timeout)
-    except (RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:  # the kernel never started
-        result.kernel_died = True
-        log.flush()
-        tail = (sandbox.grader_dir / "kernel.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-        result.harness_error = f"the Python kernel could not start ({exc}). " + " ".join(tail)
-    finally:
-        await _stop(client)  # the client does not own a kernel manager passed in: stop it ourselves
-        log.close()
-        channel.close()
-        sandbox.cleanup()
-    result.seconds = time.perf_counter() - started
-    result.events, result.channel_problems, result.records_lost = channel.events, channel.problems, channel.lost
-    return result
+def _launcher(client: NotebookClient) -> Any:
+    """The process the kernel's launch started (a Popen, or forking.ForkedKernel), if it was started."""
+    return getattr(getattr(client.km, "provisioner", None), "process", None)
 
 
 def _kernel_tree(client: NotebookClient) -> set[int]:
     """Every process the kernel's launch started (the kernel included), by host pid."""
     try:
-        launcher = psutil.Process(client.km.provisioner.process.pid)
+        launcher = psutil.Process(_launcher(client).pid)
         return {p.pid for p in launcher.children(recursive=True)} | {launcher.pid}
     except (AttributeError, psutil.Error):
         return set()
@@ -225,8 +202,8 @@ def _stop_leftovers(client: NotebookClient, baseline: set[int]) -> int:
     return len(stopped)
 
 
-async def _run_cells(client: NotebookClient, nb, numbers: dict[int, int], result: Execution, channel,
-                     config: dict, cell_timeout: float, deadline: float, finish_timeout: float) -> None:
+async def _run_cells(client: NotebookClient, nb: Notebook, numbers: dict[int, int], result: Execution,
+                     channel: events.Channel, config: dict[str, Any], cell_timeout: float, deadline: float, finish_timeout: float) -> None:
     result.harness_error = await _run_harness(client, _install_code(config), timeout=cell_timeout)
     baseline = _kernel_tree(client)
     for index, cell in enumerate(nb.cells):
@@ -275,12 +252,13 @@ async def _run_cells(client: NotebookClient, nb, numbers: dict[int, int], result
 async def _stop(client: NotebookClient) -> None:
     # nbclient leaves its exit hook registered when the kernel never started; the kernel is stopped here.
     atexit.unregister(client._cleanup_kernel)
-    launcher = getattr(getattr(client.km, "provisioner", None), "process", None)
+    launcher = _launcher(client)
+    km = cast(AsyncKernelManager | None, client.km)
     try:
         if client.kc is not None:
             client.kc.stop_channels()
-        if client.km is not None and client.km.has_kernel:
-            await client.km.shutdown_kernel(now=True)
+        if km is not None and km.has_kernel:
+            await km.shutdown_kernel(now=True)
     except Exception:  # already gone
         pass
     if launcher is not None:  # a kernel that died mid-cell is never waited for: reap it, no zombie left
@@ -300,13 +278,131 @@ async def _answers(client: NotebookClient) -> bool:
         return False
 
 
-def run_notebook(nb: nbformat.NotebookNode, sandbox, config: dict, *, cell_timeout: float,
-                 notebook_timeout: float, finish_timeout: float, startup_timeout: int,
-                 on_event=None, fork: bool = True) -> Execution:
-    """Execute `nb` (a copy; it is changed) in a fresh kernel confined by `sandbox` (prepared).
-    on_event(event) is called with each event of the harness once the grader has kept it."""
-    run = _run(nb, sandbox, config, cell_timeout, notebook_timeout, finish_timeout, startup_timeout, on_event,
-               fork)
+@dataclass(frozen=True)
+class KernelOptions:
+    """Everything a kernel's life depends on, in one place (each from settings.Settings)."""
+
+    cpu_seconds: int  # the kernel's CPU time limit
+    cell_timeout: float
+    notebook_timeout: float
+    finish_timeout: float  # the harness's own steps after the last cell
+    startup_timeout: int
+    readable: tuple[Path, ...] = ()  # files it must read (the data), shown to it under /data
+    hide: tuple[Path, ...] = ()  # grader files inside what it must read, hidden from it
+    sandboxed: bool = True  # False: --no-sandbox
+    fork: bool = True  # False: --no-fork-server, every kernel started afresh
+
+
+class Kernel:
+    """One kernel's life, in order (see the module's docstring). Entering makes its confinement; leaving
+    removes it. Given a `sandbox` already made (and entered) by the caller, it neither makes nor leaves it."""
+
+    def __init__(self, options: KernelOptions, sandbox: Sandbox | None = None) -> None:
+        self.options = options
+        self._sandbox = sandbox
+        self._owns = False
+
+    def __enter__(self) -> Kernel:
+        if self._sandbox is None:
+            o = self.options
+            self._sandbox = Sandbox.new(readable=list(o.readable), hide=list(o.hide), cpu_seconds=o.cpu_seconds,
+                                        enabled=o.sandboxed).__enter__()
+            self._owns = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._owns and self._sandbox is not None:
+            self._sandbox.__exit__(None, None, None)
+            self._sandbox, self._owns = None, False
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            raise RuntimeError("a Kernel's confinement exists only inside its `with`")
+        return self._sandbox
+
+    @property
+    def home(self) -> Path:
+        """The kernel's home and working folder, as the grader sees it."""
+        return self.sandbox.home
+
+    def readable_inside(self, path: Path) -> str:
+        """Where the kernel finds one of options.readable."""
+        return self.sandbox.readable_inside(path)
+
+    def save(self, notebook: Notebook, name: str = "CNN.ipynb") -> None:
+        """The notebook as submitted, in the kernel's working folder (the copy that runs may be repaired)."""
+        nbformat.write(notebook, self.home / name)  # type: ignore[no-untyped-call, unused-ignore]
+
+    @property
+    def forked(self) -> bool:
+        return kernel.forks(self.sandbox, self.options.fork)
+
+    @property
+    def isolation(self) -> dict[str, Any]:
+        """Its active and missing layers, and how it was started: the report's "isolation"."""
+        start = ("forked from a process that had imported TensorFlow and Keras (and run nothing else)"
+                 if self.forked else "a new Python process")
+        return {**self.sandbox.summary(), "kernel_start": start}
+
+    def run(self, nb: Notebook, config: dict[str, Any], on_event: OnEvent | None = None) -> Execution:
+        """Execute `nb` (a copy; it is changed) in a fresh kernel with the harness configured by `config`;
+        on_event(event) is called with each event of the harness once the grader has kept it."""
+        return _run_to_end(self._life(nb, config, on_event))
+
+    async def _life(self, nb: Notebook, config: dict[str, Any], on_event: OnEvent | None) -> Execution:
+        box, o = self.sandbox, self.options
+        result, numbers = Execution(), _numbers(nb)
+        started = time.perf_counter()
+        channel = events.Channel(socket_path=box.ipc_dir / "events", copies=box.records, on_event=on_event)
+        config = {**config, "events": str(channel.socket_path)}
+        client = _CappedClient(
+            nb, km=kernel.kernel_manager(box, o.fork), timeout=int(o.cell_timeout), allow_errors=True,
+            interrupt_on_timeout=True, startup_timeout=o.startup_timeout, shutdown_kernel="immediate",
+            error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
+            resources={"metadata": {"path": str(box.home)}}, on_cell_executed=_error_recorder(result, numbers),
+            cut=result.outputs_cut, numbers=numbers)
+        log = open(box.grader_dir / "kernel.log", "wb")  # TensorFlow's chatter goes here, not to the terminal
+        channel.start()
+        try:
+            async with client.async_setup_kernel(env=kernel.kernel_env(box), stdout=log, stderr=log):
+                await _run_cells(client, nb, numbers, result, channel, config, o.cell_timeout,
+                                 started + o.notebook_timeout, o.finish_timeout)
+        except (RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:  # the kernel never started
+            result.kernel_died = True
+            log.flush()
+            result.harness_error = _could_not_start(exc, box)
+        finally:
+            await _stop(client)  # the client does not own a kernel manager passed in: stop it ourselves
+            log.close()
+            channel.close()
+            box.cleanup()
+        result.seconds = time.perf_counter() - started
+        result.events, result.channel_problems, result.records_lost = channel.events, channel.problems, channel.lost
+        return result
+
+
+def _error_recorder(result: Execution, numbers: dict[int, int]) -> Callable[..., None]:
+    """nbclient's on_cell_executed hook: a cell's error, from the kernel's own reply."""
+
+    def on_cell_executed(cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        content = execute_reply.get("content", {})
+        if content.get("status") != "error":
+            return
+        timed_out = content.get("ename") == TIMEOUT_ENAME
+        result.errors.append(cell_error(
+            numbers[cell_index], "timeout" if timed_out else "error", content.get("ename", ""),
+            content.get("evalue", ""), strip_ansi("\n".join(content.get("traceback") or [])), cell.source))
+
+    return on_cell_executed
+
+
+def _could_not_start(exc: BaseException, box: Sandbox) -> str:
+    tail = (box.grader_dir / "kernel.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+    return f"the Python kernel could not start ({exc}). " + " ".join(tail)
+
+
+def _run_to_end(run: Coroutine[Any, Any, Execution]) -> Execution:
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # the usual case: no event loop here
@@ -314,3 +410,13 @@ def run_notebook(nb: nbformat.NotebookNode, sandbox, config: dict, *, cell_timeo
     # Called from inside Jupyter (self_check), where a loop is already running: use a thread of our own.
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, run).result()
+
+
+def run_notebook(nb: Notebook, sandbox: Sandbox, config: dict[str, Any], *, cell_timeout: float,
+                 notebook_timeout: float, finish_timeout: float, startup_timeout: int,
+                 on_event: OnEvent | None = None, fork: bool = True) -> Execution:
+    """The former entry point, until pipeline.py uses Kernel: `nb` run in `sandbox` (entered by the caller)."""
+    options = KernelOptions(cpu_seconds=sandbox.cpu_seconds, cell_timeout=cell_timeout,
+                            notebook_timeout=notebook_timeout, finish_timeout=finish_timeout,
+                            startup_timeout=startup_timeout, sandboxed=sandbox.enabled, fork=fork)
+    return Kernel(options, sandbox).run(nb, config, on_event)

@@ -13,12 +13,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import zmq
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from . import forking
+from .forking import PASS_THROUGH as PASS_THROUGH, server_env  # the kernel's environment starts from the server's
 from .sandbox import HOME_INSIDE, Sandbox
 
 KERNEL_NAME = "cnn-autograder"
@@ -32,7 +35,7 @@ SEND_TIMEOUT_MS = 10_000
 class _CappedManager(AsyncKernelManager):
     """A kernel manager whose clients' sockets refuse messages over MAX_MESSAGE_BYTES."""
 
-    def client(self, **kwargs):
+    def client(self, **kwargs: Any) -> AsyncKernelClient:  # type: ignore[override]  # typed blocking upstream
         client = super().client(**kwargs)
         client.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # for the sockets it opens from now on
         # A kernel the grader can no longer reach (gone, or cut off for a message too large) must not hold a
@@ -40,27 +43,6 @@ class _CappedManager(AsyncKernelManager):
         client.context.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
         client.context.setsockopt(zmq.LINGER, 0)
         return client
-
-
-# Passed through to the kernel when set: thread and BLAS settings that change speed or correctness.
-PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "TF_NUM_INTEROP_THREADS",
-                "TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS")
-
-
-def server_env() -> dict[str, str]:
-    """What the kernel's environment has in common with the fork server's, which imports TensorFlow
-    for it: the variables read once at start or import (hash seed, TensorFlow's logging) must agree."""
-    env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
-    env.update({
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-        "LANG": "C.UTF-8",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONHASHSEED": "0",
-        "MPLBACKEND": "agg",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "AUTOGRADER_GRADING": "1",  # self_check() inside a graded notebook does nothing
-    })
-    return env
 
 
 def kernel_env(sandbox: Sandbox) -> dict[str, str]:
@@ -86,7 +68,7 @@ def kernel_manager(sandbox: Sandbox, fork: bool = True) -> AsyncKernelManager:
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     confined = sandbox.enabled and sandbox.active("filesystem") or sandbox.active("network")
     forked = forks(sandbox, fork)
-    spec = {
+    spec: dict[str, Any] = {
         "argv": argv if forked else sandbox.wrap(argv),  # forked: the plan below confines it instead
         "display_name": "cnn-autograder",
         "language": "python",

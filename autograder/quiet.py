@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 _STDERR_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def native_stderr_silenced():
+def native_stderr_silenced() -> Iterator[None]:
     """TensorFlow's C++ start-up logging ignores TF_CPP_MIN_LOG_LEVEL and writes to file
     descriptor 2; hide it so the grader's own output stays readable."""
     with _STDERR_LOCK:
@@ -29,7 +31,7 @@ def native_stderr_silenced():
 _IMPORTING = threading.Lock()
 
 
-def import_keras_quietly():
+def import_keras_quietly() -> Any:
     """Keras for the grader's own work, with the brief training's arithmetic pinned (arithmetic.pin)
     before this process runs its first TensorFlow op."""
     with _IMPORTING, native_stderr_silenced():

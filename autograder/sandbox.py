@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import locations
 
@@ -89,9 +91,9 @@ def _cgroup_writable(controller: str) -> bool:
 def probe() -> tuple[Layer, ...]:
     """Which layers this machine supports, and why not when it does not."""
     bwrap = shutil.which("bwrap")
-    has_bwrap = bool(bwrap) and _works([bwrap, *BWRAP_PROBE, "true"])
+    has_bwrap = bwrap is not None and _works([bwrap, *BWRAP_PROBE, "true"])
     unshare = shutil.which("unshare")
-    has_netns = has_bwrap or (bool(unshare) and _works([unshare, "--net", "true"]))
+    has_netns = has_bwrap or (unshare is not None and _works([unshare, "--net", "true"]))
     prlimit = shutil.which("prlimit")
     if not sys.platform.startswith("linux"):
         missing = f"not available on {sys.platform}"
@@ -128,15 +130,61 @@ def stop_descendants() -> None:
             pass
 
 
-STALE_AFTER_S = 3600  # a group this old whose grader was killed (kill -9) before cleaning up
+STALE_AFTER_S = 3600  # a folder or group this old, of a grader that named no owner, was left by a killed one
+# Every name the grader makes in the temporary folder or the cgroups ends in its owner: PREFIX-PID.START-RANDOM
+# (START: the process's start, whole seconds), so that a later start can tell a killed grader's leftovers
+# from a live grader's, whose pid may be reused by then.
+OWNER = re.compile(r"-(\d+)\.(\d+)-[a-z0-9_]+$")
+# Temporary folders the grader makes, by prefix; True: one whose name has no owner (made by an older
+# version) is judged by its age. The batch's folders live as long as a whole class: only by their owner.
+TEMPORARY = {"autograder-records-": True, "autograder-forkserver-": True, "autograder-task-": False,
+             "autograder-batch-": False}
+SCRATCH = re.compile(r"^autograder-(\d+\.\d+-)?[a-z0-9_]{8}$")  # Sandbox.new's, apart from the prefixes above
+
+
+def owner_tag() -> str:
+    """This process, as the names of what it makes end: PID.START."""
+    import psutil
+
+    return f"{os.getpid()}.{int(psutil.Process().create_time())}"
+
+
+def owned_tempdir(prefix: str) -> Path:
+    """A new temporary folder whose name says which process made it (see OWNER)."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}-"))
+
+
+def _owner_gone(name: str) -> bool | None:
+    """Whether the process a name ends in has ended (its pid gone, or now another process's); None
+    when the name names no owner."""
+    import psutil
+
+    found = OWNER.search(name)
+    if found is None:
+        return None
+    try:
+        started: float = psutil.Process(int(found[1])).create_time()
+        return abs(started - int(found[2])) > 1
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # cannot tell: someone's
+        return False
+
+
+def _stale(path: Path, by_age: bool = True) -> bool:
+    """Left by a grader that was killed: its owner is gone, or, named by no owner, it is old."""
+    gone = _owner_gone(path.name)
+    if gone is not None:
+        return gone
+    return by_age and time.time() - path.stat().st_mtime > STALE_AFTER_S
 
 
 def _remove_stale_cgroups() -> None:
-    """Remove empty groups left by graders that were killed; a young or busy group is someone's."""
+    """Remove empty groups left by graders that were killed; a live grader's or a busy group is someone's."""
     for controller in ("pids", "memory"):
         for group in (CGROUP_ROOT / controller).glob("cnn-autograder-*"):
             try:
-                if time.time() - group.stat().st_mtime > STALE_AFTER_S and not (group / "cgroup.procs").read_text().strip():
+                if _stale(group) and not (group / "cgroup.procs").read_text().strip():
                     group.rmdir()
             except OSError:
                 pass
@@ -154,18 +202,42 @@ def _remove_stale_mounts() -> None:
         if device != "cnn-autograder" or kind != "tmpfs" or not folder.name.startswith("autograder-"):
             continue
         try:
-            if time.time() - folder.stat().st_mtime > STALE_AFTER_S:
-                subprocess.run(["umount", "--lazy", str(folder)], capture_output=True)
+            if _stale(folder) and _works(["umount", "--lazy", str(folder)]):
                 shutil.rmtree(folder, ignore_errors=True)
         except OSError:
             pass
 
 
-def _remove_stale_records() -> None:
-    """Remove the record folders (Sandbox.records) of graders that were killed before cleaning up."""
-    for folder in Path(tempfile.gettempdir()).glob("autograder-records-*"):
+def _leftovers() -> list[tuple[Path, bool]]:
+    """The grader's temporary folders on this machine, each with whether an unowned one goes by age."""
+    found = []
+    for folder in Path(tempfile.gettempdir()).glob("autograder-*"):
+        by_age = next((age for prefix, age in TEMPORARY.items() if folder.name.startswith(prefix)), None)
+        if by_age is None and SCRATCH.match(folder.name):
+            by_age = True
+        if by_age is not None:
+            found.append((folder, by_age))
+    return found
+
+
+def _in_use(folder: Path) -> bool:
+    """A process works in it (an older fork server's home is its working folder, and names no owner)."""
+    import psutil
+
+    for process in psutil.process_iter(["cwd"]):
+        if process.info["cwd"] == str(folder):
+            return True
+    return False
+
+
+def remove_stale_folders() -> None:
+    """Remove the temporary folders of graders that were killed (kill -9, the OOM killer) before
+    cleaning up; never a live grader's. Its scratch mounts go first (as root)."""
+    _remove_stale_mounts()
+    for folder, by_age in _leftovers():
         try:
-            if time.time() - folder.stat().st_mtime > STALE_AFTER_S:
+            if _stale(folder, by_age) and not os.path.ismount(folder) and \
+                    (OWNER.search(folder.name) or not _in_use(folder)):
                 shutil.rmtree(folder, ignore_errors=True)
         except OSError:
             pass
@@ -200,11 +272,11 @@ class Sandbox:
     def isolates_network(self) -> bool:
         return self.active("network")
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         layers = [{"name": l.name, "active": self.active(l.name),
                    "how": l.how if self.enabled else "switched off (--no-sandbox)"} for l in self.layers]
-        on = [l["name"] for l in layers if l["active"]]
-        off = [l["name"] for l in layers if not l["active"]]
+        on = [l.name for l in self.layers if self.active(l.name)]
+        off = [l.name for l in self.layers if not self.active(l.name)]
         if not on:
             text = "none: the notebook ran with the grading user's files, network and limits"
         else:
@@ -226,8 +298,7 @@ class Sandbox:
         """Where the grader keeps what the kernel sent (its saved models): beside the scratch folder, not in
         it, so a kernel that fills all it may write cannot stop the grader keeping its record."""
         if self._records is None:
-            _remove_stale_records()
-            self._records = Path(tempfile.mkdtemp(prefix="autograder-records-"))
+            self._records = owned_tempdir("autograder-records-")
         return self._records
 
     @property
@@ -256,9 +327,10 @@ class Sandbox:
         return self.root / HOME_INSIDE.lstrip("/")
 
     @classmethod
-    def new(cls, **kwargs) -> "Sandbox":
+    def new(cls, **kwargs: Any) -> Sandbox:
         """A sandbox in a fresh scratch folder of its own (removed when the sandbox is left)."""
-        scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
+        remove_stale_folders()
+        scratch = owned_tempdir("autograder-")
         scratch.chmod(0o755)  # mkdtemp makes it 0700; the kernel's user must reach its root inside it
         return cls(scratch=scratch, owns_scratch=True, **kwargs)
 
@@ -272,7 +344,7 @@ class Sandbox:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.cleanup()
         self.unmount_scratch()
         if self.owns_scratch:
@@ -367,7 +439,7 @@ class Sandbox:
         for name in SYSTEM_FILES:
             if Path(name).exists():
                 args += ["--ro-bind", name, name]
-        bound = []
+        bound: list[Path] = []
         for path in self.runtime():
             if not any(b in path.parents for b in bound):
                 self._mountpoint(path)
@@ -423,7 +495,7 @@ class Sandbox:
 
     def _make_cgroups(self) -> list[Path]:
         _remove_stale_cgroups()
-        name = f"cnn-autograder-{uuid.uuid4().hex[:12]}"
+        name = f"cnn-autograder-{owner_tag()}-{uuid.uuid4().hex[:12]}"
         made = []
         for controller, settings in (("pids", {"pids.max": str(MAX_PROCESSES)}),
                                      ("memory", {"memory.limit_in_bytes": str(CGROUP_MEMORY_LIMIT)})):

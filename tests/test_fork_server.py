@@ -135,3 +135,32 @@ def test_a_fork_server_killed_mid_notebook_costs_the_student_nothing(tmp_path, g
     assert "run a second time" in result.isolation["kernel_start"]
     assert not result.facts["execution"]["kernel_died"] and result.full_marks
     assert forking.server().process.pid not in killed  # a new server
+
+
+def test_a_killed_grader_s_fork_server_home_is_removed_by_the_next_start():
+    """kill -9 of a grader leaves its fork server's home behind (nothing of the grader runs to clean up); the
+    server dies with it, and the next grader's start removes the home, never a live grader's."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from autograder import sandbox
+
+    code = ("from autograder import forking\nserver = forking.server()\n"
+            "print(server.home, server.process.pid, flush=True)\nimport time\ntime.sleep(300)")
+    grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    home, server = grader.stdout.readline().split()
+    sandbox.remove_stale_folders()
+    assert os.path.isdir(home)  # its grader is alive
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    deadline = time.time() + 10
+    while psutil.pid_exists(int(server)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not psutil.pid_exists(int(server)) or psutil.Process(int(server)).status() == psutil.STATUS_ZOMBIE
+    assert os.path.isdir(home)  # left behind
+    forking.shutdown()
+    forking.server()  # the next start
+    assert not os.path.exists(home)
+    assert forking.server().home.is_dir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import datetime
 import io
 import json
@@ -11,6 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import zipfile
@@ -318,6 +320,18 @@ def test_the_fork_server_confines_with_the_very_plan_bubblewrap_would_get(tmp_pa
         fork_server.Confinement(["--ro-bind", "/usr", "/usr"])
 
 
+@pytest.mark.parametrize("option", ["--remount-ro", "--bind-try", "--seccomp", "--overlay-src", "--frobnicate"])
+def test_the_fork_server_refuses_a_bubblewrap_option_it_would_skip(tmp_path, option):
+    from autograder.harness import fork_server
+
+    args = ["bwrap", "--bind", str(tmp_path), "/", "--ro-bind", "/usr", "/usr", option, "/x", "--chdir", "/"]
+    with pytest.raises(ValueError, match=f"^{option}: a bubblewrap option the fork server cannot carry out"):
+        fork_server.Confinement(args)
+    with pytest.raises(ValueError, match="--chdir: expects 1 operands"):
+        fork_server.Confinement(["--bind", str(tmp_path), "/", "--chdir"])
+    assert fork_server.Confinement(args[:7]).steps == [("--ro-bind", ["/usr", "/usr"])]  # known ones pass
+
+
 def test_a_runtime_reached_through_a_link_is_also_where_the_kernel_looks(tmp_path, monkeypatch):
     link = tmp_path / "venv"
     link.symlink_to(Path(sys.prefix).resolve())
@@ -415,6 +429,31 @@ def test_the_auto_cell_limit_is_whole_seconds_from_the_references_slowest_cell()
     assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 0.5}}}, GradingContext()) == 30
     assert cell_timeout(rules, {"execution": {"cell_seconds": {"11": 60}}}, GradingContext()) == 120
     assert cell_timeout(rules, {}, GradingContext(cell_timeout=12)) == 12
+
+
+def test_the_temporary_folders_of_a_killed_grader_are_removed_by_the_next_start_and_a_live_ones_kept():
+    # A real grader process makes its folders as a grade does (scratch, record, fork server's home), then is
+    # killed with SIGKILL: nothing of its own can clean up.
+    code = ("from autograder import sandbox\nfor prefix in ('autograder-', 'autograder-records-', "
+            "'autograder-forkserver-'):\n    print(sandbox.owned_tempdir(prefix), flush=True)\n"
+            "import time\ntime.sleep(300)")
+    grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        theirs = [Path(grader.stdout.readline().strip()) for _ in range(3)]
+        ours = sandbox.owned_tempdir("autograder-forkserver-")
+        reused = Path(tempfile.mkdtemp(prefix=f"autograder-records-{os.getpid()}.1-"))  # our pid, once another's
+        unowned = Path(tempfile.mkdtemp(prefix="autograder-forkserver-"))  # an older grader's, young
+        sandbox.remove_stale_folders()
+        assert all(f.is_dir() for f in theirs)  # its grader still runs
+        assert not reused.exists()
+    finally:
+        grader.kill()
+        grader.wait()
+    sandbox.remove_stale_folders()
+    assert not any(f.exists() for f in theirs)
+    assert ours.is_dir() and unowned.is_dir()
+    ours.rmdir()
+    unowned.rmdir()
 
 
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")

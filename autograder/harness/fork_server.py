@@ -27,6 +27,7 @@ import select
 import signal
 import socket
 import sys
+from typing import Any
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -45,24 +46,26 @@ LIMITS = {"data": resource.RLIMIT_DATA, "fsize": resource.RLIMIT_FSIZE, "nofile"
           "core": resource.RLIMIT_CORE, "cpu": resource.RLIMIT_CPU}
 
 
-def _check(result, what):
+def _check(result: int, what: str) -> None:
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
-def _prctl(option, value=0):
+def _prctl(option: int, value: int = 0) -> None:
     _check(libc.prctl(option, ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)),
            f"prctl({option})")
 
 
-def _mount(source, target, kind, flags, data=None):
-    enc = lambda s: None if s is None else s.encode()
+def _mount(source: str | None, target: str, kind: str | None, flags: int, data: str | None = None) -> None:
+    def enc(s: str | None) -> bytes | None:
+        return None if s is None else s.encode()
+
     _check(libc.mount(enc(source), enc(target), enc(kind), ctypes.c_ulong(flags), enc(data)),
            f"mount {source or kind} on {target}")
 
 
-def _die_with_parent(parent=None, alive=None):
+def _die_with_parent(parent: int | None = None, alive: int | None = None) -> None:
     """SIGKILL this process when its parent dies; if it is already gone, die now. Either the parent's
     pid is known here, or (across a PID namespace, where it reads 0) `alive` is the read end of a pipe
     whose write end the parent holds: at end of file, the parent has gone."""
@@ -73,51 +76,72 @@ def _die_with_parent(parent=None, alive=None):
         os._exit(1)
 
 
-class Confinement:
-    """The subset of bubblewrap's arguments the grader's sandbox uses, carried out in-process."""
+# bubblewrap's options that Confinement carries out, with how many operands each takes.
+TAKES = {"--bind": 2, "--ro-bind": 2, "--symlink": 2, "--tmpfs": 1, "--dev": 1, "--proc": 1,
+         "--chdir": 1, "--hostname": 1, "--unsetenv": 1}
+# Options the child always carries out whatever the arguments say (its namespaces, its tie to the server,
+# its own session, an environment made from the request's alone): accepted, nothing more to do.
+ALWAYS_DONE = ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+               "--new-session", "--unsetenv")
+ROOT_ONLY = ("--uid", "--gid", "--cap-drop", "--unshare-user")  # a user namespace: bwrap's, not ours
 
-    def __init__(self, args):
-        self.root = None
-        self.steps = []  # (option, operands) in order
-        self.proc = None
+
+class Confinement:
+    """The subset of bubblewrap's arguments the grader's sandbox uses, carried out in-process. Any other
+    option is refused: a layer silently skipped would leave the kernel less confined than the report says."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.root: str | None = None
+        self.steps: list[tuple[str, list[str]]] = []  # (option, operands) in order
+        self.proc: str | None = None
         self.chdir = "/"
-        self.hostname = None
-        takes = {"--bind": 2, "--ro-bind": 2, "--symlink": 2, "--tmpfs": 1, "--dev": 1, "--proc": 1,
-                 "--chdir": 1, "--hostname": 1, "--unsetenv": 1}
-        args = list(args)
+        self.hostname: str | None = None
+        args = list(args[1:] if args[:1] == ["bwrap"] else args)  # the program's name, as bwrap_args() has it
         while args:
-            option = args.pop(0)
-            operands = [args.pop(0) for _ in range(takes.get(option, 0))]
-            if option == "--bind" and operands[1] == "/":
-                self.root = operands[0]
-            elif option in ("--bind", "--ro-bind", "--symlink", "--tmpfs", "--dev"):
-                self.steps.append((option, operands))
-            elif option == "--proc":
-                self.proc = operands[0]
-            elif option == "--chdir":
-                self.chdir = operands[0]
-            elif option == "--hostname":
-                self.hostname = operands[0]
-            elif option in ("--uid", "--gid", "--cap-drop", "--unshare-user"):
-                raise ValueError(f"{option}: the fork server confines as root only")
-            # --unshare-*, --die-with-parent, --new-session, --unsetenv: always done here
+            self._read(args.pop(0), args)
         if self.root is None:
             raise ValueError("no new root (--bind ROOT /) in the confinement")
 
-    def _at(self, path):
-        return os.path.join(self.root, path.lstrip("/"))
+    def _read(self, option: str, rest: list[str]) -> None:
+        """One option and its operands, taken off the front of `rest`."""
+        if option in ROOT_ONLY:
+            raise ValueError(f"{option}: the fork server confines as root only")
+        if option not in TAKES and option not in ALWAYS_DONE:
+            raise ValueError(f"{option}: a bubblewrap option the fork server cannot carry out in-process "
+                             "(grade with --no-fork-server, or teach harness/fork_server.Confinement)")
+        if len(rest) < TAKES.get(option, 0):
+            raise ValueError(f"{option}: expects {TAKES[option]} operands")
+        operands = [rest.pop(0) for _ in range(TAKES.get(option, 0))]
+        if option == "--bind" and operands[1] == "/":
+            self.root = operands[0]
+        elif option in ("--bind", "--ro-bind", "--symlink", "--tmpfs", "--dev"):
+            self.steps.append((option, operands))
+        elif option == "--proc":
+            self.proc = operands[0]
+        elif option == "--chdir":
+            self.chdir = operands[0]
+        elif option == "--hostname":
+            self.hostname = operands[0]
 
-    def build(self):
+    def _new_root(self) -> str:
+        if self.root is None:  # refused by __init__ already
+            raise ValueError("no new root (--bind ROOT /) in the confinement")
+        return self.root
+
+    def _at(self, path: str) -> str:
+        return os.path.join(self._new_root(), path.lstrip("/"))
+
+    def build(self) -> None:
         """In the new mount namespace: lay out the new root (everything but /proc)."""
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here reaches the host
-        _mount(self.root, self.root, None, MS_BIND | MS_REC)  # the new root must be a mount point
+        _mount(self.root, self._new_root(), None, MS_BIND | MS_REC)  # the new root must be a mount point
         for option, operands in self.steps:
             getattr(self, "_" + option.lstrip("-").replace("-", "_"))(*operands)
         if self.hostname:
             name = self.hostname.encode()
             _check(libc.sethostname(name, len(name)), "sethostname")
 
-    def _bind(self, source, target, read_only=False):
+    def _bind(self, source: str, target: str, read_only: bool = False) -> None:
         target = self._at(target)
         if os.path.isdir(source):
             os.makedirs(target, exist_ok=True)
@@ -131,23 +155,23 @@ class Confinement:
                 _mount(None, mount_point, None, flags)
 
     @staticmethod
-    def _mounts_under(target):
+    def _mounts_under(target: str) -> list[str]:
         with open("/proc/self/mountinfo") as f:
             points = [line.split()[4].replace("\\040", " ") for line in f]
         return [p for p in points if p.startswith(target.rstrip("/") + "/")]
 
-    def _ro_bind(self, source, target):
+    def _ro_bind(self, source: str, target: str) -> None:
         self._bind(source, target, read_only=True)
 
-    def _symlink(self, link_target, path):
+    def _symlink(self, link_target: str, path: str) -> None:
         if not os.path.lexists(self._at(path)):
             os.symlink(link_target, self._at(path))
 
-    def _tmpfs(self, target):
+    def _tmpfs(self, target: str) -> None:
         os.makedirs(self._at(target), exist_ok=True)
         _mount("tmpfs", self._at(target), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
 
-    def _dev(self, target):
+    def _dev(self, target: str) -> None:
         dev = self._at(target)
         os.makedirs(dev, exist_ok=True)
         _mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")
@@ -166,18 +190,18 @@ class Confinement:
         except OSError:
             pass  # no pseudo-terminals: the kernel does not need them
 
-    def enter(self):
+    def enter(self) -> None:
         """In the new PID namespace (as its first process): mount /proc, make the new root "/"."""
         if self.proc:
             os.makedirs(self._at(self.proc), exist_ok=True)
             _mount("proc", self._at(self.proc), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        os.chdir(self.root)
+        os.chdir(self._new_root())
         _check(libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")  # the old root now lies under "."
         _check(libc.umount2(b".", MNT_DETACH), "umount old root")
         os.chdir(self.chdir)
 
 
-def loopback_up():
+def loopback_up() -> None:
     """A new network namespace has only a loopback device, down: bring it up, as bubblewrap does, so
     that a connection to 127.0.0.1 is refused as on a laptop, not "unreachable"."""
     import fcntl
@@ -189,7 +213,7 @@ def loopback_up():
         fcntl.ioctl(sock, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
 
 
-def drop_privileges(uid):
+def drop_privileges(uid: int) -> None:
     """Become `uid` with no capability at all, and no way to gain one (setpriv --inh-caps=-all
     --bounding-set=-all --no-new-privs)."""
     cap = 0
@@ -204,7 +228,7 @@ def drop_privileges(uid):
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _forget_the_server():
+def _forget_the_server() -> None:
     """What the imports cached of the server's environment, recomputed from the kernel's own on first use
     (its temporary folder, home, host name), and random states a fresh process would seed afresh."""
     import random
@@ -214,18 +238,19 @@ def _forget_the_server():
     import numpy
 
     tempfile.tempdir = None
-    platform._uname_cache = None
+    platform._uname_cache = None  # type: ignore[attr-defined]
     site.USER_BASE = site.USER_SITE = None
     site.getusersitepackages()
     keras_config._KERAS_DIR = os.environ.get("KERAS_HOME", keras_config._KERAS_DIR)  # read at import
     for name in ("get_configdir", "get_cachedir"):  # remembered on first use: forget the server's folders
         found = getattr(matplotlib, name)
-        setattr(matplotlib, name, matplotlib._logged_cached(f"{name}=%s", getattr(found, "__wrapped__", found)))
+        cached = matplotlib._logged_cached  # type: ignore[attr-defined]  # matplotlib's own memo, private
+        setattr(matplotlib, name, cached(f"{name}=%s", getattr(found, "__wrapped__", found)))
     random.seed()
     numpy.random.seed()
 
 
-def run_kernel(request):
+def run_kernel(request: dict[str, Any]) -> None:
     """Become the submission's ipykernel (what `python -m ipykernel_launcher -f FILE` does)."""
     import atexit
 
@@ -241,7 +266,7 @@ def run_kernel(request):
     atexit._run_exitfuncs()  # as a kernel that exits normally would (its history, its files)
 
 
-def _redirect(log_path):
+def _redirect(log_path: str) -> None:
     null = os.open("/dev/null", os.O_RDONLY)
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.dup2(null, 0)
@@ -250,7 +275,7 @@ def _redirect(log_path):
     os.closerange(3, 65536)  # the server's socket and anything else it held
 
 
-def child(request, server):
+def child(request: dict[str, Any], server: int) -> None:
     """The forked child: confine, then run the kernel. Never returns."""
     status = 1
     try:
@@ -287,7 +312,7 @@ def child(request, server):
         os._exit(status)
 
 
-def _init(box, request):
+def _init(box: Confinement, request: dict[str, Any]) -> int:
     """Fork the PID namespace's first process (as bubblewrap's init: it reaps orphans); it forks the
     kernel. This process waits for it and exits with its status."""
     alive, holder = os.pipe()
@@ -321,7 +346,7 @@ def _init(box, request):
         os._exit(status if status >= 0 else 128 - status)
 
 
-def _reap():
+def _reap() -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -331,7 +356,7 @@ def _reap():
             return
 
 
-def serve(sock):
+def serve(sock: socket.socket) -> None:
     server = os.getpid()
     reader = sock.makefile("rb")
     signal.signal(signal.SIGCHLD, lambda *_: _reap())  # no ended kernel lingers as a zombie

@@ -30,29 +30,33 @@ import re
 import socket
 import sys
 import weakref
+from typing import Any
 
 import numpy as np
 
-CONFIG = {}
-_ORIGINAL = {}
-_MODELS = {}  # id(model) -> weakref: the models the student compiled or fitted
-_SNAPSHOT_STATE = {}  # id(model) -> its _architecture when last saved
-_COMPILES = {}  # id(model) -> how many times compile was called on it
-_COMPILED_WITH = {}  # id(model) -> the optimizer and loss of its last compile, as _plain describes them
-_FINGERPRINTED = set()  # id(model) of the models saved at the end of a fit with their weights' fingerprint
+# Keras objects, the student's values and the events are Any here: this code describes whatever it is given.
+Event = dict[str, Any]
+
+CONFIG: dict[str, Any] = {}
+_ORIGINAL: dict[str, Any] = {}
+_MODELS: dict[int, Any] = {}  # id(model) -> weakref: the models the student compiled or fitted
+_SNAPSHOT_STATE: dict[int, tuple[int, tuple[int, ...], bool]] = {}  # id(model) -> its _architecture when last saved
+_COMPILES: dict[int, int] = {}  # id(model) -> how many times compile was called on it
+_COMPILED_WITH: dict[int, Event] = {}  # id(model) -> the optimizer and loss of its last compile, as _plain describes them
+_FINGERPRINTED: set[int] = set()  # id(model) of the models saved at the end of a fit with their weights' fingerprint
 # Keras' public losses, metrics and optimizers (functions and classes), taken before the first student cell.
 # Identity, not a name or a module, tells Keras' own from a look-alike: Keras saves its own functions under
 # the module name "builtins", like any other function, and a notebook may replace keras.losses.X later.
-_KERAS_OWN = {}
-_RAW = {}  # the first images and labels of each split, to recognise them later
+_KERAS_OWN: dict[int, Any] = {}
+_RAW: dict[str, Any] = {}  # the first images and labels of each split, to recognise them later
 _INSIDE = [0]  # >0 while Keras or the harness itself calls these methods (fit calls evaluate)
-_CHANNEL = {}
+_CHANNEL: dict[str, socket.socket | None] = {}
 _CELL_FILE = re.compile(r"ipykernel_\d+[/\\]\d+\.py$")  # how ipykernel names a cell's code
 
 
 # ---------------------------------------------------------------- the channel to the grader
 
-def _send(event, payload=b""):
+def _send(event: Event, payload: bytes = b"") -> None:
     """Send one event (and the bytes it announces) and wait for the grader's acknowledgement: when this
     returns, the grader has it."""
     sock = _CHANNEL.get("socket")
@@ -65,7 +69,7 @@ def _send(event, payload=b""):
         _CHANNEL["socket"] = None
 
 
-def _json_default(value):
+def _json_default(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
@@ -75,7 +79,7 @@ def _json_default(value):
     return repr(value)
 
 
-def _jsonable(v):
+def _jsonable(v: Any) -> Any:
     try:
         json.dumps(v)
         return v
@@ -83,11 +87,11 @@ def _jsonable(v):
         return repr(v)
 
 
-def _call_site():
+def _call_site() -> Event | None:
     """Where the student's code made this call: the line of the running cell (outermost cell frame)
     and, when that line called a function of the student's, the line inside it (innermost)."""
-    frames = []
-    frame = sys._getframe(2)
+    frames: list[tuple[str, int]] = []
+    frame: Any = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
         if _CELL_FILE.search(name) or name.startswith("<ipython-input"):
@@ -96,7 +100,7 @@ def _call_site():
     if not frames:
         return None
 
-    def line(entry):
+    def line(entry: tuple[str, int]) -> Event:
         name, number = entry
         return {"line": number, "code": linecache.getline(name, number).strip()[:300]}
 
@@ -108,7 +112,7 @@ def _call_site():
 
 # ---------------------------------------------------------------- describing what the student passed
 
-def _raw():
+def _raw() -> dict[str, Any]:
     """The first images and labels of each split, read on first use (install stays light)."""
     if not _RAW:
         with np.load(CONFIG["data_path"], allow_pickle=False) as f:
@@ -117,7 +121,7 @@ def _raw():
     return _RAW
 
 
-def _split_of(array):
+def _split_of(array: Any) -> str | None:
     """'test' or 'train' when the array's first images (or labels) are MNIST's test or train ones."""
     try:
         _raw()
@@ -146,8 +150,8 @@ def _split_of(array):
     return None
 
 
-def _describe_array(a):
-    info = {"kind": "array", "shape": list(a.shape), "dtype": str(a.dtype)}
+def _describe_array(a: Any) -> Event:
+    info: Event = {"kind": "array", "shape": list(a.shape), "dtype": str(a.dtype)}
     if a.size and a.dtype.kind in "fiub":
         info["min"] = float(a.min())
         info["max"] = float(a.max())
@@ -160,14 +164,15 @@ def _describe_array(a):
     return info
 
 
-def _dataset_facts(ds):
+def _dataset_facts(ds: Any) -> Event:
     """What a tf.data pipeline does, read from its chain of transformations (no element is computed):
     its batch size, whether it shuffles, and the arrays it was made from."""
-    facts = {"kind": "dataset", "steps": [], "batch_size": None, "shuffle": False, "sources": None}
+    steps: list[str] = []
+    facts: Event = {"kind": "dataset", "steps": steps, "batch_size": None, "shuffle": False, "sources": None}
     node, seen = ds, 0
     while node is not None and seen < 50:
         name = type(node).__name__.lstrip("_")
-        facts["steps"].append(name)
+        steps.append(name)
         if "Batch" in name and facts["batch_size"] is None:
             try:
                 facts["batch_size"] = int(np.asarray(node._batch_size))
@@ -183,11 +188,11 @@ def _dataset_facts(ds):
                 pass
         node = getattr(node, "_input_dataset", None)
         seen += 1
-    facts["steps"].reverse()
+    steps.reverse()
     return facts
 
 
-def _describe_value(value):
+def _describe_value(value: Any) -> Event | None:
     """A plain description of a fit/evaluate argument: shape, dtype, range, split; or what it is."""
     if value is None:
         return None
@@ -207,7 +212,7 @@ def _describe_value(value):
     return _describe_array(a)
 
 
-def _remember_keras_own(keras):
+def _remember_keras_own(keras: Any) -> None:
     for module in (keras.losses, keras.metrics, keras.optimizers):
         for name in dir(module):
             obj = getattr(module, name, None)
@@ -215,7 +220,7 @@ def _remember_keras_own(keras):
                 _KERAS_OWN[id(obj)] = obj
 
 
-def _origin(obj):
+def _origin(obj: Any) -> str:
     """'keras' (one of Keras' own, by identity), 'own' (made in the notebook) or the library it came from."""
     if _KERAS_OWN.get(id(obj)) is obj:
         return "keras"
@@ -223,7 +228,7 @@ def _origin(obj):
     return "own" if module in ("", "__main__", "builtins") else module
 
 
-def _plain(value):
+def _plain(value: Any) -> Event:
     """An optimizer, loss or metric as the student passed it (what they wrote, for messages), and where it
     comes from (_origin): an object's origin is its class's."""
     if isinstance(value, str):
@@ -235,7 +240,7 @@ def _plain(value):
     return {"kind": "object", "name": cls.__name__, "module": cls.__module__, "origin": _origin(cls)}
 
 
-def _bind(name, self, args, kwargs):
+def _bind(name: str, self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """All arguments of a Model method by name, positional ones included, defaults applied."""
     bound = inspect.signature(_ORIGINAL[name]).bind(self, *args, **kwargs)
     given = [k for k in bound.arguments if k != "self"]
@@ -246,12 +251,12 @@ def _bind(name, self, args, kwargs):
     return arguments, given
 
 
-def _model_ref(model):
+def _model_ref(model: Any) -> Event:
     _MODELS[id(model)] = weakref.ref(model)
     return {"id": id(model), "name": getattr(model, "name", None), "class": type(model).__name__}
 
 
-def _architecture(model):
+def _architecture(model: Any) -> tuple[int, tuple[int, ...], bool]:
     """What a snapshot depends on: the compiles so far, the very layer objects in order, and whether it is
     built. Popping every layer and adding as many others is a new architecture, though the count is the same;
     a model that fit builds is saved again, with the shapes fit gave it."""
@@ -259,16 +264,17 @@ def _architecture(model):
             bool(getattr(model, "built", False)))
 
 
-def weights_fingerprint(weights, asarray=np.asarray, sha256=hashlib.sha256):
+def weights_fingerprint(weights: Any, asarray: Any = np.asarray, sha256: Any = hashlib.sha256) -> str:
     """One digest of a model's weights, in order. The grader computes the same from the file it receives:
     the model saved is the model trained. (Bound at import, before any student cell, like the saving below.)"""
     digest = sha256()
     for weight in weights:
         digest.update(asarray(weight).tobytes())
-    return digest.hexdigest()
+    hexdigest: str = digest.hexdigest()
+    return hexdigest
 
 
-def _snapshot(model, why, trained=False):
+def _snapshot(model: Any, why: str, trained: bool = False) -> None:
     """Save the model now and tell the grader, which copies the file before this returns. trained: the end
     of a fit, saved with the fingerprint of the weights that fit left (once per model)."""
     state = _architecture(model)
@@ -293,10 +299,10 @@ def _snapshot(model, why, trained=False):
 
 # ---------------------------------------------------------------- compile, fit, evaluate, predict
 
-def _compile(self, *args, **kwargs):
+def _compile(self: Any, *args: Any, **kwargs: Any) -> Any:
     if _INSIDE[0] or sys._getframe(1).f_code.co_name == "compile_from_config":  # Keras' own (load_model)
         return _ORIGINAL["compile"](self, *args, **kwargs)
-    event = {"event": "compile", "model": _model_ref(self), "site": _call_site()}
+    event: Event = {"event": "compile", "model": _model_ref(self), "site": _call_site()}
     try:
         arguments, given = _bind("compile", self, args, kwargs)
         metrics = arguments.get("metrics")
@@ -321,21 +327,21 @@ def _compile(self, *args, **kwargs):
     return result
 
 
-def _count(value):
+def _count(value: Any) -> int | None:
     try:
         return int(len(value))
     except Exception:
         return None
 
 
-def _fit(self, *args, **kwargs):
+def _fit(self: Any, *args: Any, **kwargs: Any) -> Any:
     if _INSIDE[0]:
         return _ORIGINAL["fit"](self, *args, **kwargs)
     try:
         arguments, given = _bind("fit", self, args, kwargs)
     except TypeError:
         return _ORIGINAL["fit"](self, *args, **kwargs)  # let Keras say what is wrong
-    event = {"event": "fit", "model": _model_ref(self), "site": _call_site(), "given": given}
+    event: Event = {"event": "fit", "model": _model_ref(self), "site": _call_site(), "given": given}
     arguments, event["odd_types"] = _as_keras_uses(arguments)
     if _architecture(self) != _SNAPSHOT_STATE.get(id(self)):  # changed since compile: the model fit runs on
         _snapshot(self, "fit_start")
@@ -381,10 +387,10 @@ PLAIN_TYPES = {"epochs": (int,), "initial_epoch": (int,), "batch_size": (int,), 
                "shuffle": (bool, str)}
 
 
-def _as_keras_uses(arguments):
+def _as_keras_uses(arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """(the arguments with these settings as Keras uses them, {setting: [type name, how it shows]} for each
     given as another type)."""
-    arguments, odd = dict(arguments), {}
+    arguments, odd = dict(arguments), dict[str, list[str]]()
     for name, plain in PLAIN_TYPES.items():
         value = arguments.get(name)
         if value is None or type(value) in plain:
@@ -401,7 +407,7 @@ def _as_keras_uses(arguments):
     return arguments, odd
 
 
-def _head(value, n):
+def _head(value: Any, n: int) -> Any:
     """The first n samples of an array (or of each array in a tuple); anything else as it is."""
     if isinstance(value, (tuple, list)):
         return type(value)(_head(v, n) for v in value)
@@ -410,16 +416,16 @@ def _head(value, n):
     return value
 
 
-def _plan(arguments):
+def _plan(arguments: dict[str, Any]) -> dict[str, Any]:
     """The shortened fit: every epoch the student asked for, each training one small batch and
     validating on a few images. Past `max_real_epochs` the epochs are replayed (callbacks and
     history as usual, no training). The student's own training is never graded: the grader
     trains its own copy of the network."""
-    args = dict(arguments)
+    args: dict[str, Any] = dict(arguments)
     first = operator.index(args.get("initial_epoch") or 0)
     count = max(0, operator.index(args.get("epochs") or 1) - first)
     keep = CONFIG["fit_samples"]
-    x = args.get("x")
+    x: Any = args.get("x")
     if hasattr(x, "shape") and len(x.shape) > 0:
         if args.get("validation_split") and args.get("validation_data") is None:
             keep = int(keep / (1 - float(args["validation_split"]))) + 2
@@ -437,7 +443,7 @@ def _plan(arguments):
         else:
             args["validation_steps"] = 1
     real = min(count, CONFIG["max_real_epochs"])
-    plan = {"arguments": args, "real_epochs": real, "epochs": count, "callbacks": None}
+    plan: dict[str, Any] = {"arguments": args, "real_epochs": real, "epochs": count, "callbacks": None}
     if count > real:  # train `real` epochs, then play the rest through the same callbacks
         verbose = args.get("verbose", "auto")
         callbacks = _ORIGINAL["DeferredEnd"](list(args.get("callbacks") or []), add_history=True,
@@ -448,17 +454,17 @@ def _plan(arguments):
     return plan
 
 
-def _make_deferred_list():
+def _make_deferred_list() -> type:
     import keras
 
-    class DeferredEnd(keras.callbacks.CallbackList):
+    class DeferredEnd(keras.callbacks.CallbackList):  # type: ignore[misc]  # Keras ships no types
         """The student's callbacks, with History and the progress bar as fit adds them, whose
         on_train_end waits until the replayed epochs have been played through them too."""
 
-        def on_train_end(self, logs=None):
+        def on_train_end(self, logs: Any = None) -> None:
             self.end_logs = logs
 
-        def replay(self, start, stop, model):
+        def replay(self, start: int, stop: int, model: Any) -> None:
             """Epochs start..stop-1: each repeats the last trained epoch's results, no training."""
             history = model.history.history if getattr(model, "history", None) else {}
             last = {k: v[-1] for k, v in history.items() if v}
@@ -472,7 +478,7 @@ def _make_deferred_list():
     return DeferredEnd
 
 
-def _evaluate(self, *args, **kwargs):
+def _evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
     if kwargs.get("_use_cached_eval_dataset"):  # fit's own validation, already shortened
         return _ORIGINAL["evaluate"](self, *args, **kwargs)
     try:
@@ -500,7 +506,7 @@ def _evaluate(self, *args, **kwargs):
         _INSIDE[0] -= 1
 
 
-def _predict(self, *args, **kwargs):
+def _predict(self: Any, *args: Any, **kwargs: Any) -> Any:
     """Every prediction the student asks for, computed for real, in large batches (same results)."""
     if _INSIDE[0]:
         return _ORIGINAL["predict"](self, *args, **kwargs)
@@ -515,11 +521,11 @@ def _predict(self, *args, **kwargs):
 
 # ---------------------------------------------------------------- install
 
-def _data_file(*args, **kwargs):
+def _data_file(*args: Any, **kwargs: Any) -> Any:
     return CONFIG["data_path"]
 
 
-def install(config):
+def install(config: dict[str, Any]) -> None:
     """Before the student's first cell: the channel, the data source, seeds, recorders."""
     CONFIG.update(config)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -550,8 +556,8 @@ def install(config):
 
 # ---------------------------------------------------------------- finish
 
-def _namespace_facts(namespace):
-    facts = {}
+def _namespace_facts(namespace: dict[str, Any]) -> Event:
+    facts: Event = {}
     for name in ("epochs", "input_shape", "batch_size", "num_classes"):
         value = namespace.get(name)
         if isinstance(value, (int, float, str, tuple, list)) and not isinstance(value, bool):
@@ -562,12 +568,12 @@ def _namespace_facts(namespace):
     return facts
 
 
-def finish(namespace):
+def finish(namespace: dict[str, Any]) -> None:
     """After the student's last cell: the models in the notebook (saved once more, as they are now),
     whether Keras' methods are still the harness's, and a few variables."""
     import keras
 
-    models = {}
+    models: dict[int, Event] = {}
     for name, value in namespace.items():
         if not name.startswith("_") and isinstance(value, keras.Model):
             models.setdefault(id(value), {"model": _model_ref(value), "names": []})["names"].append(name)
