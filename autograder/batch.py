@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from . import classfolder, engines, gradebook, lms, locations, report, similarity
+from . import classfolder, engines, gradebook, lms, locations, report, sandbox, similarity
 from .classfolder import Entry
 from .pipeline import error_result, reference_facts, versions
 from .rubric import Rubric
@@ -66,7 +66,7 @@ def run(source: Path, out: Path, assignment: Assignment | None = None, context: 
     rubric = assignment.rubric
     base = similarity.Base.of([locations.STARTER, assignment.reference_path])  # what every student was given
 
-    with tempfile.TemporaryDirectory(prefix="autograder-batch-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"autograder-batch-{sandbox.owner_tag()}-") as scratch:  # removed by a later start if killed
         entries = [classfolder.readable(entry) for entry in classfolder.discover(source, Path(scratch))]
         stored = {e: results_dir / f"{_result_key(e, assignment.cache_key)}.json" for e in entries}
         results: Results = {}

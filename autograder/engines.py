@@ -56,7 +56,7 @@ def grade_task(task: Task) -> dict[str, Any]:
     # A worker is an edge of its own: its data and its cache are this machine's.
     assignment = replace(task.assignment, data=source)
     context = replace(task.context, cache=locations.cache_dir())
-    with tempfile.TemporaryDirectory(prefix="autograder-task-") as folder:
+    with tempfile.TemporaryDirectory(prefix=f"autograder-task-{sandbox.owner_tag()}-") as folder:
         path = Path(folder) / task.name
         path.write_bytes(task.notebook)
         result = report.to_dict(grade(path, assignment, context))

@@ -410,13 +410,3 @@ def _run_to_end(run: Coroutine[Any, Any, Execution]) -> Execution:
     # Called from inside Jupyter (self_check), where a loop is already running: use a thread of our own.
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, run).result()
-
-
-def run_notebook(nb: Notebook, sandbox: Sandbox, config: dict[str, Any], *, cell_timeout: float,
-                 notebook_timeout: float, finish_timeout: float, startup_timeout: int,
-                 on_event: OnEvent | None = None, fork: bool = True) -> Execution:
-    """The former entry point, until pipeline.py uses Kernel: `nb` run in `sandbox` (entered by the caller)."""
-    options = KernelOptions(cpu_seconds=sandbox.cpu_seconds, cell_timeout=cell_timeout,
-                            notebook_timeout=notebook_timeout, finish_timeout=finish_timeout,
-                            startup_timeout=startup_timeout, sandboxed=sandbox.enabled, fork=fork)
-    return Kernel(options, sandbox).run(nb, config, on_event)

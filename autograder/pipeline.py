@@ -1,6 +1,6 @@
 """The one place that knows the order of the stages.
 
-    submission.read → execute.run_notebook (harness inside) → capture.collect
+    submission.read → execute.Kernel (sandbox, kernel, harness inside) → capture.collect
     → checks.run_checks (against the reference's facts, cached) → GradeResult
 
 `grade()` never raises for a bad submission: it returns a result with
@@ -22,7 +22,7 @@ from typing import cast
 import nbformat
 
 from ._version import __version__
-from . import capture, checks, data, execute, forking, kernel, locations, model_worker, reference_cache, sandbox, slips, submission, training
+from . import capture, checks, data, execute, forking, locations, model_worker, reference_cache, slips, submission, training
 from .errors import SetupError, SubmissionError
 from .facts import Facts
 from .results import GradeResult
@@ -67,25 +67,23 @@ def run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, set
 
 def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings) -> Facts:
     kernel_data = data.mnist_sized(source, settings.cache)
-    with sandbox.Sandbox.new(readable=[kernel_data], hide=list(settings.hidden), cpu_seconds=settings.cpu_seconds,
-                             enabled=settings.sandbox) as confinement:
-        nbformat.write(notebook, confinement.home / "CNN.ipynb")
+    options = execute.KernelOptions(
+        cpu_seconds=settings.cpu_seconds, cell_timeout=settings.cell_timeout_s,
+        notebook_timeout=settings.notebook_timeout_s, finish_timeout=settings.finish_s,
+        startup_timeout=settings.kernel_startup_s, readable=(kernel_data,), hide=tuple(settings.hidden),
+        sandboxed=settings.sandbox, fork=settings.fork_server)
+    with execute.Kernel(options) as kernel:
+        kernel.save(notebook)  # as submitted, in the kernel's working folder
         repaired = slips.repair(notebook, settings.forgive)  # the copy that runs, never the submission
-        config = {"data_path": confinement.readable_inside(kernel_data), "data_source": source.kind, **settings.harness}
+        config = {"data_path": kernel.readable_inside(kernel_data), "data_source": source.kind, **settings.harness}
         trainer = training.Trainer(source.path, settings.training, locations.HANDWRITTEN_3, settings.cache,
                                    source.sha256, target=settings.learns_target)
         try:
-            execution = execute.run_notebook(
-                notebook, confinement, config, cell_timeout=settings.cell_timeout_s,
-                notebook_timeout=settings.notebook_timeout_s, finish_timeout=settings.finish_s,
-                startup_timeout=settings.kernel_startup_s, fork=settings.fork_server,
-                on_event=trainer.follow)
+            execution = kernel.run(notebook, config, on_event=trainer.follow)
             facts = capture.collect(execution, models=model_worker.worker(), train=trainer)
         finally:
             trainer.close()
-        facts["isolation"] = {**confinement.summary(), "kernel_start": (
-            "forked from a process that had imported TensorFlow and Keras (and run nothing else)"
-            if kernel.forks(confinement, settings.fork_server) else "a new Python process")}
+        facts["isolation"] = kernel.isolation
         facts["repaired_slips"] = repaired
         facts["other_assignment"] = other_assignment(execution.sources)
         facts["data_repeated"] = data.repeated(source)
