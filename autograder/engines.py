@@ -31,6 +31,7 @@ class Task:
     assignment: Assignment  # knowing the reference's facts, computed once by the client
     context: GradingContext
     versions: dict[str, str]  # the client's grader, Keras and TensorFlow versions
+    stage_file: Path | None = None  # where the worker keeps the grade's current stage (the service's live status)
 
 
 class WorkerMismatch(RuntimeError):
@@ -59,9 +60,21 @@ def grade_task(task: Task) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"autograder-task-{sandbox.owner_tag()}-") as folder:
         path = Path(folder) / task.name
         path.write_bytes(task.notebook)
-        result = report.to_dict(grade(path, assignment, context))
+        result = report.to_dict(grade(path, assignment, context, on_stage=_stage_writer(task.stage_file)))
     result["graded_on"] = socket.gethostname()
     return {"result": result}
+
+
+def _stage_writer(path: Path | None) -> Callable[[str], None]:
+    """Each stage, written whole (a reader never sees half a line); nothing when there is no such folder (a
+    Dask worker on another machine): the stage is a courtesy, never a reason for a grade to fail."""
+    def write(stage: str) -> None:
+        if path is not None and path.parent.is_dir():
+            try:
+                report.atomic_write(path, stage)
+            except OSError:
+                pass
+    return write
 
 
 def deadline_s(assignment: Assignment, context: GradingContext) -> float:

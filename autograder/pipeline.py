@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import cast
+from typing import Any, Callable, cast
 
 import nbformat
 
@@ -52,20 +52,29 @@ def other_assignment(sources: list[tuple[int, str]]) -> list[str]:
     return []
 
 
-def run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, settings: Settings) -> Facts:
+Stage = Callable[[str], None]  # told, in a student's words, what the grade is doing now (the service shows it)
+
+
+def _quiet(stage: str) -> None:
+    """No one is told the stages (a batch, the CLI)."""
+
+
+def run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, settings: Settings,
+                    on_stage: Stage = _quiet) -> Facts:
     """Execute a notebook copy in a fresh (sandboxed) kernel and describe what it built. A kernel that died
     because the grader's own fork server stopped under it (killed, out of memory) is not the student's
     doing: the notebook runs once more, in a fresh sandbox, from a new server. A sandboxed kernel cannot
     reach the server (another PID namespace, another user); only with --no-sandbox could a notebook kill
     it, and then it is run again once, no more."""
-    facts = _run_and_capture(copy.deepcopy(notebook), assignment.data, settings)
+    facts = _run_and_capture(copy.deepcopy(notebook), assignment.data, settings, on_stage)
     if facts["execution"]["kernel_died"] and settings.fork_server and forking.lost():
-        facts = _run_and_capture(notebook, assignment.data, settings)
+        facts = _run_and_capture(notebook, assignment.data, settings, on_stage)
         facts["isolation"]["kernel_start"] += "; run a second time: the grader's fork server stopped during the first"
     return facts
 
 
-def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings) -> Facts:
+def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings,
+                     on_stage: Stage) -> Facts:
     kernel_data = data.mnist_sized(source, settings.cache)
     options = execute.KernelOptions(
         cpu_seconds=settings.cpu_seconds, cell_timeout=settings.cell_timeout_s,
@@ -78,8 +87,15 @@ def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, s
         config = {"data_path": kernel.readable_inside(kernel_data), "data_source": source.kind, **settings.harness}
         trainer = training.Trainer(source.path, settings.training, locations.HANDWRITTEN_3, settings.cache,
                                    source.sha256, target=settings.learns_target)
+        def follow(event: dict[str, Any]) -> None:
+            trainer.follow(event)
+            if event["event"] == "fit":
+                on_stage(f"running your notebook: In [{event.get('cell')}] is training your model")
+
+        on_stage("running your notebook")
         try:
-            execution = kernel.run(notebook, config, on_event=trainer.follow)
+            execution = kernel.run(notebook, config, on_event=follow)
+            on_stage("training a copy of your network on the grader's images")
             facts = capture.collect(execution, models=model_worker.worker(), train=trainer)
         finally:
             trainer.close()
@@ -120,22 +136,25 @@ def error_result(path: Path, reason: str, started: float | None = None) -> Grade
                        graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def grade(path: Path, assignment: Assignment | None = None, context: GradingContext | None = None) -> GradeResult:
+def grade(path: Path, assignment: Assignment | None = None, context: GradingContext | None = None,
+          on_stage: Stage = _quiet) -> GradeResult:
     """Grade one notebook. Bad submissions give a result with status 'error', never an exception.
 
     assignment: what is expected, loaded once by the caller (default: the assignment shipped with the grader);
     when it does not know the reference's facts yet, they come from the cache or a run of the reference.
-    context: how to grade (default: every isolation layer, the rubric's limits, the user's cache)."""
+    context: how to grade (default: every isolation layer, the rubric's limits, the user's cache).
+    on_stage: called with each stage as it starts, in the student's words."""
     started = time.perf_counter()
     assignment = assignment or Assignment.load()
     context = context or GradingContext()
     if context.fork_server:
         forking.start_early(context.sandbox)
     model_worker.worker().start()  # its TensorFlow import overlaps with the kernel running the notebook
-    return _grade(Path(path), assignment, context, started)
+    return _grade(Path(path), assignment, context, started, on_stage)
 
 
-def _grade(path: Path, assignment: Assignment, context: GradingContext, started: float) -> GradeResult:
+def _grade(path: Path, assignment: Assignment, context: GradingContext, started: float,
+           on_stage: Stage) -> GradeResult:
     try:
         sub = submission.read(path)
     except SubmissionError as exc:
@@ -145,7 +164,8 @@ def _grade(path: Path, assignment: Assignment, context: GradingContext, started:
     rubric, source = assignment.rubric, assignment.data
     t0 = time.perf_counter()
     try:
-        facts = run_and_capture(sub.notebook, assignment, resolve(assignment, context))
+        facts = run_and_capture(sub.notebook, assignment, resolve(assignment, context), on_stage)
+        on_stage("checking your work against the lesson")
         results = checks.run_checks(facts, ref, rubric)
     except SetupError:
         raise

@@ -39,6 +39,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.log = self.folder.parent / f"{self.folder.name}-serve-{self.port}.log"
+        self.stages: dict[int, list[str]] = {}  # what wait_done saw each submission say, in order
 
     def start(self, roster: Path | None = None, timeout: float = 60) -> "Service":
         command = [sys.executable, "-m", "autograder", "serve", str(self.folder), "--port", str(self.port),
@@ -95,6 +96,10 @@ class Service:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             now = {i: self.get(f"/api/submissions/{i}", token).json() for i in ids}
+            for i, s in now.items():  # every stage a student would have read, in order
+                seen = self.stages.setdefault(i, [])
+                if not seen or seen[-1] != s["stage"]:
+                    seen.append(s["stage"])
             if all(s["status"] in ("graded", "error") for s in now.values()):
                 return now
             time.sleep(0.5)

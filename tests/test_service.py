@@ -125,6 +125,18 @@ def test_a_submission_is_graded_with_its_score_and_times(graded_pair):
     assert ada["submitted_at"] <= ada["graded_at"] and ada["graded_at"].endswith("+00:00")
 
 
+def test_a_running_grade_says_which_stage_it_is_in_as_it_goes(service, graded_pair):
+    ada, _ = graded_pair
+    seen = service.stages[ada["id"]]
+    assert seen[-1] == "graded"
+    running = [s for s in seen if s.startswith("running your notebook")]
+    assert running, seen  # the notebook runs for seconds: a poll every half second sees it
+    order = ["running your notebook", "training a copy", "checking your work", "graded"]
+    firsts = [next((n for n, s in enumerate(seen) if s.startswith(step)), None) for step in order]
+    assert [n for n in firsts if n is not None] == sorted(n for n in firsts if n is not None), seen
+    assert not (service.folder / "stages" / f"{ada['id']}.txt").exists()  # nothing left once graded
+
+
 def test_a_notebook_that_kills_its_kernel_is_that_students_low_score_only(graded_pair):
     ada, ben = graded_pair
     assert ben["status"] == "graded" and ben["score"] < 20 and ada["score"] == 80

@@ -34,7 +34,7 @@ PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-
 # A report: no script at all, nothing fetched but its own inline images and styles; shown only in our pages.
 REPORT_POLICY = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                  "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox allow-same-origin")
-STAGES = {RUNNING: "running your notebook, then training a copy of your network", GRADED: "graded",
+STAGES = {RUNNING: "starting to grade your notebook", GRADED: "graded",
           ERROR: "could not be graded"}
 
 
@@ -115,7 +115,8 @@ def create_app(sessions: sessionmaker[Session], folder: Path, grader: Grader, li
         return sub
 
     def described(sub: Submission) -> dict[str, Any]:
-        stage = STAGES.get(sub.status) or waiting_line(queue.ahead_of(db(), sub))
+        live = files.stage(folder, sub.id) if sub.status == RUNNING else None
+        stage = live or STAGES.get(sub.status) or waiting_line(queue.ahead_of(db(), sub))
         return {"id": sub.id, "status": sub.status, "stage": stage, "filename": sub.filename,
                 "score": sub.score, "max_score": sub.max_score, "percent": sub.percent, "reason": sub.reason,
                 "report_url": f"/reports/{sub.id}" if sub.report else None,

@@ -43,6 +43,20 @@ def path_of(folder: Path, sha: str) -> Path:
     return Path(folder) / "files" / f"{sha}.ipynb"
 
 
+def stage_of(folder: Path, submission_id: int) -> Path:
+    """Where the worker grading this submission writes what it is doing now (engines.Task.stage_file)."""
+    return Path(folder) / "stages" / f"{submission_id}.txt"
+
+
+def stage(folder: Path, submission_id: int) -> str | None:
+    """The running grade's current stage, as its worker wrote it; None before its first word (or on a
+    worker that cannot reach DIR, a Dask worker elsewhere)."""
+    try:
+        return stage_of(folder, submission_id).read_text(encoding="utf-8") or None
+    except OSError:
+        return None
+
+
 ZIP_MAGIC = b"PK\x03\x04"
 
 

@@ -85,8 +85,12 @@ class Grader:
         return [] if self._stop.is_set() else queue.claim(self.sessions, n)
 
     def _task(self, claim: queue.Claim) -> engines.Task:
+        stage = files.stage_of(self.folder, claim.id)
+        stage.parent.mkdir(exist_ok=True)
+        stage.unlink(missing_ok=True)  # an earlier attempt's last word is not this one's
         return engines.Task(name=claim.filename, notebook=files.path_of(self.folder, claim.sha256).read_bytes(),
-                            assignment=self.assignment, context=self.context, versions=self.versions)
+                            assignment=self.assignment, context=self.context, versions=self.versions,
+                            stage_file=stage)
 
     def _done(self, claim: queue.Claim, outcome: engines.Outcome | None, reason: str | None) -> None:
         """Write the reports, then record the grade (only if this attempt still owns the submission)."""
@@ -94,4 +98,5 @@ class Grader:
         stem = f"{claim.id}-{claim.attempt}"
         report.write_dict(result, self.folder / "reports", stem, instructor_copy=True)
         queue.complete(self.sessions, claim, result, stem, self.score_policy)
+        files.stage_of(self.folder, claim.id).unlink(missing_ok=True)
 
