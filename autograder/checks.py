@@ -15,8 +15,8 @@ from typing import Literal, TypeVar
 from .alignment import aligned, classes_of, layer_name, paired, position, swapped_description
 from .errors import TOO_MUCH
 from .execute import MAX_OUTPUT_CHARS
-from .facts import (AlignmentRow, BriefTraining, CompileFacts, Data, Evaluate, Facts, FitFacts, ModelDescription,
-                    Setting, Where)
+from .facts import (AlignmentRow, BriefTraining, CompileFacts, Data, Facts, FitFacts, ModelDescription, Setting,
+                    SkipCause, Where)
 from .hints import POOLING_SLIP, explain_error, forgiven
 from .results import CheckResult, Status, Verdict, at
 from .rubric import Rubric
@@ -845,30 +845,40 @@ def _causes(s: Facts, r: Facts, results: list[CheckResult]) -> list[tuple[CheckR
     return [(failed[check], sentence) for check, sentence in found if check in failed]
 
 
-def _not_trained(reason: str, r: Facts, results: list[CheckResult]) -> str:
+# training.py's reasons for not training, by their words: for facts that do not say their kind (skip_cause).
+SKIP_WORDS: tuple[tuple[str, SkipCause], ...] = (
+    ("never called", "not_compiled"), ("without a loss", "no_loss"),
+    ("the loss is not", "loss_not_keras"), ("the optimizer is not", "optimizer_not_keras"))
+
+
+def skip_cause(trained: BriefTraining) -> SkipCause:
+    """Why the grader could not train a copy, by kind: as the facts say it, else read from its words."""
+    if "skip_cause" in trained:
+        return trained["skip_cause"]
+    reason = trained.get("skipped") or trained.get("error") or ""
+    return next((cause for words, cause in SKIP_WORDS if words in reason), "other")
+
+
+def _not_trained(cause: SkipCause, r: Facts, results: list[CheckResult]) -> str:
     """The tip when the grader could not train a copy at all: what stopped it, and the check that says more."""
-    failed = _lost_points(results)
-    if "never called" in reason or "without a loss" in reason:
+    if cause in ("not_compiled", "no_loss"):
         rc = _compile(r)
         compile_line = (f"model.compile(loss={needed(rc['loss'], 'loss')['written']}, optimizer="
                         f"{needed(rc['optimizer'], 'optimizer')['written']}, "
                         f"metrics=[{', '.join(rc['metrics_written'])}])")
         return f"Compile the model before it is trained: {compile_line}, in a cell before model.fit."
-    for kind in ("loss", "optimizer"):
-        check = failed.get(f"compile.{kind}")
-        if f"the {kind} is not" in reason and check:
-            return f"Start with \"{check.title}\" above: {check.hint or check.message}"
-    return ""
+    check = _lost_points(results).get({"loss_not_keras": "compile.loss",
+                                       "optimizer_not_keras": "compile.optimizer"}.get(cause, ""))
+    return f"Start with \"{check.title}\" above: {check.hint or check.message}" if check else ""
 
 
 def _cause_first(s: Facts, r: Facts, results: list[CheckResult], own_hint: str) -> tuple[str, list[CheckResult]]:
     """'Start with "The loss …" above: …' naming only what is wrong in this notebook and can explain the
     symptom, earliest cause first ("Then:" only for other failed checks with such a cause); when nothing
     found explains it, what was observed. Returns the tip and the checks it names."""
-    trained = s.get("brief_training") or {}
+    trained: BriefTraining = s.get("brief_training") or {}
     if "heldout_accuracy" not in trained:
-        reason = trained.get("skipped") or trained.get("error") or ""
-        return _not_trained(reason, r, results) or own_hint, []
+        return _not_trained(skip_cause(trained), r, results) or own_hint, []
     causes = _causes(s, r, results)
     if not causes:
         return (own_hint + " " if own_hint else "") + ("The other checks found nothing that usually stops a network "
