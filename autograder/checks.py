@@ -412,20 +412,21 @@ def _setting_verdict(what: str, want: Setting | None, got: Setting | None, where
         return Verdict(Status.FAIL, expected, f"your own {name}",
                        f"Your {what} is a class or function of your own named {name}{place}, not Keras' "
                        f"own; the lesson uses {expected}.", f"Use Keras' {what}: {expected}.", where=where)
-    if want is None or got["name"] != want["name"]:
+    lesson = needed(want, f"lesson's {what}")
+    if got["name"] != lesson["name"]:
         return Verdict(Status.FAIL, expected, got["written"],
                        f"Your {what} is {got['written']}{place}; the lesson uses {expected}.", where=where)
-    if got["changed"] != want["changed"]:
+    if got["changed"] != lesson["changed"]:
         changes = ", ".join(f"{k}={v!r}" for k, v in got["changed"].items()) or "the default settings"
         return Verdict(Status.PARTIAL, expected, got["written"],
                        f"The {what} is the right one, but with {changes}{place}; the lesson uses {expected} "
                        "with its default settings.", where=where)
-    same = "" if got["written"] == want["written"] else f" (you wrote {got['written']}, which Keras treats the same)"
+    same = "" if got["written"] == lesson["written"] else f" (you wrote {got['written']}, which Keras treats the same)"
     return Verdict(Status.PASS, expected, got["written"], f"The {what} is {expected}{same}.", where=where)
 
 
 def _recompiled(s: Facts, verdict: Verdict) -> Verdict:
-    calls = s["compile"]["calls"] if s["compile"] else 0
+    calls = s["compile"].get("calls", 0) if s["compile"] else 0
     if calls > 1:
         verdict.details.append(f"You called compile {calls} times; this is the one in effect "
                                "while your model trained the most.")
