@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .facts import AlignmentRow, ModelDescription, Paired
 from .words import ordinal
 
 
-def classes_of(model: dict) -> list[str]:
+def classes_of(model: ModelDescription) -> list[str]:
     return [layer["class"] for layer in model["layers"]]
 
 
@@ -32,21 +33,22 @@ def _in_order(pairs: list[tuple[int, int]]) -> set[int]:
 OUTPUT_ROLE = 10  # outweighs any count of shared settings: the output layer is compared with the output layer
 
 
-def _pairs_of_one_class(ref: dict, stu: dict, r: list[int], s: list[int]) -> list[tuple[int, int]]:
+def _pairs_of_one_class(ref: ModelDescription, stu: ModelDescription, r: list[int], s: list[int]) -> list[tuple[int, int]]:
     """(student index, reference index) pairs for one class: order kept, as many pairs as possible, then the
     most shared role and settings (a small dynamic programme; a class has a handful of layers)."""
     last_ref, last_stu = len(ref["layers"]) - 1, len(stu["layers"]) - 1
 
     def score(i: int, j: int) -> int:
         a, b = ref["layers"][r[i]]["settings"], stu["layers"][s[j]]["settings"]
-        return sum(b.get(k) == v for k, v in a.items()) + OUTPUT_ROLE * (r[i] == last_ref and s[j] == last_stu)
+        return sum(1 for k, v in a.items() if b.get(k) == v) + OUTPUT_ROLE * int(r[i] == last_ref and s[j] == last_stu)
 
     best = [[(0, 0)] * (len(s) + 1) for _ in range(len(r) + 1)]  # best[i][j]: for r[i:] and s[j:]
     for i in reversed(range(len(r))):
         for j in reversed(range(len(s))):
             paired = best[i + 1][j + 1]
             best[i][j] = max((paired[0] + 1, paired[1] + score(i, j)), best[i + 1][j], best[i][j + 1])
-    pairs, i, j = [], 0, 0
+    pairs: list[tuple[int, int]] = []
+    i, j = 0, 0
     while i < len(r) and j < len(s):
         paired = best[i + 1][j + 1]
         if best[i][j] == (paired[0] + 1, paired[1] + score(i, j)):
@@ -59,7 +61,7 @@ def _pairs_of_one_class(ref: dict, stu: dict, r: list[int], s: list[int]) -> lis
     return pairs
 
 
-def align_layers(ref: dict, stu: dict) -> list[dict]:
+def align_layers(ref: ModelDescription, stu: ModelDescription) -> list[AlignmentRow]:
     """Rows pairing the reference's layers with the student's: same (in order), moved (out of order),
     missing or extra."""
     a, b = classes_of(ref), classes_of(stu)
@@ -68,15 +70,27 @@ def align_layers(ref: dict, stu: dict) -> list[dict]:
     in_order = _in_order(pairs)
     partner = dict(pairs)
     missing = sorted(set(range(len(a))) - set(partner.values()))
-    rows = []
+    rows: list[AlignmentRow] = []
     for j in range(len(b)):
         i = partner.get(j)
         while i is not None and missing and missing[0] < i:
             rows.append({"op": "missing", "ref": missing.pop(0), "stu": None})
-        op = "extra" if i is None else ("same" if j in in_order else "moved")
-        rows.append({"op": op, "ref": i, "stu": j})
+        if i is None:
+            rows.append({"op": "extra", "ref": None, "stu": j})
+        else:
+            rows.append({"op": "same" if j in in_order else "moved", "ref": i, "stu": j})
     rows += [{"op": "missing", "ref": i, "stu": None} for i in missing]
     return rows
+
+
+def aligned(ref: ModelDescription | None, stu: ModelDescription | None) -> list[AlignmentRow]:
+    """The rows, or none when either network is missing: what a student's facts carry as "alignment"."""
+    return align_layers(ref, stu) if ref and stu else []
+
+
+def paired(rows: list[AlignmentRow]) -> list[Paired]:
+    """The rows where a student's layer is one of the lesson's (in order or moved)."""
+    return [row for row in rows if row["op"] == "same" or row["op"] == "moved"]
 
 
 def position(classes: list[str], i: int) -> str:

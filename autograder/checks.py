@@ -8,21 +8,47 @@ read by beginners: each says what was expected, what was found, and where.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Literal, TypeVar
 
-from .alignment import align_layers, classes_of, layer_name, position, swapped_description
+from .alignment import aligned, classes_of, layer_name, paired, position, swapped_description
 from .errors import TOO_MUCH
 from .execute import MAX_OUTPUT_CHARS
-from .facts import Facts
+from .facts import (AlignmentRow, BriefTraining, CompileFacts, Data, Facts, FitFacts, ModelDescription, Setting,
+                    SkipCause, Where)
 from .hints import POOLING_SLIP, explain_error, forgiven
 from .results import CheckResult, Status, Verdict, at
+from .rubric import Rubric
 from .words import counted, has, percent, shape, show
 
-if TYPE_CHECKING:
-    from .rubric import Rubric
+T = TypeVar("T")
 
-def _skip_without_model(s: dict) -> Verdict | None:
+
+def needed(value: T | None, what: str) -> T:
+    """A fact the check's guard has made sure of (or, for the reference, the pipeline): the check cannot
+    judge without it, and judge() turns its absence into the check's own error."""
+    if value is None:
+        raise LookupError(f"the facts have no {what}")
+    return value
+
+
+def _model(f: Facts) -> ModelDescription:
+    return needed(f["model"], "model")
+
+
+def _compile(f: Facts) -> CompileFacts:
+    return needed(f["compile"], "compile settings")
+
+
+def _fit(f: Facts) -> FitFacts:
+    return needed(f["fit"], "model.fit")
+
+
+def _rows(s: Facts) -> list[AlignmentRow]:
+    return s.get("alignment") or []
+
+def _skip_without_model(s: Facts) -> Verdict | None:
     tampered = _tampered(s)
     if tampered:
         return tampered
@@ -86,15 +112,20 @@ def check_notebook_runs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                    " ".join(hints), details)
 
 
-def _images_and_labels(s: dict):
+def _kind(d: Data | None) -> str | None:
+    return d.get("kind") if d else None
+
+
+def _images_and_labels(s: Facts) -> tuple[Data | None, Data | None, str]:
     """What the student trained on: the arrays passed to fit, else the usual variable names."""
-    if s["fit"] and (s["fit"].get("x") or {}).get("kind") == "array":
-        return s["fit"]["x"], s["fit"].get("y"), "the arrays you passed to model.fit"
+    fit = s["fit"]
+    if fit and _kind(fit.get("x")) == "array":
+        return fit.get("x"), fit.get("y"), "the arrays you passed to model.fit"
     ns = s["namespace"]
     return ns.get("train_images"), ns.get("train_labels"), "train_images and train_labels"
 
 
-def _image_problems(x: dict, rx: dict, what: str) -> list[str]:
+def _image_problems(x: Data, rx: Data, what: str) -> list[str]:
     """What differs from the lesson's preparation in one array of images (`what`: which ones, in words)."""
     problems = []
     if x["shape"][1:] != rx["shape"][1:]:
@@ -107,7 +138,7 @@ def _image_problems(x: dict, rx: dict, what: str) -> list[str]:
     return problems
 
 
-def _label_problems(y: dict | None, ry: dict, what: str) -> list[str]:
+def _label_problems(y: Data | None, ry: Data, what: str) -> list[str]:
     if y and y.get("one_hot") and y.get("shape", [0, 0])[-1] == ry["shape"][1]:
         return []
     shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
@@ -115,16 +146,16 @@ def _label_problems(y: dict | None, ry: dict, what: str) -> list[str]:
             f"(N, {ry['shape'][1]}) from keras.utils.to_categorical(labels, num_classes)."]
 
 
-def _test_data(s: dict) -> list[tuple[str, dict, dict | None]]:
+def _test_data(s: Facts) -> list[tuple[str, Data, Data | None]]:
     """The test data the notebook measures with, (where it goes; images; labels): the validation data
     given to model.fit and the data given to model.evaluate, the same arrays named once."""
-    found = []
-    validation = (s["fit"] or {}).get("validation_data") or {}
-    if validation.get("kind") == "tuple" and len(validation.get("items", [])) >= 2:
-        found.append(("validation_data in model.fit", *validation["items"][:2]))
-    evaluate = s.get("evaluate") or {}
-    found.append(("model.evaluate", evaluate.get("x"), evaluate.get("y")))
-    merged: list[tuple[str, dict, dict | None]] = []
+    found: list[tuple[str, Data | None, Data | None]] = []
+    x, y = _pair((s["fit"] or {}).get("validation_data"))
+    if x or y:
+        found.append(("validation_data in model.fit", x, y))
+    evaluate = s.get("evaluate")
+    found.append(("model.evaluate", evaluate["x"] if evaluate else None, evaluate["y"] if evaluate else None))
+    merged: list[tuple[str, Data, Data | None]] = []
     for where, x, y in found:
         if not x or x.get("kind") != "array":
             continue
@@ -138,7 +169,8 @@ def _test_data(s: dict) -> list[tuple[str, dict, dict | None]]:
 
 def check_data_prepared(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     x, y, where = _images_and_labels(s)
-    rx, ry, _ = _images_and_labels(r)
+    images, labels, _ = _images_and_labels(r)
+    rx, ry = needed(images, "reference's images"), needed(labels, "reference's labels")
     expected = (f"images of shape (N, {', '.join(map(str, rx['shape'][1:]))}), {rx['dtype']}, "
                 f"pixels from 0 to 1; labels from to_categorical, {ry['shape'][1]} columns (one-hot); the test data the same")
     if not x or x.get("kind") != "array":
@@ -181,23 +213,24 @@ def check_model_found(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
         return Verdict(Status.FAIL, expected, f"{found['how']}, which could not be checked",
                        f"Found {found['how']}, but it could not be saved and reloaded safely: {s['model_error']}",
                        "Build the model only from Keras layers (no Lambda layers or custom code).")
-    layers = len(s["model"]["layers"])
+    model = s["model"]
+    layers = len(model["layers"])
     later = (" Your notebook stopped before its end; the model checked is the one the grader saved before that "
              f"(In [{found['cell']}]).") if found.get("before_crash") and found.get("cell") else ""
-    return Verdict(Status.PASS, expected, f"{found['how']}: a {s['model']['class']} with {layers} layers",
-                   f"Found {found['how']}: a {s['model']['class']} with {layers} layers.{later}")
+    return Verdict(Status.PASS, expected, f"{found['how']}: a {model['class']} with {layers} layers",
+                   f"Found {found['how']}: a {model['class']} with {layers} layers.{later}")
 
 
 def check_model_sequential(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    want, got = r["model"]["class"], s["model"]["class"]
+    want, got = _model(r)["class"], _model(s)["class"]
     if want == got:
         return Verdict(Status.PASS, want, got, f"Your model is a {got}, as in the lesson.")
     return Verdict(Status.FAIL, want, got, f"Your model is a {got} model; the lesson builds a {want} with model = {want}().")
 
 
-def lesson_pooling_slip(s: dict, r: dict, rubric: Rubric) -> bool:
+def lesson_pooling_slip(s: Facts, r: Facts, rubric: Rubric) -> bool:
     """The student put MaxPooling2D after the second Conv2D, as the lesson's text literally says."""
-    a, b = classes_of(r["model"]), classes_of(s["model"])
+    a, b = classes_of(_model(r)), classes_of(_model(s))
     if "pooling_below_second_conv" not in rubric.forgive or len(a) != len(b) or len(a) < 3:
         return False
     i = next((k for k in range(len(a) - 1) if a[k] == "MaxPooling2D" and a[k + 1] == "Conv2D"), None)
@@ -205,7 +238,7 @@ def lesson_pooling_slip(s: dict, r: dict, rubric: Rubric) -> bool:
 
 
 def check_layers_order(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    a, b = classes_of(r["model"]), classes_of(s["model"])
+    a, b = classes_of(_model(r)), classes_of(_model(s))
     expected, found = " → ".join(a), " → ".join(b) or "(no layers)"
     if a == b:
         return Verdict(Status.PASS, expected, found, f"All {len(a)} layers are in the lesson's order.")
@@ -216,7 +249,7 @@ def check_layers_order(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     if swapped:
         details.append(swapped)
     else:
-        for row in s["alignment"]:
+        for row in _rows(s):
             if row["op"] == "missing":
                 details.append(f"Missing: {a[row['ref']]} (the lesson's {position(a, row['ref'])}).")
             elif row["op"] == "extra":
@@ -237,23 +270,26 @@ def check_layers_order(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
 
 
 def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    rows = [row for row in s["alignment"] if row["op"] in ("same", "moved")]
+    rows = paired(_rows(s))
     if not rows:
         return Verdict(Status.SKIPPED, "", "", "Skipped: none of your layers lines up with the lesson's.")
-    details, differing, hint = [], [], ""
-    last = len(r["model"]["layers"]) - 1
+    details: list[str] = []
+    differing: list[str] = []
+    hint = ""
+    rm, sm = _model(r), _model(s)
+    last = len(rm["layers"]) - 1
     for row in rows:
-        ref_layer, stu_layer = r["model"]["layers"][row["ref"]], s["model"]["layers"][row["stu"]]
+        ref_layer, stu_layer = rm["layers"][row["ref"]], sm["layers"][row["stu"]]
         for key, want in ref_layer["settings"].items():
             got = stu_layer["settings"].get(key)
             if got != want:
-                name = layer_name(classes_of(s['model']), row['stu'])
+                name = layer_name(classes_of(sm), row['stu'])
                 details.append(f"Your {name}: {key} should be {show(want)}; yours has {has(key, got)}.")
                 differing.append(f"{name}: {has(key, got)}")
                 if row["ref"] == last and key == "activation":
                     hint = ("The output layer needs activation='softmax' so that its 10 outputs are "
                             "probabilities that add up to 1, one for each digit, as the lesson's loss expects.")
-    checked = sum(len(r["model"]["layers"][row["ref"]]["settings"]) for row in rows)
+    checked = sum(len(rm["layers"][row["ref"]]["settings"]) for row in rows)
     expected = "the lesson's filters, kernel_size, pool_size, rate, units and activation on every layer"
     if not details:
         return Verdict(Status.PASS, expected, f"all {checked} settings match",
@@ -265,9 +301,10 @@ def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                    "below and the marked cells in the layer table.", hint, details, where=_layers_where(s))
 
 
-def _layers_where(s: Facts) -> dict | None:
+def _layers_where(s: Facts) -> Where | None:
     """The cell that added the layers: no single call says which layer is wrong, the cell does."""
-    return (s.get("model_found") or {}).get("layers_where")
+    found = s.get("model_found")
+    return found.get("layers_where") if found else None
 
 
 def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
@@ -275,7 +312,7 @@ def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
         return Verdict(Status.PASS, "the lesson's shapes", "shapes that follow from the lesson's text",
                        "Your shapes and parameter counts follow from putting the pooling layer where the "
                        "lesson's text says; that slip is the lesson's.", "", [POOLING_SLIP])
-    rm, sm = r["model"], s["model"]
+    rm, sm = _model(r), _model(s)
     expected = f"input {shape(rm['input_shape'])}, output {shape(rm['layers'][-1]['output_shape'])}, " \
                f"{rm['total_params']:,} parameters"
     found = (f"input {shape(sm['input_shape'])}, output "
@@ -285,9 +322,7 @@ def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     if sm["input_shape"] != rm["input_shape"]:
         details.append(f"Input shape is {shape(sm['input_shape'])}; expected {shape(rm['input_shape'])} "
                        "(input_shape=input_shape on the first Conv2D).")
-    for row in s["alignment"]:
-        if row["op"] not in ("same", "moved"):
-            continue
+    for row in paired(_rows(s)):
         want, got = rm["layers"][row["ref"]], sm["layers"][row["stu"]]
         if want["output_shape"] != got["output_shape"] or want["params"] != got["params"]:
             details.append(f"Your {layer_name(classes_of(sm), row['stu'])}: output {shape(got['output_shape'])} with "
@@ -307,7 +342,7 @@ def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
 
 # ---------------------------------------------------------------- compile
 
-def _incomplete(s: dict) -> Verdict | None:
+def _incomplete(s: Facts) -> Verdict | None:
     """Part of the record could not be kept (a model that could not be saved, too much to record): what the
     grader did not see earns nothing, rather than what it saw before standing for all of it."""
     if not s.get("incomplete"):
@@ -319,7 +354,7 @@ def _incomplete(s: dict) -> Verdict | None:
                    "memory. If it does nothing unusual, tell your teacher: this is not your fault.")
 
 
-def _tampered(s: dict) -> Verdict | None:
+def _tampered(s: Facts) -> Verdict | None:
     """Code that reaches into the grader or replaces Keras' methods: nothing the grader saw can be trusted.
     Nor can an incomplete record (_incomplete)."""
     if not s.get("tampering"):
@@ -331,7 +366,7 @@ def _tampered(s: dict) -> Verdict | None:
                    "Call Keras' methods as they are and leave the grader's objects alone.", where=first)
 
 
-def _mismatch(s: dict, method: str) -> Verdict | None:
+def _mismatch(s: Facts, method: str) -> Verdict | None:
     problems = [m["problem"] for m in s.get("mismatches", []) if m["method"] == method]
     if not problems:
         return None
@@ -340,13 +375,13 @@ def _mismatch(s: dict, method: str) -> Verdict | None:
                    "recorded, so this check cannot pass.", "Leave the grader's own objects alone.")
 
 
-def _untrustworthy(s: dict, kind: str) -> Verdict | None:
+def _untrustworthy(s: Facts, kind: str) -> Verdict | None:
     """The record of model.compile / fit / evaluate cannot be believed: the notebook tampered with the
     grader, made the call where the grader could not see it, or the record contradicts the code."""
     return _tampered(s) or _unrecorded(s, kind) or _mismatch(s, kind)
 
 
-def _compile_missing(s: dict) -> Verdict | None:
+def _compile_missing(s: Facts) -> Verdict | None:
     untrustworthy = _untrustworthy(s, "compile")
     if untrustworthy:
         return untrustworthy
@@ -360,7 +395,7 @@ def _compile_missing(s: dict) -> Verdict | None:
     return None
 
 
-def _setting_verdict(what: str, want: dict | None, got: dict | None, where: dict | None) -> Verdict:
+def _setting_verdict(what: str, want: Setting | None, got: Setting | None, where: Where | None) -> Verdict:
     expected = want["written"] if want else "(none)"
     place = f" ({at(where)}: {where['code']})" if where and where.get("code") else ""
     if got is None:
@@ -377,47 +412,49 @@ def _setting_verdict(what: str, want: dict | None, got: dict | None, where: dict
         return Verdict(Status.FAIL, expected, f"your own {name}",
                        f"Your {what} is a class or function of your own named {name}{place}, not Keras' "
                        f"own; the lesson uses {expected}.", f"Use Keras' {what}: {expected}.", where=where)
-    if got["name"] != want["name"]:
+    lesson = needed(want, f"lesson's {what}")
+    if got["name"] != lesson["name"]:
         return Verdict(Status.FAIL, expected, got["written"],
                        f"Your {what} is {got['written']}{place}; the lesson uses {expected}.", where=where)
-    if got["changed"] != want["changed"]:
+    if got["changed"] != lesson["changed"]:
         changes = ", ".join(f"{k}={v!r}" for k, v in got["changed"].items()) or "the default settings"
         return Verdict(Status.PARTIAL, expected, got["written"],
                        f"The {what} is the right one, but with {changes}{place}; the lesson uses {expected} "
                        "with its default settings.", where=where)
-    same = "" if got["written"] == want["written"] else f" (you wrote {got['written']}, which Keras treats the same)"
+    same = "" if got["written"] == lesson["written"] else f" (you wrote {got['written']}, which Keras treats the same)"
     return Verdict(Status.PASS, expected, got["written"], f"The {what} is {expected}{same}.", where=where)
 
 
-def _recompiled(s: dict, verdict: Verdict) -> Verdict:
-    if (s["compile"] or {}).get("calls", 0) > 1:
-        verdict.details.append(f"You called compile {s['compile']['calls']} times; this is the one in effect "
+def _recompiled(s: Facts, verdict: Verdict) -> Verdict:
+    calls = s["compile"].get("calls", 0) if s["compile"] else 0
+    if calls > 1:
+        verdict.details.append(f"You called compile {calls} times; this is the one in effect "
                                "while your model trained the most.")
     return verdict
 
 
 def check_compile_loss(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    verdict = _setting_verdict("loss", r["compile"]["loss"], s["compile"]["loss"], s["compile"].get("where"))
-    if verdict.status != Status.PASS and s["compile"]["loss"] and s["compile"]["loss"]["changed"].get("from_logits"):
+    loss = _compile(s)["loss"]
+    verdict = _setting_verdict("loss", _compile(r)["loss"], loss, _compile(s).get("where"))
+    if verdict.status != Status.PASS and loss and loss["changed"].get("from_logits"):
         verdict.hint = ("from_logits=True tells the loss that the outputs are not probabilities yet (no softmax). "
                         "The lesson's output layer has softmax, so leave from_logits out.")
     return _recompiled(s, verdict)
 
 
 def check_compile_optimizer(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    return _recompiled(s, _setting_verdict("optimizer", r["compile"]["optimizer"], s["compile"]["optimizer"],
-                                           s["compile"].get("where")))
+    return _recompiled(s, _setting_verdict("optimizer", _compile(r)["optimizer"], _compile(s)["optimizer"],
+                                           _compile(s).get("where")))
 
 
 def check_compile_metrics(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    want = r["compile"]["metrics"]
-    got = s["compile"]["metrics"]
-    expected = "[" + ", ".join(r["compile"]["metrics_written"]) + "]"
-    found = "[" + ", ".join(s["compile"]["metrics_written"]) + "]"
-    absent = [m for m in want if m not in got]
-    where = s["compile"].get("where")
+    rc, sc = _compile(r), _compile(s)
+    expected = "[" + ", ".join(rc["metrics_written"]) + "]"
+    found = "[" + ", ".join(sc["metrics_written"]) + "]"
+    absent = [m for m in rc["metrics"] if m not in sc["metrics"]]
+    where = sc.get("where")
     if not absent:
-        return Verdict(Status.PASS, expected, found, f"Your metrics include {', '.join(r['compile']['metrics_written'])}, "
+        return Verdict(Status.PASS, expected, found, f"Your metrics include {', '.join(rc['metrics_written'])}, "
                        "as the lesson asks.", where=where)
     return Verdict(Status.FAIL, expected, found, f"Your metrics are {found} ({at(where)}); the lesson asks for {expected}, "
                    "so Keras reports how many images the network gets right.", where=where)
@@ -425,7 +462,7 @@ def check_compile_metrics(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
 
 # ---------------------------------------------------------------- fit and evaluate
 
-def _unrecorded(s: dict, kind: str) -> Verdict | None:
+def _unrecorded(s: Facts, kind: str) -> Verdict | None:
     cells = s.get("unrecorded_calls", {}).get(kind)
     if not cells:
         return None
@@ -437,7 +474,7 @@ def _unrecorded(s: dict, kind: str) -> Verdict | None:
                    "Call the real Keras methods; do not reassign them.", where={"cell": cells[0], "line": None, "code": ""})
 
 
-def _fit_missing(s: dict) -> Verdict | None:
+def _fit_missing(s: Facts) -> Verdict | None:
     untrustworthy = _untrustworthy(s, "fit")
     if untrustworthy:
         return untrustworthy
@@ -448,113 +485,118 @@ def _fit_missing(s: dict) -> Verdict | None:
     return None
 
 
-def _fit_place(s: dict, setting: str = "") -> str:
+def _fit_place(fit: FitFacts, setting: str = "") -> str:
     """' (In [11], line 1: model.fit(...))', or, for a setting passed by name, the line that set it first:
     ' (set in In [8], line 4: epochs = 5; given to model.fit in In [11])'."""
-    where, source = s["fit"].get("where"), (s["fit"].get("set_in") or {}).get(setting)
+    where, source = fit.get("where"), (fit.get("set_in") or {}).get(setting)
     if source:
         return f" (set in {at(source)}: {source['code']}; given to model.fit in {at(where) or 'a later cell'})"
     return f" ({at(where)}: {where['code']})" if where and where.get("code") else ""
 
 
-def _setting_where(s: dict, setting: str) -> dict | None:
+def _setting_where(fit: FitFacts, setting: str) -> Where | None:
     """The line to change: where a setting passed by name was set (epochs = 5), else the model.fit line."""
-    return (s["fit"].get("set_in") or {}).get(setting) or s["fit"].get("where")
+    return (fit.get("set_in") or {}).get(setting) or fit.get("where")
 
 
-def _unknowable(s: dict, what: str) -> Verdict | None:
+def _unknowable(fit: FitFacts, what: str) -> Verdict | None:
     """A generator hides its batches from the grader: say so rather than fail the student."""
-    if (s["fit"].get("x") or {}).get("kind") != "generator":
+    if _kind(fit.get("x")) != "generator":
         return None
     return Verdict(Status.PASS, "", "not visible in a generator",
                    f"Your model.fit reads its data from a Python generator, so the grader cannot see the {what}; "
-                   "your teacher may check it by hand.", where=s["fit"].get("where"))
+                   "your teacher may check it by hand.", where=fit.get("where"))
 
 
-def _odd_type(s: Facts, r: Facts, name: str) -> Verdict | None:
+def _odd_type(fit: FitFacts, rfit: FitFacts, name: Literal["batch_size", "epochs", "shuffle"]) -> Verdict | None:
     """A setting given as an object of another type than Keras expects (one that prints as 10 may count as 1):
     what Keras made of it is not what it says about itself, so it cannot pass."""
-    odd = (s["fit"].get("odd_types") or {}).get(name)
+    odd = (fit.get("odd_types") or {}).get(name)
     if not odd:
         return None
     kind, shown = odd
-    want, used = r["fit"][name], s["fit"].get(name)
+    want, used = rfit[name], fit.get(name)
     plain = "True or False" if name == "shuffle" else "a whole number"
     return Verdict(Status.FAIL, f"{name}={want}", f"{name} given as a {kind} object",
                    f"model.fit got {name} as an object of type {kind} (it shows itself as {shown}), not {plain}; "
                    f"Keras used it as {used}.", f"Write {name}={want} as a plain value, as the lesson does.",
-                   where=s["fit"].get("where"))
+                   where=fit.get("where"))
 
 
 def check_fit_batch_size(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    unknowable = _unknowable(s, "batch size") or _odd_type(s, r, "batch_size")
+    fit = _fit(s)
+    unknowable = _unknowable(fit, "batch size") or _odd_type(fit, _fit(r), "batch_size")
     if unknowable:
         return unknowable
-    want, got, where = r["fit"]["batch_size"], s["fit"]["batch_size"], _setting_where(s, "batch_size")
-    via = " (the batch size of your tf.data pipeline)" if s["fit"].get("dataset") else ""
+    want, got, where = _fit(r)["batch_size"], fit["batch_size"], _setting_where(fit, "batch_size")
+    via = " (the batch size of your tf.data pipeline)" if fit.get("dataset") else ""
     if got == want:
         return Verdict(Status.PASS, str(want), str(got), f"batch_size is {got}{via}.", where=where)
     if got is None:
         return Verdict(Status.FAIL, str(want), "not set (Keras uses 32)",
-                       f"You did not set batch_size{_fit_place(s)}, so Keras uses 32; the lesson uses "
+                       f"You did not set batch_size{_fit_place(fit)}, so Keras uses 32; the lesson uses "
                        f"batch_size={want}.", where=where)
-    return Verdict(Status.FAIL, str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(s, 'batch_size')}; "
+    return Verdict(Status.FAIL, str(want), str(got), f"Your batch_size is {got}{via}{_fit_place(fit, 'batch_size')}; "
                    f"the lesson uses {want}.", where=where)
 
 
-def _epochs_words(n) -> str:
+def _epochs_words(n: int) -> str:
     return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def check_fit_epochs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    odd = _odd_type(s, r, "epochs")
+    fit = _fit(s)
+    odd = _odd_type(fit, _fit(r), "epochs")
     if odd:
         return odd
-    want, got, where = r["fit"]["epochs"], s["fit"]["epochs"], s["fit"].get("where")
-    calls = s["fit"].get("calls", 1)
+    want, got, where = _fit(r)["epochs"], fit["epochs"], fit.get("where")
+    calls = fit.get("calls", 1)
     if calls == 1:  # one call: the line to change is the one that set epochs, when it was passed by name
-        where = _setting_where(s, "epochs")
+        where = _setting_where(fit, "epochs")
     over = f" over {calls} calls of model.fit" if calls > 1 else ""
     if got == want:
         return Verdict(Status.PASS, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}.", where=where)
     variable = s["namespace"].get("epochs")
     note = ""
-    if s["fit"].get("initial_epoch"):
-        note = (f" initial_epoch={s['fit']['initial_epoch']} skips the first epochs: only "
+    if fit.get("initial_epoch"):
+        note = (f" initial_epoch={fit['initial_epoch']} skips the first epochs: only "
                 f"{_epochs_words(got)} really train.")
-    elif variable == want and "epochs" not in (s["fit"].get("given") or []):
+    elif variable == want and "epochs" not in (fit.get("given") or []):
         note = f" You set epochs = {variable}, but did not pass it: add epochs=epochs to model.fit."
     elif variable == want and calls == 1:
         note = f" Your variable epochs is {variable}, but model.fit got {got}."
     details = []
-    if s["fit"].get("replayed"):
-        details.append(f"To keep grading quick, the grader trained the first {got - s['fit']['replayed']:,} of your "
+    replayed = fit.get("replayed", 0)
+    if replayed:
+        details.append(f"To keep grading quick, the grader trained the first {got - replayed:,} of your "
                        f"{got:,} epochs and repeated the last one's results for the rest; your code saw every epoch.")
-    place = _fit_place(s, "epochs" if calls == 1 else "")
+    place = _fit_place(fit, "epochs" if calls == 1 else "")
     return Verdict(Status.FAIL, str(want), str(got), f"model.fit trains for {_epochs_words(got)}{over}{place}; "
                    f"the lesson uses {want}.{note}", details=details, where=where)
 
 
-def _split_label(d: dict | None) -> str:
+def _split_label(d: Data | None) -> str:
     if not d or d.get("kind") != "array":
         return "something else"
-    split = {"test": "the test", "train": "the training"}.get(d.get("split"), "other")
+    split = {"test": "the test", "train": "the training"}.get(d.get("split") or "", "other")
     what = "images" if len(d["shape"]) > 2 or (len(d["shape"]) == 2 and d["shape"][1] == 784) else "labels"
     return f"{split} {what}"
 
 
-def _pair(d: dict | None) -> tuple[dict | None, dict | None]:
-    if d and d.get("kind") == "tuple" and len(d["items"]) >= 2:
+def _pair(d: Data | None) -> tuple[Data | None, Data | None]:
+    """(images, labels) given as a tuple (validation_data), else (None, None)."""
+    if d and d.get("kind") == "tuple" and len(d.get("items", [])) >= 2:
         return d["items"][0], d["items"][1]
     return None, None
 
 
 def check_fit_validation_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    rx, ry = _pair(r["fit"]["validation_data"])
+    fit = _fit(s)
+    rx, ry = _pair(_fit(r)["validation_data"])
     expected = f"validation_data=({_split_label(rx)}, {_split_label(ry)})"
-    v = s["fit"]["validation_data"]
+    v = fit["validation_data"]
     if v is None:
-        split = s["fit"].get("validation_split") or 0
+        split = fit.get("validation_split") or 0
         if split:
             return Verdict(Status.FAIL, expected, f"validation_split={split}",
                            f"You validate on {split:.0%} of the training images (validation_split); the lesson "
@@ -564,7 +606,7 @@ def check_fit_validation_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                        "images during training.")
     x, y = _pair(v)
     found = f"validation_data=({_split_label(x)}, {_split_label(y)})"
-    ok = [d and d.get("split") == want.get("split") for d, want in ((x, rx), (y, ry))]
+    ok = [bool(d) and _split(d) == _split(want) for d, want in ((x, rx), (y, ry))]
     if all(ok):
         return Verdict(Status.PASS, expected, found, "model.fit validates on the test images and labels.")
     return Verdict(Status.PARTIAL if any(ok) else Status.FAIL, expected, found,
@@ -573,18 +615,19 @@ def check_fit_validation_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
 
 
 def check_fit_shuffle(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    unknowable = _unknowable(s, "shuffling") or _odd_type(s, r, "shuffle")
+    fit = _fit(s)
+    unknowable = _unknowable(fit, "shuffling") or _odd_type(fit, _fit(r), "shuffle")
     if unknowable:
         return unknowable
-    want, got = r["fit"]["shuffle"], s["fit"]["shuffle"]
-    if s["fit"].get("dataset"):
+    want, got = _fit(r)["shuffle"], fit["shuffle"]
+    if fit.get("dataset"):
         if got:
             return Verdict(Status.PASS, f"shuffle={want}", "your tf.data pipeline shuffles",
                            "Your tf.data pipeline shuffles the images (.shuffle), which is what shuffle=True does.")
         return Verdict(Status.FAIL, f"shuffle={want}", "your tf.data pipeline does not shuffle",
-                       f"Your tf.data pipeline has no .shuffle(...){_fit_place(s)}, and with a dataset Keras does "
-                       "not shuffle for you; the lesson shuffles the images every epoch.", where=s["fit"].get("where"))
-    if got == want and "shuffle" in s["fit"]["given"]:
+                       f"Your tf.data pipeline has no .shuffle(...){_fit_place(fit)}, and with a dataset Keras does "
+                       "not shuffle for you; the lesson shuffles the images every epoch.", where=fit.get("where"))
+    if got == want and "shuffle" in fit["given"]:
         return Verdict(Status.PASS, f"shuffle={want}", f"shuffle={got}", f"model.fit has shuffle={got}.")
     if got == want:
         return Verdict(Status.PASS, f"shuffle={want}", "not written (Keras shuffles by default)",
@@ -594,31 +637,36 @@ def check_fit_shuffle(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                    f"model.fit has shuffle={got}; the lesson shuffles the images every epoch (shuffle={want}).")
 
 
+def _split(d: Data | None) -> str | None:
+    return d.get("split") if d else None
+
+
 def check_evaluate_test_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    expected = f"model.evaluate({_split_label(r['evaluate']['x'])}, {_split_label(r['evaluate']['y'])})"
+    re = needed(r["evaluate"], "model.evaluate")
+    expected = f"model.evaluate({_split_label(re['x'])}, {_split_label(re['y'])})"
     e = s["evaluate"]
     if e is None:
         return Verdict(Status.FAIL, expected, "model.evaluate never ran",
                        "model.evaluate never ran, so the notebook never measures the accuracy on the test images.")
     found = f"model.evaluate({_split_label(e['x'])}, {_split_label(e['y'])})"
-    ok = [(e.get(k) or {}).get("split") == r["evaluate"][k].get("split") for k in ("x", "y")]
+    ok = [_split(e["x"]) == _split(re["x"]), _split(e["y"]) == _split(re["y"])]
     where = e.get("where")
     if all(ok):
         return Verdict(Status.PASS, expected, found, "model.evaluate measures the network on the test images.", where=where)
-    return Verdict(Status.FAIL, expected, found, f"Your notebook calls {found} ({at(where)}: {(where or {}).get('code', '')}); "
+    return Verdict(Status.FAIL, expected, found, f"Your notebook calls {found} ({at(where)}: {where.get('code', '')}); "
                    "the lesson evaluates on the test images and labels, which the network never trained on.",
                    where=where)
 
 
 # ---------------------------------------------------------------- brief training
 
-def _training_words(q: dict) -> str:
+def _training_words(q: BriefTraining) -> str:
     return (f"{q['train_images']:,} training images, {q['epochs']} epoch{'s' if q['epochs'] != 1 else ''}, "
             f"batch {q['batch_size']}")
 
 
 def check_train_learns(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
-    q, rq = s["brief_training"], r["brief_training"]
+    q, rq = s["brief_training"], needed(r["brief_training"], "brief training")
     expected = f"close to the lesson's network: {percent(rq['heldout_accuracy'])} of {rq['heldout_images']:,} new images"
     if not q or "heldout_accuracy" not in q:
         reason = (q or {}).get("skipped") or (q or {}).get("error") or "the notebook did not get that far"
@@ -737,19 +785,20 @@ def _lost_points(results: list[CheckResult]) -> dict[str, CheckResult]:
 
 def _output_and_loss(s: Facts, r: Facts) -> list[tuple[str, str]]:
     """(check id, sentence) for an output layer and a loss that cannot work together for ten digits."""
-    layers, ref_out = (s["model"] or {}).get("layers") or [], r["model"]["layers"][-1]["settings"]
-    loss = (s.get("compile") or {}).get("loss") or {}
+    layers, ref_out = s["model"]["layers"] if s["model"] else [], _model(r)["layers"][-1]["settings"]
+    compiled = s.get("compile")
+    loss = compiled["loss"] if compiled else None
     out = layers[-1]["settings"] if layers else {}
     found = []
     if out.get("units") not in (None, ref_out.get("units")):
         found.append(("layers.config", f"your output layer has {out['units']} units; it needs "
                                        f"{ref_out.get('units')}, one for each digit."))
-    logits = loss.get("name") in CROSS_ENTROPY and loss["changed"].get("from_logits")  # softmax inside the loss
+    logits = loss and loss["name"] in CROSS_ENTROPY and loss["changed"].get("from_logits")  # softmax inside the loss
     if out.get("activation") not in (None, ref_out.get("activation")) and not logits:
         found.append(("layers.config", f"your output layer has {has('activation', out['activation'])}; to choose "
                                        f"one of ten digits it needs activation={show(ref_out.get('activation'))}, "
                                        "as in the lesson."))
-    if loss.get("name") and loss["name"] not in CROSS_ENTROPY:
+    if loss and loss["name"] and loss["name"] not in CROSS_ENTROPY:
         found.append(("compile.loss", f"the loss {loss.get('written') or loss['name']} does not measure how wrong a "
                                       "choice among ten digits is; the lesson's categorical_crossentropy does."))
     return found
@@ -759,13 +808,13 @@ def _settings_that_stop_learning(s: Facts, r: Facts) -> list[tuple[str, str]]:
     """(check id, sentence) for layer settings that can stop a network learning: an activation changed, a
     Dropout that drops most of the signal, a layer with almost no filters or units. A changed Dropout rate or
     filter count the lesson would call different, but not broken, is not named as a cause."""
-    found, classes = [], classes_of(s["model"])
-    for row in s.get("alignment") or []:
-        if row["op"] not in ("same", "moved"):
-            continue
-        want, got = r["model"]["layers"][row["ref"]]["settings"], s["model"]["layers"][row["stu"]]["settings"]
+    rm, sm = _model(r), _model(s)
+    found: list[tuple[str, str]] = []
+    classes = classes_of(sm)
+    for row in paired(_rows(s)):
+        want, got = rm["layers"][row["ref"]]["settings"], sm["layers"][row["stu"]]["settings"]
         name = layer_name(classes, row["stu"])
-        if row["ref"] < len(r["model"]["layers"]) - 1 and got.get("activation") != want.get("activation"):
+        if row["ref"] < len(rm["layers"]) - 1 and got.get("activation") != want.get("activation"):
             found.append(("layers.config", f"your {name} has {has('activation', got.get('activation'))}; the lesson's "
                                            f"{show(want.get('activation'))} is what lets it learn shapes."))
         if (got.get("rate") or 0) >= 0.7:
@@ -783,40 +832,54 @@ def _causes(s: Facts, r: Facts, results: list[CheckResult]) -> list[tuple[CheckR
     prepared images, so unscaled pixels never explain it."""
     failed = _lost_points(results)
     found = _output_and_loss(s, r)
-    rate = (((s.get("compile") or {}).get("optimizer") or {}).get("changed") or {}).get("learning_rate")
+    compiled = s.get("compile")
+    optimizer = compiled["optimizer"] if compiled else None
+    rate = (optimizer["changed"] if optimizer else {}).get("learning_rate")
     if isinstance(rate, (int, float)) and not 1e-5 < rate < 0.05:  # another optimizer, or a near rate, still learns
         found.append(("compile.optimizer", f"a learning rate of {show(rate)} is far too {'large' if rate >= 0.05 else 'small'}"
                                            " for this network to learn; the lesson keeps the optimizer's own learning rate."))
-    missing = [row for row in s.get("alignment") or [] if row["op"] == "missing"]
+    missing = [row["ref"] for row in _rows(s) if row["op"] == "missing"]
     if missing and "layers.order" in failed:
-        names = ", ".join(r["model"]["layers"][row["ref"]]["class"] for row in missing)
+        names = ", ".join(_model(r)["layers"][i]["class"] for i in missing)
         found.append(("layers.order", f"your network lacks the lesson's {names}."))
     found += _settings_that_stop_learning(s, r)
     return [(failed[check], sentence) for check, sentence in found if check in failed]
 
 
-def _not_trained(reason: str, r: Facts, results: list[CheckResult]) -> str:
+# training.py's reasons for not training, by their words: for facts that do not say their kind (skip_cause).
+SKIP_WORDS: tuple[tuple[str, SkipCause], ...] = (
+    ("never called", "not_compiled"), ("without a loss", "no_loss"),
+    ("the loss is not", "loss_not_keras"), ("the optimizer is not", "optimizer_not_keras"))
+
+
+def skip_cause(trained: BriefTraining) -> SkipCause:
+    """Why the grader could not train a copy, by kind: as the facts say it, else read from its words."""
+    if "skip_cause" in trained:
+        return trained["skip_cause"]
+    reason = trained.get("skipped") or trained.get("error") or ""
+    return next((cause for words, cause in SKIP_WORDS if words in reason), "other")
+
+
+def _not_trained(cause: SkipCause, r: Facts, results: list[CheckResult]) -> str:
     """The tip when the grader could not train a copy at all: what stopped it, and the check that says more."""
-    failed = _lost_points(results)
-    if "never called" in reason or "without a loss" in reason:
-        compile_line = (f"model.compile(loss={r['compile']['loss']['written']}, optimizer="
-                        f"{r['compile']['optimizer']['written']}, metrics=[{', '.join(r['compile']['metrics_written'])}])")
+    if cause in ("not_compiled", "no_loss"):
+        rc = _compile(r)
+        compile_line = (f"model.compile(loss={needed(rc['loss'], 'loss')['written']}, optimizer="
+                        f"{needed(rc['optimizer'], 'optimizer')['written']}, "
+                        f"metrics=[{', '.join(rc['metrics_written'])}])")
         return f"Compile the model before it is trained: {compile_line}, in a cell before model.fit."
-    for kind in ("loss", "optimizer"):
-        check = failed.get(f"compile.{kind}")
-        if f"the {kind} is not" in reason and check:
-            return f"Start with \"{check.title}\" above: {check.hint or check.message}"
-    return ""
+    check = _lost_points(results).get({"loss_not_keras": "compile.loss",
+                                       "optimizer_not_keras": "compile.optimizer"}.get(cause, ""))
+    return f"Start with \"{check.title}\" above: {check.hint or check.message}" if check else ""
 
 
 def _cause_first(s: Facts, r: Facts, results: list[CheckResult], own_hint: str) -> tuple[str, list[CheckResult]]:
     """'Start with "The loss …" above: …' naming only what is wrong in this notebook and can explain the
     symptom, earliest cause first ("Then:" only for other failed checks with such a cause); when nothing
     found explains it, what was observed. Returns the tip and the checks it names."""
-    trained = s.get("brief_training") or {}
+    trained: BriefTraining = s.get("brief_training") or {}
     if "heldout_accuracy" not in trained:
-        reason = trained.get("skipped") or trained.get("error") or ""
-        return _not_trained(reason, r, results) or own_hint, []
+        return _not_trained(skip_cause(trained), r, results) or own_hint, []
     causes = _causes(s, r, results)
     if not causes:
         return (own_hint + " " if own_hint else "") + ("The other checks found nothing that usually stops a network "
@@ -830,17 +893,18 @@ def _cause_first(s: Facts, r: Facts, results: list[CheckResult], own_hint: str) 
 
 
 def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckResult]:
-    results = []
+    results: list[CheckResult] = []
     # Marked once here, read by notebook.runs and the report: an error only the lesson's slip caused.
     for error in (student.get("execution") or {}).get("errors", []):
         error["forgiven"] = forgiven(error, rubric) or ""
-    # Paired once here, read by the three layer checks and the report's layer table.
-    have_models = student.get("model") and reference.get("model")
-    student["alignment"] = align_layers(reference["model"], student["model"]) if have_models else []
+    # Paired once, read by the three layer checks and the report's layer table: by capture.collect when
+    # it was given the reference, else here.
+    if "alignment" not in student:
+        student["alignment"] = aligned(reference["model"], student["model"])
     for check in CHECKS:
         check_id, rule = check.id, rubric.checks[check.id]
         verdict = judge(check, student, reference, rubric)
-        causes = []
+        causes: list[CheckResult] = []
         if check_id in FOLLOWS_FROM and verdict.status not in (Status.PASS, Status.SKIPPED):
             verdict.hint, causes = _cause_first(student, reference, results, verdict.hint)
         share = {Status.PASS: 1.0, Status.PARTIAL: rule.partial}.get(verdict.status, 0.0)

@@ -3,13 +3,10 @@ forgive the lesson's own slips. Text only; the checks decide when to say it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .execute import TIMEOUT_ENAME
+from .facts import CellErrorFacts
 from .results import at
-
-if TYPE_CHECKING:
-    from .rubric import Rubric
+from .rubric import Rubric
 
 KNOWN_SLIPS = (
     # (exception name, text in the error or cell, what to tell the student)
@@ -45,7 +42,7 @@ def explain_error(ename: str, evalue: str, source: str) -> str:
     return ""
 
 
-def forgiven(e: dict, rubric: Rubric) -> str | None:
+def forgiven(e: CellErrorFacts, rubric: Rubric) -> str | None:
     """The friendly sentence for an error that only a slip of the lesson's text caused, when the
     rubric forgives that slip."""
     if "test_acc" in rubric.forgive and e["ename"] == "NameError" and "test_acc" in e["evalue"]:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
+
+from .facts import CellErrorFacts, Facts, Isolation, Where
 
 
 class Status(str, Enum):
@@ -37,7 +40,7 @@ class Verdict:
     message: str
     hint: str = ""
     details: list[str] = field(default_factory=list)
-    where: dict | None = None  # {cell, line, code}: the student's own line this verdict is about
+    where: Where | None = None  # {cell, line, code}: the student's own line this verdict is about
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # a misspelt status fails here, not in a report
@@ -58,7 +61,7 @@ class CheckResult:
     hint: str
     lesson: str
     details: list[str]
-    where: dict | None = None
+    where: Where | None = None
     short: str = ""  # the rubric's column heading
     visibility: str = "visible"  # the rubric's: visible, hidden, after_due_date
     show_expected: bool = True
@@ -69,16 +72,16 @@ class CheckResult:
 class GradeResult:
     status: str  # "graded" or "error"
     reason: str | None
-    submission: dict
+    submission: dict[str, str]  # path, name, and sha256 once read
     score: float = 0.0
     max_score: float = 0.0
     checks: list[CheckResult] = field(default_factory=list)
-    facts: dict | None = None  # the student's facts, as the checks saw them (see capture.collect)
-    reference: dict | None = None  # the reference's facts
-    data_source: dict | None = None
-    isolation: dict | None = None
-    timings: dict = field(default_factory=dict)
-    versions: dict = field(default_factory=dict)
+    facts: Facts | None = None  # the student's facts, as the checks saw them (see capture.collect)
+    reference: Facts | None = None  # the reference's facts
+    data_source: dict[str, Any] | None = None  # data.DataSource's kind, description, sha256, and repeated
+    isolation: Isolation | None = None
+    timings: dict[str, float | bool] = field(default_factory=dict)  # seconds by stage; reference_cached
+    versions: dict[str, str] = field(default_factory=dict)  # package → version (pipeline.versions)
     graded_at: str = ""
     due: str = ""  # the rubric's [release] due: when "after_due_date" checks are shown to students
 
@@ -96,7 +99,7 @@ def percent_of(score: float, max_score: float) -> float:
     return round(100 * score / max_score, 1) if max_score else 0.0
 
 
-def at(where: dict | None) -> str:
+def at(where: Where | CellErrorFacts | None) -> str:
     """'In [14], line 2' for a place in the student's notebook ('' when unknown)."""
     if not where or not where.get("cell"):
         return ""

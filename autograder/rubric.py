@@ -7,6 +7,8 @@ import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -15,7 +17,12 @@ else:  # pragma: no cover
 
 from .errors import SetupError
 
-
+# The checks a rubric scores, in the report's order: the keys of its [checks."ID"] tables. checks.CHECKS
+# implements exactly these, in this order (tests hold the two equal). Kept here, not read from checks, so that
+# the rubric imports no check and checks may import the rubric.
+CHECK_IDS = ("notebook.runs", "data.prepared", "model.found", "model.sequential", "layers.order", "layers.config",
+             "layers.shapes", "compile.loss", "compile.optimizer", "compile.metrics", "fit.batch_size", "fit.epochs",
+             "fit.validation_data", "fit.shuffle", "evaluate.test_data", "train.learns", "predict.digit3")
 
 # The lesson's known slips (shared/ASSIGNMENT.md) a rubric may forgive.
 SLIPS = ("extra_parenthesis", "test_acc", "pooling_below_second_conv")
@@ -38,9 +45,9 @@ class CheckRule:
 class Rubric:
     path: Path
     digest: str
-    limits: dict
-    harness: dict
-    training: dict
+    limits: dict[str, Any]  # the rubric's [limits]: seconds, or "auto" (SCHEMA says which)
+    harness: dict[str, int]
+    training: dict[str, float]  # whole numbers (seed, images, epochs) are ints
     checks: dict[str, CheckRule]
     forgive: tuple[str, ...] = ()  # the lesson's slips that cost nothing (see slips.py)
     due: str = ""  # ISO date and time after which "after_due_date" checks are shown to students
@@ -53,7 +60,8 @@ class Rubric:
 
 # Every key the rubric's tables may hold, with its type: a typo is an error that names the key.
 NUMBER = (int, float)
-SCHEMA: dict[str, dict[str, tuple]] = {
+Types = tuple[type, ...]
+SCHEMA: dict[str, dict[str, Types]] = {
     "limits": {"cell_timeout_s": (int, float, str), "notebook_timeout_s": NUMBER},
     "harness": {"seed": (int,), "fit_samples": (int,), "max_real_epochs": (int,), "evaluate_samples": (int,),
                 "predict_batch": (int,)},
@@ -72,8 +80,7 @@ CHECK_KEYS = {"points": NUMBER, "title": (str,), "lesson": (str,), "partial": NU
 VISIBILITIES = ("visible", "hidden", "after_due_date")
 
 
-def _validate(path: Path, data: dict) -> None:
-    from .checks import CHECK_IDS  # the checks table is the one list of checks
+def _validate(path: Path, data: dict[str, Any]) -> None:
     unknown = [t for t in data if t not in (*SCHEMA, "checks")]
     if unknown:
         raise SetupError(path, f"unknown table [{unknown[0]}]; the rubric has " + ", ".join(f"[{t}]" for t in SCHEMA)
@@ -91,14 +98,14 @@ def _validate(path: Path, data: dict) -> None:
         _keys(path, f'checks."{check_id}"', entry, CHECK_KEYS, required=False)
 
 
-def _words(types: tuple) -> str:
+def _words(types: Types) -> str:
     if float in types:
         return "a number" + (' or "auto"' if str in types else "")
     return {int: "a whole number", str: "text", list: "a list", bool: "true or false",
             datetime.datetime: "a date and time (2026-12-01T17:00:00)"}[types[0]]
 
 
-def _keys(path: Path, table: str, given: dict, keys: dict, required: bool) -> None:
+def _keys(path: Path, table: str, given: dict[str, Any], keys: Mapping[str, Types], required: bool) -> None:
     for key, value in given.items():
         if key not in keys:
             raise SetupError(path, f"[{table}] has an unknown key {key!r}; allowed: " + ", ".join(keys))
@@ -131,8 +138,6 @@ def load(path: Path) -> Rubric:
         if checks[check_id].visibility not in VISIBILITIES:
             raise SetupError(path, f"[checks.\"{check_id}\"] visibility is {checks[check_id].visibility!r}; "
                                    f"it must be one of {', '.join(VISIBILITIES)}")
-    from .checks import CHECK_IDS
-
     missing = [c for c in CHECK_IDS if c not in checks]
     if missing:
         raise SetupError(path, "no entry for the checks " + ", ".join(missing) + "; add a [checks.\"ID\"] table for each")

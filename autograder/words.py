@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 def ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
@@ -17,14 +20,14 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
-def show(value) -> str:
+def show(value: Any) -> str:  # a layer's setting: any JSON value
     """A layer setting as the student wrote it: (3, 3), 'relu', 0.3."""
     if isinstance(value, list):
         return "(" + ", ".join(map(str, value)) + ")"
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def shape(dims) -> str:
+def shape(dims: Sequence[int | None] | None) -> str:
     """(None, 26, 26, 32) as a student reads it: '26 × 26 × 32' (the batch dimension left out)."""
     if not dims:
         return "—"
@@ -33,11 +36,11 @@ def shape(dims) -> str:
 
 
 # Keras' names that mean nothing to a beginner, in the lesson's words (the exact term kept for searching).
-PLAIN = {("activation", "linear"): "no activation (Keras calls that 'linear')",
+PLAIN: dict[tuple[str, object], str] = {("activation", "linear"): "no activation (Keras calls that 'linear')",
          ("activation", None): "no activation"}
 
 
-def has(key: str, value) -> str:
+def has(key: str, value: Any) -> str:
     """What a layer has, for 'yours has …': "activation='relu'", or "no activation (Keras calls that 'linear')"."""
     plain = PLAIN.get((key, value)) if isinstance(value, (str, int, float, bool, type(None))) else None
     return plain or f"{key}={show(value)}"  # a list (kernel_size [5, 5]) is shown as it is

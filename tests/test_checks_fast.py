@@ -49,7 +49,7 @@ def _set(path: str, value):
     return edit
 
 
-@pytest.mark.parametrize("edit, check_id, status, words", [
+ONE_THING_CHANGED = [
     (_set("fit.batch_size", 32), "fit.batch_size", "fail", "the lesson uses 64"),
     (_set("fit.batch_size", None), "fit.batch_size", "fail", "Keras uses 32"),
     (_set("fit.epochs", 5), "fit.epochs", "fail", "5"),
@@ -66,7 +66,10 @@ def _set(path: str, value):
     (_set("evaluate.x.max", 255.0), "data.prepared", "partial", "Test images (model.evaluate) have pixels up to 255"),
     (_set("brief_training.heldout_accuracy", 0.1), "train.learns", "fail", "10%"),
     (_set("digit3.guess", 5), "predict.digit3", "fail", "5"),
-])
+]
+
+
+@pytest.mark.parametrize("edit, check_id, status, words", ONE_THING_CHANGED)
 def test_one_thing_changed_is_found_by_its_check_and_by_no_other(edit, check_id, status, words):
     found = verdicts(changed(edit))
     assert found[check_id].status == status, found[check_id].message
@@ -207,3 +210,124 @@ def test_a_layer_card_names_the_cell_that_added_the_layers():
     found = verdicts(changed(edit))
     assert found["layers.config"].where == {"cell": 9, "line": None, "code": ""}
     assert found["layers.order"].where["cell"] == 9
+
+
+# ---------------------------------------------------------------- one table row per behaviour, keyed by check
+
+def _error(ename: str, evalue: str, source: str) -> dict:
+    return {"cell": 5, "kind": "error", "ename": ename, "evalue": evalue, "traceback": "", "source": source,
+            "line": 1, "code": source}
+
+
+def _without_layer(index: int):
+    def edit(s):
+        del s["model"]["layers"][index]
+    return edit
+
+
+def _swap_layers(i: int, j: int):
+    def edit(s):
+        layers = s["model"]["layers"]
+        layers[i], layers[j] = layers[j], layers[i]
+    return edit
+
+
+LAYER_CHECKS = {"model.sequential", "layers.order", "layers.config", "layers.shapes", "train.learns", "predict.digit3"}
+
+# (check id, what changed, the verdict, words it must say, other checks that may honestly change with it)
+EACH_CHECK = [
+    ("notebook.runs", _set("execution.errors", [_error("ValueError", "bad", "x = 1 / 0")]), "partial",
+     "In [5], line 1 (x = 1 / 0): ValueError: bad", set()),
+    ("notebook.runs", _set("execution.kernel_died", True), "fail", "the kernel crashed", set()),
+    ("notebook.runs", _edits(_set("harness_installed", False), _set("execution.harness_error", "no room left")),
+     "fail", "The grader could not start your notebook: no room left", set()),
+    ("notebook.runs", _set("execution.notebook_timed_out", True), "partial",
+     "The whole notebook ran out of time before its last cells ran.", set()),
+    ("notebook.runs", _set("execution.errors", [_error("NameError", "name 'test_acc' is not defined", "print(test_acc)")]),
+     "pass", "apart from the lesson's own slip", set()),
+    ("notebook.runs", _set("execution.outputs_cut", {"3": 250000}), "pass",
+     "In [3] printed 250,000 characters; the grader kept only the first 100,000.", set()),
+    ("model.found", _set("model_found", None), "fail", "No Keras model was found", set()),
+    ("model.found", _edits(_set("model", None), _set("model_error", "too much to grade: 400 layers")), "fail",
+     "but it is too much to grade: 400 layers", LAYER_CHECKS),
+    ("model.found", _edits(_set("model_found.before_crash", True)), "pass",
+     "Your notebook stopped before its end; the model checked is the one the grader saved before that (In [12])",
+     set()),
+    ("layers.order", _without_layer(3), "partial",
+     "Missing: Dropout (the lesson's layer 4, right after the 2nd Conv2D).", set()),
+    ("layers.order", _swap_layers(1, 2), "pass", "Your layers follow the lesson's text.", set()),
+    ("layers.order", _edits(_set("model.layers", [])), "fail", "Your model has no layers; the lesson's has 8.",
+     LAYER_CHECKS),
+    ("layers.shapes", _edits(_set("model.layers.2.output_shape", [None, 11, 11, 48]), _set("model.layers.2.params", 13872)),
+     "partial", "Your 2nd Conv2D (layer 3): output 11 × 11 × 48 with 13,872 parameters; the lesson's gives "
+                "11 × 11 × 64 with 18,496.", set()),
+    ("layers.shapes", _set("model.input_shape", [28, 28, 3]), "fail", "Input shape is 28 × 28 × 3; expected 28 × 28 × 1",
+     set()),
+    ("layers.shapes", _swap_layers(1, 2), "pass", "putting the pooling layer where the lesson's text says", set()),
+    ("compile.metrics", _edits(_set("compile.metrics", []), _set("compile.metrics_written", [])), "fail",
+     "Your metrics are [] (In [10], line 1); the lesson asks for ['accuracy']", set()),
+    ("compile.metrics", _edits(_set("compile.metrics", ["accuracy", "mse"]),
+                               _set("compile.metrics_written", ["'accuracy'", "'mse'"])), "pass",
+     "Your metrics include 'accuracy'", set()),
+    ("fit.validation_data", _edits(_set("fit.validation_data", None), _set("fit.validation_split", 0.2)), "fail",
+     "You validate on 20% of the training images (validation_split)", set()),
+    ("fit.validation_data", _set("fit.validation_data", None), "fail", "model.fit has no validation_data", set()),
+    ("fit.validation_data", _set("fit.validation_data.items.0.split", "train"), "partial",
+     "validation_data=(the training images, the test labels)", set()),
+    ("fit.epochs", _edits(_set("fit.epochs", 30), _set("fit.replayed", 20)), "fail",
+     "the grader trained the first 10 of your 30 epochs", set()),
+    ("fit.batch_size", _set("fit.odd_types", {"batch_size": ["MyInt", "64"]}), "fail",
+     "model.fit got batch_size as an object of type MyInt (it shows itself as 64)", set()),
+    ("fit.shuffle", _edits(_set("fit.x", {"kind": "generator"})), "pass",
+     "reads its data from a Python generator, so the grader cannot see the shuffling", {"data.prepared", "fit.batch_size"}),
+    ("compile.loss", _set("compile.loss.changed", {"from_logits": True}), "partial", "from_logits=True", set()),
+    ("compile.optimizer", _set("compile.optimizer.changed", {"learning_rate": 0.01}), "partial",
+     "with learning_rate=0.01", set()),
+    ("evaluate.test_data", _set("evaluate", None), "fail", "model.evaluate never ran", set()),
+    ("data.prepared", _set("fit.x.dtype", "uint8"), "partial", "expected float32 (use .astype('float32'))", set()),
+    ("train.learns", _set("brief_training", {"skipped": "the model has no layers"}), "fail",
+     "The grader could not train a copy of your network: the model has no layers.", set()),
+    ("predict.digit3", _set("digit3.probabilities", False), "pass", "Its outputs are not probabilities", set()),
+    ("model.sequential", _set("model.class", "Functional"), "fail", "the lesson builds a Sequential", set()),
+    ("layers.config", _set("model.layers.0.settings.filters", 16), "partial",
+     "Your 1st Conv2D (layer 1): filters should be 32; yours has filters=16.", set()),
+]
+
+
+@pytest.mark.parametrize("check_id, edit, status, words, may_change", EACH_CHECK,
+                         ids=[f"{row[0]}-{row[2]}-{i}" for i, row in enumerate(EACH_CHECK)])
+def test_each_check_gives_its_verdict_in_its_words_and_the_others_stand(check_id, edit, status, words, may_change):
+    found = verdicts(changed(edit))
+    said = " ".join([found[check_id].message, found[check_id].found, found[check_id].hint, *found[check_id].details])
+    assert found[check_id].status == status, said
+    assert words in said, said
+    others = {c.id: c.status for c in found.values() if c.id != check_id and c.status != "pass"}
+    assert set(others) <= may_change | {"layers.shapes", "train.learns", "predict.digit3"} - {check_id}, others
+
+
+def test_every_check_of_the_table_has_a_fast_case_of_its_own():
+    covered = {row[1] for row in ONE_THING_CHANGED} | {row[0] for row in EACH_CHECK}
+    table = [check.id for check in checks.CHECKS]
+    assert set(table) - covered == set()
+    # each check has at least one case where it does not simply pass
+    failing = {row[1] for row in ONE_THING_CHANGED} | {row[0] for row in EACH_CHECK if row[2] != "pass"}
+    assert set(table) - failing == set()
+
+
+def test_the_rubric_knows_exactly_the_checks_of_the_table_in_its_order():
+    assert rubric.CHECK_IDS == tuple(check.id for check in checks.CHECKS) == checks.CHECK_IDS
+
+
+def test_layers_paired_by_the_facts_are_not_paired_again():
+    student = changed(_without_layer(3))
+    student["alignment"] = [{"op": "same", "ref": i + (i >= 3), "stu": i} for i in range(7)]
+    found = verdicts(student)  # the facts' own rows stand: none missing
+    assert found["layers.order"].details == []
+    assert verdicts(changed(_without_layer(3)))["layers.order"].details[0].startswith("Missing: Dropout")
+
+
+@pytest.mark.parametrize("cause", ["not_compiled", "no_loss"])
+def test_the_training_skipped_for_want_of_a_compile_is_told_by_its_kind_not_its_words(cause):
+    edit = _edits(_set("compile", None), _set("brief_training", {"skipped": "some other wording", "skip_cause": cause}))
+    tip = verdicts(changed(edit))["train.learns"].hint
+    assert tip.startswith("Compile the model before it is trained: model.compile(loss='categorical_crossentropy'"), tip
