@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .facts import Arithmetic
+
 DTYPE = "float64"
 THREADS = 1
 _FLOATS = {"float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16"}
@@ -39,10 +41,10 @@ def pin(tf: Any) -> None:  # the tensorflow module (untyped)
     _PINNED.update(threads=threads, pinned=threads == THREADS and not gpus)
 
 
-def facts(dtype: str = DTYPE) -> dict[str, Any]:
+def facts(dtype: str = DTYPE) -> Arithmetic:
     """How a copy trained in `dtype` by this process trains: reproducible only in float64 with the pin taken."""
     return {"dtype": dtype, "threads": _PINNED.get("threads", 0),
-            "reproducible": dtype == DTYPE and _PINNED.get("pinned", False)}
+            "reproducible": bool(dtype == DTYPE and _PINNED.get("pinned", False))}
 
 
 def in_float64(spec: Any) -> Any:

@@ -21,8 +21,8 @@ from . import describe, model_file, model_worker
 from .alignment import aligned
 from .errors import TOO_MUCH
 from .execute import Execution
-from .facts import (BriefTraining, Circumstances, CompileFacts, CompileWritten, Data, Digit3, ExecutionFacts, Facts,
-                    Finding, FitFacts, ModelDescription, ModelFound, Saved, SavedCompile, Setting, Where, Written)
+from .facts import (Circumstances, CompileFacts, CompileWritten, Data, ExecutionFacts, Facts, Finding, FitFacts,
+                    ModelFound, Saved, Setting, TrainingResult, Where, Written)
 
 METHODS = ("compile", "fit", "evaluate")
 
@@ -32,7 +32,7 @@ Event = dict[str, Any]
 Cells = dict[int, str]  # In [n] → that cell's code
 # The brief training: a snapshot's path and how the kernel saw it compiled → (training, digit3) as
 # training.Trainer returns them.
-Train = Callable[[Path, "dict[str, Any] | None"], "tuple[dict[str, Any], dict[str, Any] | None]"]
+Train = Callable[[Path, "dict[str, Any] | None"], TrainingResult]
 
 
 # ---------------------------------------------------------------- reading the code
@@ -429,10 +429,10 @@ def _described(facts: Facts, latest: Event, at_training: Event | None, models: m
         if models is None:
             raise model_worker.ModelError("no models' process to describe the model")
         # The models' process answers in JSON of these shapes (describe.describe_model, compile_settings).
-        model = cast(ModelDescription, models.describe(Path(latest["copy"])))
+        model = models.describe(Path(latest["copy"]))
         facts["model"] = model
         if at_training is not latest and at_training is not None:  # its compile settings alone
-            model["compile"] = cast("SavedCompile | None", models.compile_settings(Path(at_training["copy"])))
+            model["compile"] = models.compile_settings(Path(at_training["copy"]))
     except model_file.UnsafeModel as exc:  # "too much to grade: ..." is its own reason
         facts["model_error"] = str(exc) if str(exc).startswith(TOO_MUCH) else f"the grader will not load it: {exc}"
     except (model_worker.ModelTooLarge, model_worker.ModelError) as exc:
@@ -443,8 +443,7 @@ def _described(facts: Facts, latest: Event, at_training: Event | None, models: m
         try:
             trained = at_training or latest
             training, digit3 = train(Path(trained["copy"]), trained.get("compiled_with"))
-            facts["brief_training"] = cast(BriefTraining, training)  # training.Trainer's, of these shapes
-            facts["digit3"] = cast("Digit3 | None", digit3)
+            facts["brief_training"], facts["digit3"] = training, digit3
         except Exception as exc:
             facts["brief_training"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
 

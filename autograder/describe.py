@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .facts import Layer, ModelDescription
+from .facts import Layer, ModelDescription, SavedCompile
 
 from .model_file import load_safely
 from .quiet import import_keras_quietly
@@ -145,7 +145,7 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (int, str, bool, type(None))) else repr(value)
 
 
-def compile_settings(compile_config: dict[str, Any] | None) -> dict[str, Any] | None:
+def compile_settings(compile_config: dict[str, Any] | None) -> SavedCompile | None:
     """The optimizer, loss and metrics the model was compiled with, as Keras itself saved them."""
     if not compile_config:
         return None
@@ -165,7 +165,7 @@ def compile_settings(compile_config: dict[str, Any] | None) -> dict[str, Any] | 
         if described:
             described.pop("serialized", None)
             described.setdefault("changed", {})
-    return out
+    return cast(SavedCompile, out)  # _serialized's records, their "serialized" now removed
 
 
 # ---------------------------------------------------------------- canonical names

@@ -38,6 +38,7 @@ from nbclient import NotebookClient  # type: ignore[import-not-found, import-unt
 from nbclient.exceptions import DeadKernelError  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
 from . import events, kernel
+from .facts import Isolation
 from .sandbox import Sandbox
 
 Notebook = Any  # nbformat.NotebookNode: nbformat ships no types
@@ -339,11 +340,13 @@ class Kernel:
         return kernel.forks(self.sandbox, self.options.fork)
 
     @property
-    def isolation(self) -> dict[str, Any]:
+    def isolation(self) -> Isolation:
         """Its active and missing layers, and how it was started: the report's "isolation"."""
         start = ("forked from a process that had imported TensorFlow and Keras (and run nothing else)"
                  if self.forked else "a new Python process")
-        return {**self.sandbox.summary(), "kernel_start": start}
+        isolation = self.sandbox.summary()
+        isolation["kernel_start"] = start
+        return isolation
 
     def run(self, nb: Notebook, config: dict[str, Any], on_event: OnEvent | None = None) -> Execution:
         """Execute `nb` (a copy; it is changed) in a fresh kernel with the harness configured by `config`;

@@ -207,6 +207,9 @@ class Digit3(TypedDict):
     probabilities: bool  # the outputs add up to 1
 
 
+TrainingResult = tuple[BriefTraining, Digit3 | None]  # the brief training, and what the copy made of the 3
+
+
 class CellErrorFacts(TypedDict):
     """execute.CellError as JSON; run_checks adds "forgiven" (the sentence, or "")."""
 

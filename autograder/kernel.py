@@ -10,7 +10,6 @@ Python, no TensorFlow) can never be picked by mistake.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from . import forking
-from .forking import PASS_THROUGH as PASS_THROUGH, server_env  # the kernel's environment starts from the server's
+from .forking import server_env  # the kernel's environment starts from the server's
 from .sandbox import HOME_INSIDE, Sandbox
 
 KERNEL_NAME = "cnn-autograder"

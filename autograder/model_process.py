@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .facts import SavedCompile
+
 MEMORY_LIMIT = 3 * 2**30  # RLIMIT_DATA of the child; the lesson's network trains in well under 1 GiB
 
 
@@ -19,7 +21,7 @@ def _requests() -> dict[str, Callable[..., Any]]:
     from . import describe, model_file, training
     from .harness.kernel_side import weights_fingerprint  # the very digest the harness takes after fit
 
-    def compile_settings(path: str) -> dict[str, Any] | None:
+    def compile_settings(path: str) -> SavedCompile | None:
         return describe.compile_settings(model_file.read_config(Path(path)).get("compile_config"))
 
     def fingerprint(path: str) -> str:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .facts import BriefTraining, ModelDescription
+from .facts import BriefTraining, Digit3, ModelDescription, SavedCompile, TrainingResult
 
 from . import locations
 from .errors import TOO_MUCH
@@ -127,8 +127,8 @@ class ModelWorker:
         described: ModelDescription = self._call("describe", [str(path)], DESCRIBE_S, "loading your model")
         return described
 
-    def compile_settings(self, path: Path) -> dict[str, Any] | None:
-        settings: dict[str, Any] | None = self._call("compile_settings", [str(path)], DESCRIBE_S,
+    def compile_settings(self, path: Path) -> SavedCompile | None:
+        settings: SavedCompile | None = self._call("compile_settings", [str(path)], DESCRIBE_S,
                                                      "reading your model's compile settings")
         return settings
 
@@ -138,10 +138,10 @@ class ModelWorker:
 
     def train(self, path: Path, data_path: str, settings: dict[str, Any], digit3_path: str,
               origins: dict[str, str | None] | None, target: float | None, *,
-              seconds: float) -> tuple[BriefTraining, dict[str, Any] | None]:
+              seconds: float) -> TrainingResult:
         """training.train_from_files in the child, with these arguments."""
         training: BriefTraining
-        digit3: dict[str, Any] | None
+        digit3: Digit3 | None
         training, digit3 = self._call("train", [str(path), data_path, settings, digit3_path, origins, target],
                                       seconds, "training a copy of your network")
         return training, digit3

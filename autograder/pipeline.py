@@ -24,7 +24,7 @@ import nbformat
 from ._version import __version__
 from . import capture, checks, data, execute, forking, locations, model_worker, reference_cache, slips, submission, training
 from .errors import SetupError, SubmissionError
-from .facts import Facts
+from .facts import Circumstances, Facts
 from .results import GradeResult
 from .settings import Assignment, GradingContext, Settings, resolve
 
@@ -66,15 +66,16 @@ def run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, set
     doing: the notebook runs once more, in a fresh sandbox, from a new server. A sandboxed kernel cannot
     reach the server (another PID namespace, another user); only with --no-sandbox could a notebook kill
     it, and then it is run again once, no more."""
-    facts = _run_and_capture(copy.deepcopy(notebook), assignment.data, settings, on_stage)
+    facts = _run_and_capture(copy.deepcopy(notebook), assignment, settings, on_stage)
     if facts["execution"]["kernel_died"] and settings.fork_server and forking.lost():
-        facts = _run_and_capture(notebook, assignment.data, settings, on_stage)
+        facts = _run_and_capture(notebook, assignment, settings, on_stage)
         facts["isolation"]["kernel_start"] += "; run a second time: the grader's fork server stopped during the first"
     return facts
 
 
-def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, settings: Settings,
+def _run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, settings: Settings,
                      on_stage: Stage) -> Facts:
+    source = assignment.data
     kernel_data = data.mnist_sized(source, settings.cache)
     options = execute.KernelOptions(
         cpu_seconds=settings.cpu_seconds, cell_timeout=settings.cell_timeout_s,
@@ -96,14 +97,14 @@ def _run_and_capture(notebook: nbformat.NotebookNode, source: data.DataSource, s
         try:
             execution = kernel.run(notebook, config, on_event=follow)
             on_stage("training a copy of your network on the grader's images")
-            facts = capture.collect(execution, models=model_worker.worker(), train=trainer)
+            circumstances: Circumstances = {
+                "isolation": kernel.isolation, "repaired_slips": repaired,
+                "other_assignment": other_assignment(execution.sources), "data_repeated": data.repeated(source)}
+            # The reference's own facts pair no layers: it is what the others are paired with.
+            return capture.collect(execution, models=model_worker.worker(), train=trainer,
+                                   circumstances=circumstances, reference=assignment.reference)
         finally:
             trainer.close()
-        facts["isolation"] = kernel.isolation
-        facts["repaired_slips"] = repaired
-        facts["other_assignment"] = other_assignment(execution.sources)
-        facts["data_repeated"] = data.repeated(source)
-        return facts
 
 
 def reference_facts(assignment: Assignment, context: GradingContext) -> tuple[Facts, bool]:

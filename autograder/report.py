@@ -12,28 +12,40 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 
 from . import alignment as alignment_mod
 from . import locations, words
+from .facts import CompileFacts, Data, Evaluate, Facts
 from .results import PROBLEMS, GradeResult, percent_of
 
 SCHEMA = "cnn-autograder/result/1"
 
 
-def _graded_facts(result: GradeResult) -> tuple[dict[str, Any], dict[str, Any]]:
+def _graded_facts(result: GradeResult) -> tuple[Facts, Facts]:
     """(the student's facts, the reference's) of a graded result, which always carries both."""
     if result.facts is None or result.reference is None:
         raise ValueError(f"a {result.status} result carries no facts to report")
     return result.facts, result.reference
 
 
+T = TypeVar("T")
+
+
+def _lesson(value: T | None, what: str) -> T:
+    """A part of the reference's facts: always there (pipeline.reference_facts refuses a reference without a
+    model, its compile, fit and evaluate), said plainly if a hand-made result lacks it."""
+    if value is None:
+        raise ValueError(f"the reference's facts have no {what}")
+    return value
+
+
 def _layer_rows(result: GradeResult) -> list[dict[str, Any]]:
     """The side-by-side table: lesson layer, student layer, and what differs."""
     facts, reference = _graded_facts(result)
-    ref, stu = reference["model"], facts["model"]
+    ref, stu = _lesson(reference["model"], "model"), _lesson(facts["model"], "model")
     rows = []
     alignment = facts.get("alignment") or alignment_mod.align_layers(ref, stu)
     for row in alignment:
@@ -52,7 +64,7 @@ def _setting(name: str, ref: Any, stu: Any) -> dict[str, Any]:
     return {"setting": name, "reference": ref, "student": stu}
 
 
-def _describe_data(d: dict[str, Any] | None) -> str:
+def _describe_data(d: Data | None) -> str:
     """'the test images (10,000 × 28 × 28 × 1) and the test labels (10,000 × 10)'."""
     if not d:
         return "—"
@@ -70,16 +82,19 @@ def _describe_data(d: dict[str, Any] | None) -> str:
 def _settings_rows(result: GradeResult) -> list[dict[str, Any]]:
     s, r = _graded_facts(result)
     rows = []
-    sc, rc = s.get("compile") or {}, r["compile"]
-    rows.append(_setting("loss", rc["loss"]["written"], (sc.get("loss") or {}).get("written", "—")))
-    rows.append(_setting("optimizer", rc["optimizer"]["written"], (sc.get("optimizer") or {}).get("written", "—")))
+    sc: CompileFacts | dict[str, Any] = s["compile"] or {}  # the student's: any part may be missing
+    rc = _lesson(r["compile"], "compile")
+    rows.append(_setting("loss", _lesson(rc["loss"], "loss")["written"], (sc.get("loss") or {}).get("written", "—")))
+    rows.append(_setting("optimizer", _lesson(rc["optimizer"], "optimizer")["written"],
+                         (sc.get("optimizer") or {}).get("written", "—")))
     rows.append(_setting("metrics", ", ".join(rc["metrics_written"]), ", ".join(sc.get("metrics_written", [])) or "—"))
-    sf, rf = s.get("fit") or {}, r["fit"]
+    sf, rf = s.get("fit") or {}, _lesson(r["fit"], "fit")
     for key in ("batch_size", "epochs", "shuffle"):
         rows.append(_setting(key, rf[key], sf.get(key, "—") if sf else "—"))
     rows.append(_setting("validation_data", _describe_data(rf["validation_data"]),
                          _describe_data(sf.get("validation_data")) if sf else "—"))
-    se, re_ = s.get("evaluate") or {}, r["evaluate"]
+    se: Evaluate | dict[str, Any] = s["evaluate"] or {}
+    re_ = _lesson(r["evaluate"], "evaluate")
     rows.append(_setting("evaluate on", _describe_data({"kind": "tuple", "items": [re_["x"], re_["y"]]}),
                          _describe_data({"kind": "tuple", "items": [se.get("x"), se.get("y")]}) if se else "—"))
     # "Same" is the check's verdict: 'acc' and 'accuracy' read differently but are the same.

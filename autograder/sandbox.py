@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import locations
+from .facts import Isolation, IsolationLayer
 
 MEMORY_LIMIT = 3 * 2**30  # RLIMIT_DATA: the reference needs well under 1 GiB
 CGROUP_MEMORY_LIMIT = 4 * 2**30  # whole kernel process tree, page cache included
@@ -272,8 +273,8 @@ class Sandbox:
     def isolates_network(self) -> bool:
         return self.active("network")
 
-    def summary(self) -> dict[str, Any]:
-        layers = [{"name": l.name, "active": self.active(l.name),
+    def summary(self) -> Isolation:
+        layers: list[IsolationLayer] = [{"name": l.name, "active": self.active(l.name),
                    "how": l.how if self.enabled else "switched off (--no-sandbox)"} for l in self.layers]
         on = [l.name for l in self.layers if self.active(l.name)]
         off = [l.name for l in self.layers if not self.active(l.name)]

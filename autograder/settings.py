@@ -88,7 +88,7 @@ class Settings:
     cache: Path
 
 
-def cell_timeout(rubric: Rubric, reference: Facts, context: GradingContext) -> int:
+def cell_timeout(rubric: Rubric, reference: Facts | None, context: GradingContext) -> int:
     """Seconds one cell may run: --cell-timeout, else the rubric's number, else derived from what the
     reference needs, so an endless loop costs a class seconds, not minutes. Whole seconds: nbclient's
     timeout is an int."""
@@ -98,12 +98,14 @@ def cell_timeout(rubric: Rubric, reference: Facts, context: GradingContext) -> i
     if isinstance(limit, (int, float)):  # else "auto" (rubric.load allows nothing else)
         return math.ceil(limit)
     factor, low, high = AUTO_TIMEOUT
-    slowest = max((reference.get("execution") or {}).get("cell_seconds", {}).values(), default=high / factor)
+    seconds = reference["execution"]["cell_seconds"].values() if reference else []
+    slowest = max(seconds, default=high / factor)
     return int(min(high, max(low, math.ceil(factor * slowest))))
 
 
-def _learns_target(rubric: Rubric, reference: Facts) -> float | None:
-    accuracy = (reference.get("brief_training") or {}).get("heldout_accuracy")
+def _learns_target(rubric: Rubric, reference: Facts | None) -> float | None:
+    training = reference["brief_training"] if reference else None
+    accuracy = (training or {}).get("heldout_accuracy")
     return None if accuracy is None else accuracy - rubric.training["pass_within"]
 
 
@@ -114,7 +116,7 @@ def notebook_timeout(assignment: Assignment, context: GradingContext) -> float:
 def resolve(assignment: Assignment, context: GradingContext) -> Settings:
     """The settings for one grade: of a submission once `assignment.reference` is known, of the reference
     notebook itself before."""
-    rubric, reference = assignment.rubric, assignment.reference or Facts()
+    rubric, reference = assignment.rubric, assignment.reference
     total = notebook_timeout(assignment, context)
     return Settings(
         cell_timeout_s=cell_timeout(rubric, reference, context),

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from . import arithmetic, data, describe, model_file, model_worker, quiet, reference_cache
-from .facts import BriefTraining
+from .facts import BriefTraining, Digit3, TrainingResult
 
 # (training facts, handwritten-3 facts {"guess", "outputs", "probabilities"}): what one brief training gives
-Result = tuple[BriefTraining, dict[str, Any] | None]
+Result = TrainingResult
 # {"optimizer": "keras", "loss": ...}: where the kernel saw each compile argument come from (harness _origin)
 Origins = dict[str, Any]
 
@@ -93,7 +93,7 @@ def _compile_arguments(keras: Any, compile_config: dict[str, Any] | None,
         # was Keras' very own (the file names a function and nothing more).
         keras_own = described is None or (origin in (None, "keras") and (
             described["keras"] or (described["kind"] == "function" and origin == "keras")))
-        if not keras_own:
+        if not keras_own and described is not None:  # (described is None: Keras' own)
             return None, None, f"the {kind} is not one of Keras' own ({described['name']})"
     return (_keras_own(keras, "optimizer", compile_config.get("optimizer")),
             _keras_own(keras, "loss", compile_config.get("loss")), None)
@@ -302,7 +302,7 @@ def _brief_training(model_path: Path, arrays: dict[str, np.ndarray], settings: d
         training["more_epochs"], training["first_accuracy"] = more, first
     image = _digit3_image(digit3_path).reshape((1,) + input_shape)
     outputs = np.asarray(copy(image.astype(dtype), training=False)).reshape(-1)
-    digit3 = {"outputs": [float(v) for v in outputs], "guess": int(outputs.argmax()),
+    digit3: Digit3 = {"outputs": [float(v) for v in outputs], "guess": int(outputs.argmax()),
               "probabilities": bool(np.all(outputs >= 0) and abs(outputs.sum() - 1) < 1e-3)}
     keras.backend.clear_session()
     return training, digit3

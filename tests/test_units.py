@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder import alignment, capture, checks, classfolder, events, gradebook, kernel, lms, locations, report, rubric, sandbox, slips, words
+from autograder import alignment, capture, checks, classfolder, events, forking, gradebook, kernel, lms, locations, report, rubric, sandbox, slips, words
 from autograder import describe, model_file
 from autograder.errors import SetupError
 
@@ -276,7 +276,7 @@ def test_the_kernel_environment_is_an_allow_list(tmp_path, monkeypatch):
     assert "AWS_SECRET_ACCESS_KEY" not in env and env["AUTOGRADER_GRADING"] == "1"
     assert set(env) <= {"PATH", "HOME", "LANG", "TMPDIR", "KERAS_HOME", "MPLCONFIGDIR", "TF_CPP_MIN_LOG_LEVEL",
                         "PYTHONHASHSEED", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION", "AUTOGRADER_GRADING",
-                        *kernel.PASS_THROUGH}
+                        *forking.PASS_THROUGH}
 
 
 def test_the_sandbox_binds_the_runtime_read_only_and_nothing_else_of_the_host(tmp_path):
@@ -297,7 +297,6 @@ def test_the_sandbox_binds_the_runtime_read_only_and_nothing_else_of_the_host(tm
 
 
 def test_the_fork_server_confines_with_the_very_plan_bubblewrap_would_get(tmp_path):
-    from autograder import forking
     from autograder.harness import fork_server
 
     layers = tuple(sandbox.Layer(n, True, "") for n in ("network", "filesystem", "user", "limits"))
