@@ -1,6 +1,7 @@
 """LTI 1.3 against a real platform (lti1p3platform, tests/lti_platform.py) and the real service on loopback:
 OIDC login → signed launch → the student's own page → submit → grade → the score arrives at the platform's
-Assignment and Grade Services endpoint; forged, replayed and unregistered launches are refused."""
+Assignment and Grade Services endpoint; a student from the course's member list (NRPS) who is not on the CSV
+gets in the same way; forged, replayed and unregistered launches are refused."""
 
 from __future__ import annotations
 
@@ -41,7 +42,10 @@ def lms(tmp_path_factory):
     platform.users = {"dan": {"sub": "lms-user-17", "roles": [STUDENT_ROLE, elsewhere], "name": "Dan Brown",
                               "email": "dan@school.edu"},
                       "teacher": {"sub": "lms-user-1", "roles": [TEACHER_ROLE], "name": "Tess Cher"},
-                      "stranger": {"sub": "lms-user-99", "roles": [STUDENT_ROLE], "email": "who@else.org"}}
+                      "stranger": {"sub": "lms-user-99", "roles": [STUDENT_ROLE], "email": "who@else.org",
+                                   "outsider": True},  # not in the course
+                      "eve": {"sub": "lms-user-23", "roles": [STUDENT_ROLE], "name": "Eve Ito",  # not on the CSV
+                              "email": "eve@school.edu", "lis_person_sourcedid": "S-23"}}
     service.start()
     yield service, platform
     service.stop()
@@ -199,6 +203,34 @@ def test_the_instructor_adds_the_assignment_from_the_lms_picker(lms):
     assert item["lineItem"]["label"] == "CNN"
     _, refused = launch(platform, "dan", pick=True)  # a student cannot add it
     assert refused.status_code == 403 and "Only the course's instructor" in refused.text
+
+
+def test_a_student_from_the_courses_member_list_gets_in_submits_and_the_score_reaches_the_lms(lms):
+    """NRPS: Eve is in the course but not on the CSV; her launch reads the course's member list, which adds
+    her (and no one twice, and not the teacher) to the roster."""
+    service, platform = lms
+    platform.offers_members = True
+    try:
+        browser, page = launch(platform, "eve")
+        assert page.status_code == 200 and "Eve Ito" in page.text and 'id="class"' not in page.text
+        _, page = launch(platform, "teacher")  # within READ_EVERY of Eve's launch: the list is not read again
+        assert page.status_code == 200 and 'id="class"' in page.text and platform.members_read == 1
+    finally:
+        platform.offers_members = False
+    with sqlite3.connect(service.folder / "service.db") as db:
+        people = dict(db.execute("SELECT id, role FROM people").fetchall())
+        linked = dict(db.execute("SELECT user, person_id FROM lti_members").fetchall())
+    assert people == {"dan": "student", "fay": "student", "S-23": "student", "instructor": "instructor"}
+    assert linked["lms-user-23"] == "S-23" and linked["lms-user-17"] == "dan"  # dan: by his e-mail, once
+    sent = browser.post(f"{service.url}/api/submissions", files={"notebook": ("CNN.ipynb", KERNEL_KILLER)}, timeout=60)
+    assert sent.status_code == 202, sent.text
+    deadline = time.monotonic() + 120
+    while not [s for s in platform.scores if s["userId"] == "lms-user-23"]:
+        assert time.monotonic() < deadline, service.log.read_text()[-3000:]
+        time.sleep(0.3)
+    graded = browser.get(f"{service.url}/api/submissions/{sent.json()['id']}", timeout=10).json()
+    score = next(s for s in platform.scores if s["userId"] == "lms-user-23")
+    assert score["line_item"] == "1" and score["scoreGiven"] == graded["score"]
 
 
 def test_a_student_sees_their_page_inside_the_lms_iframe(lms):

@@ -4,7 +4,8 @@ A student clicks the assignment in their course; the LMS sends them through /lti
 signed with its key; the launch names them, and they land on their own page without any link. The tool's
 own key pair (for the scores it posts, and for Deep Linking) is made once in DIR/lti/ and never changes:
 the LMS keeps its public half through /lti/jwks. The LMSs it trusts are in DIR/lti/platforms.json,
-written by `autograder lti add-platform`."""
+written by `autograder lti add-platform`. Where the LMS offers the course's member list (NRPS), its
+learners join the roster, so that a course needs no roster CSV."""
 
 from __future__ import annotations
 
