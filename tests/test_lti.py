@@ -255,3 +255,27 @@ def test_a_student_sees_their_page_inside_the_lms_iframe(lms):
         # The only errors: the 422 itself, and the test LMS's missing favicon; no script nor frame refused.
         assert [e for e in errors if not e.startswith("Failed to load resource")] == [], errors
         assert any("422" in e for e in errors)
+
+
+def test_a_course_that_installs_the_tool_needs_no_roster(tmp_path):
+    """`autograder serve` without --roster starts once an LMS is registered; the course's member list (NRPS)
+    brings the students, whom the instructor's class page then lists like a roster's."""
+    service = Service(tmp_path / "class", None)
+    platform = Platform(service.url).start()
+    try:
+        added = autograder("lti", "add-platform", str(service.folder), *platform.add_platform_args())
+        assert added.returncode == 0, added.stderr
+        platform.users = {"eve": {"sub": "lms-user-23", "roles": [STUDENT_ROLE], "name": "Eve Ito",
+                                  "email": "eve@school.edu"},
+                          "teacher": {"sub": "lms-user-1", "roles": [TEACHER_ROLE], "name": "Tess Cher"}}
+        platform.offers_members = True
+        service.start()
+        assert "come from the LMS's course list" in service.log.read_text()
+        _, page = launch(platform, "eve")
+        assert page.status_code == 200 and "Eve Ito" in page.text
+        teacher, page = launch(platform, "teacher")
+        assert page.status_code == 200 and 'id="class"' in page.text
+        assert "Eve Ito" in teacher.get(f"{service.url}/api/class", timeout=10).text
+    finally:
+        service.stop()
+        platform.stop()

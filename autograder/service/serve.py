@@ -48,8 +48,8 @@ def add_roster(sessions: sessionmaker[Session], roster: Path | None, folder: Pat
         students = session.scalar(select(Person.id).where(Person.role == STUDENT).limit(1))
     if students is None and not (folder and lti.platforms(folder)):
         raise SetupError(roster, "no students: give --roster, the LMS's CSV export with an id and a name column, "
-                                 "or register the LMS first (autograder lti add-platform), whose course list "
-                                 "then brings the students at their first launch")
+                                 "or register the LMS first (autograder lti add-platform): the students then "
+                                 "come from its course list when they open the assignment there")
     return added
 
 
