@@ -242,7 +242,8 @@ def batch_command(source: Path, output: Path, workers: int | None, force: bool, 
 @main.command("serve")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The LMS's CSV export (id, name, ...). Needed the first time; a new one adds students.")
+              help="The LMS's CSV export (id, name, ...); a new one adds students. Needed the first time, unless "
+                   "an LMS is registered (autograder lti add-platform): its course list then brings them.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every network).")
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--base-url", help="The address students open, as `links` prints it (default: http://HOST:PORT), "

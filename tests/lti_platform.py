@@ -1,11 +1,13 @@
 """A real LTI 1.3 platform (an LMS's side) for the tests, built on the lti1p3platform package: its OIDC login,
-signed launch, OAuth2 token endpoint, JWKS and Assignment and Grade Services score endpoint, served by Flask
+signed launch, OAuth2 token endpoint, JWKS, Assignment and Grade Services score endpoint and Names and Role
+Provisioning Services member list, served by Flask
 on a loopback port. Only the web glue is ours: the package leaves the framework adapters (redirect, form,
 request) to the application, as its Django and FastAPI adapters do."""
 
 from __future__ import annotations
 
 import html
+import json
 import threading
 
 from cryptography.hazmat.primitives import serialization
@@ -16,8 +18,9 @@ from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 from lti1p3platform.request import Request
+from lti1p3platform.membership import Context
 from lti1p3platform.score import UpdateScoreStatus
-from lti1p3platform.service_connector import AssignmentsGradesService
+from lti1p3platform.service_connector import AssignmentsGradesService, NamesRoleProvisioningService
 from werkzeug.serving import make_server
 
 from service_server import free_port
@@ -55,6 +58,8 @@ class Platform:
         self.scores: list[dict] = []
         self.picked: list[dict] = []  # content items the tool sent back through Deep Linking
         self.refuse_scores = False  # the LMS is down: its score endpoint answers 503
+        self.offers_members = False  # launches carry the course's member list (NRPS): its users but "outsider"s
+        self.members_read = 0  # how many times the tool read it
         self.app = self._make_app()
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -106,6 +111,8 @@ class Platform:
             launch.set_resource_link_claim("assignment-cnn", title="CNN")
             launch.set_launch_context_claim("course-1", context_title="Deep learning")
             launch.set_ags(f"{platform.url}/lineitems", platform.lineitem(), allow_creating_lineitems=False)
+            if platform.offers_members:
+                launch.set_nrps(f"{platform.url}/members")
             if request.args["lti_message_hint"] == "deep-link":
                 launch.set_dl(f"{platform.url}/picked", title="CNN", accept_types={"ltiResourceLink"})
             return launch.lti_launch()
@@ -134,6 +141,14 @@ class Platform:
                              platform.lineitem(), allow_creating_lineitems=False)
             answer = service.handle_resp(service.handle_update_score, line_item_id=line_item_id)
             return jsonify(message=answer.message), answer.code
+
+        @app.get("/members")
+        def members():
+            """The course's member list (NRPS), for a token with its scope."""
+            platform.members_read += 1
+            service = Members(FlaskRequest(request), platform.conf(), f"{platform.url}/members")
+            answer = service.handle_resp(service.handle_get_members)
+            return app.response_class(json.dumps(answer.result), status=answer.code, mimetype=answer.media_type)
 
         return app
 
@@ -190,3 +205,16 @@ class Grades(AssignmentsGradesService):
 
     def get_results(self, *args, **kwargs):
         return {"content": [], "has_next": False, "next": None}
+
+
+class Members(NamesRoleProvisioningService):
+    """The course's members: the platform's users, but those who are not in the course."""
+
+    def get_context_by_id(self):
+        return Context(id="course-1", label="DL", title="Deep learning")
+
+    def get_member_data_page(self, *args, **kwargs):
+        users = self.platform_config.platform.users.values()
+        return {"content": [{"user_id": u["sub"], "roles": u["roles"], "status": "Active",
+                             **{k: u[k] for k in ("name", "email", "lis_person_sourcedid") if k in u}}
+                            for u in users if not u.get("outsider")], "has_next": False, "next": None}

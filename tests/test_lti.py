@@ -1,6 +1,7 @@
 """LTI 1.3 against a real platform (lti1p3platform, tests/lti_platform.py) and the real service on loopback:
 OIDC login → signed launch → the student's own page → submit → grade → the score arrives at the platform's
-Assignment and Grade Services endpoint; forged, replayed and unregistered launches are refused."""
+Assignment and Grade Services endpoint; a student from the course's member list (NRPS) who is not on the CSV
+gets in the same way; forged, replayed and unregistered launches are refused."""
 
 from __future__ import annotations
 
@@ -41,7 +42,10 @@ def lms(tmp_path_factory):
     platform.users = {"dan": {"sub": "lms-user-17", "roles": [STUDENT_ROLE, elsewhere], "name": "Dan Brown",
                               "email": "dan@school.edu"},
                       "teacher": {"sub": "lms-user-1", "roles": [TEACHER_ROLE], "name": "Tess Cher"},
-                      "stranger": {"sub": "lms-user-99", "roles": [STUDENT_ROLE], "email": "who@else.org"}}
+                      "stranger": {"sub": "lms-user-99", "roles": [STUDENT_ROLE], "email": "who@else.org",
+                                   "outsider": True},  # not in the course
+                      "eve": {"sub": "lms-user-23", "roles": [STUDENT_ROLE], "name": "Eve Ito",  # not on the CSV
+                              "email": "eve@school.edu", "lis_person_sourcedid": "S-23"}}
     service.start()
     yield service, platform
     service.stop()
@@ -201,6 +205,34 @@ def test_the_instructor_adds_the_assignment_from_the_lms_picker(lms):
     assert refused.status_code == 403 and "Only the course's instructor" in refused.text
 
 
+def test_a_student_from_the_courses_member_list_gets_in_submits_and_the_score_reaches_the_lms(lms):
+    """NRPS: Eve is in the course but not on the CSV; her launch reads the course's member list, which adds
+    her (and no one twice, and not the teacher) to the roster."""
+    service, platform = lms
+    platform.offers_members = True
+    try:
+        browser, page = launch(platform, "eve")
+        assert page.status_code == 200 and "Eve Ito" in page.text and 'id="class"' not in page.text
+        _, page = launch(platform, "teacher")  # within READ_EVERY of Eve's launch: the list is not read again
+        assert page.status_code == 200 and 'id="class"' in page.text and platform.members_read == 1
+    finally:
+        platform.offers_members = False
+    with sqlite3.connect(service.folder / "service.db") as db:
+        people = dict(db.execute("SELECT id, role FROM people").fetchall())
+        linked = dict(db.execute("SELECT user, person_id FROM lti_members").fetchall())
+    assert people == {"dan": "student", "fay": "student", "S-23": "student", "instructor": "instructor"}
+    assert linked["lms-user-23"] == "S-23" and linked["lms-user-17"] == "dan"  # dan: by his e-mail, once
+    sent = browser.post(f"{service.url}/api/submissions", files={"notebook": ("CNN.ipynb", KERNEL_KILLER)}, timeout=60)
+    assert sent.status_code == 202, sent.text
+    deadline = time.monotonic() + 120
+    while not [s for s in platform.scores if s["userId"] == "lms-user-23"]:
+        assert time.monotonic() < deadline, service.log.read_text()[-3000:]
+        time.sleep(0.3)
+    graded = browser.get(f"{service.url}/api/submissions/{sent.json()['id']}", timeout=10).json()
+    score = next(s for s in platform.scores if s["userId"] == "lms-user-23")
+    assert score["line_item"] == "1" and score["scoreGiven"] == graded["score"]
+
+
 def test_a_student_sees_their_page_inside_the_lms_iframe(lms):
     """In Chromium: the course's page, the tool's launch inside its iframe, the student's page working there
     (a wrong file is explained, through the API the launch's cookie opens), no script refused."""
@@ -223,3 +255,27 @@ def test_a_student_sees_their_page_inside_the_lms_iframe(lms):
         # The only errors: the 422 itself, and the test LMS's missing favicon; no script nor frame refused.
         assert [e for e in errors if not e.startswith("Failed to load resource")] == [], errors
         assert any("422" in e for e in errors)
+
+
+def test_a_course_that_installs_the_tool_needs_no_roster(tmp_path):
+    """`autograder serve` without --roster starts once an LMS is registered; the course's member list (NRPS)
+    brings the students, whom the instructor's class page then lists like a roster's."""
+    service = Service(tmp_path / "class", None)
+    platform = Platform(service.url).start()
+    try:
+        added = autograder("lti", "add-platform", str(service.folder), *platform.add_platform_args())
+        assert added.returncode == 0, added.stderr
+        platform.users = {"eve": {"sub": "lms-user-23", "roles": [STUDENT_ROLE], "name": "Eve Ito",
+                                  "email": "eve@school.edu"},
+                          "teacher": {"sub": "lms-user-1", "roles": [TEACHER_ROLE], "name": "Tess Cher"}}
+        platform.offers_members = True
+        service.start()
+        assert "come from the LMS's course list" in service.log.read_text()
+        _, page = launch(platform, "eve")
+        assert page.status_code == 200 and "Eve Ito" in page.text
+        teacher, page = launch(platform, "teacher")
+        assert page.status_code == 200 and 'id="class"' in page.text
+        assert "Eve Ito" in teacher.get(f"{service.url}/api/class", timeout=10).text
+    finally:
+        service.stop()
+        platform.stop()

@@ -197,3 +197,52 @@ def test_lti_a_nonce_is_spent_once_and_forgotten_when_no_launch_could_use_it_aga
         assert store.spend_nonce(session, "third")
         session.commit()
         assert sorted(session.scalars(select(store.LtiNonce.nonce))) == ["first", "third"]
+
+
+def test_lti_the_courses_members_join_the_roster_once_and_its_staff_never(tmp_path):
+    """NRPS: the LMS's member list adds its learners as the roster's CSV would, linked to their LMS ids; a
+    student already on the roster (by SIS id or e-mail) is linked, and a second read adds no one."""
+    from autograder.service import lti
+    from autograder.service.store import LtiMember
+
+    learner = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+    members = [
+        {"user_id": "u-1", "roles": [learner], "name": "Ada Lovelace", "email": "ada@school.edu"},
+        {"user_id": "u-2", "roles": [learner], "name": "Cy Twombly", "email": "cy@school.edu",
+         "lis_person_sourcedid": "S-3"},
+        {"user_id": "u-3", "roles": ["Learner"], "given_name": "Di", "family_name": "Ng", "email": "di@school.edu"},
+        {"user_id": "u-4", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
+         "name": "Tess Cher", "email": "tess@school.edu"},
+        {"user_id": "u-5", "roles": [learner, "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor"
+                                             "#TeachingAssistant"], "name": "Tao A"},
+        {"user_id": "u-6", "roles": [learner], "status": "Inactive", "name": "Gone Away"},
+        {"user_id": "u-7", "roles": [learner, "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor"],
+         "name": "Ed Wu", "email": "ed@school.edu"},  # teaches elsewhere in the school, learns here
+    ]
+    sessions = database(tmp_path, "id,name,email\nada,Ada Lovelace,ada@school.edu\nben,Ben Okri,ben@school.edu\n")
+    with sessions() as session:
+        assert lti.add_members(session, "https://lms.school.edu", "c", members) == 3
+        session.commit()
+        assert lti.add_members(session, "https://lms.school.edu", "c", members) == 0  # the next read
+        session.commit()
+        people = {p.id: p for p in session.scalars(select(Person).where(Person.role == "student"))}
+        links = {m.user: m.person_id for m in session.scalars(select(LtiMember))}
+    assert sorted(people) == ["S-3", "ada", "ben", "di@school.edu", "ed@school.edu"]
+    assert links == {"u-1": "ada", "u-2": "S-3", "u-3": "di@school.edu", "u-7": "ed@school.edu"}
+    assert people["S-3"].name == "Cy Twombly" and people["di@school.edu"].name == "Di Ng"
+    assert people["S-3"].roster == {"sis_user_id": "S-3", "sis_login_id": "", "section": "",
+                                    "email": "cy@school.edu", "canvas_id": "", "moodle_participant": ""}
+
+
+def test_lti_a_service_with_an_lms_may_start_without_a_roster(tmp_path):
+    import pytest
+
+    from autograder.errors import SetupError
+    from autograder.service import lti
+
+    sessions = serve.open_folder(tmp_path, None)
+    with pytest.raises(SetupError, match="give --roster.*or register the LMS first"):
+        serve.add_roster(sessions, None, tmp_path)
+    lti.add_platform(tmp_path, issuer="https://lms.school.edu", client_id="c1", auth_url="https://lms.school.edu/a",
+                     token_url="https://lms.school.edu/t", jwks_url="https://lms.school.edu/j", deployment_id="d1")
+    assert serve.add_roster(sessions, None, tmp_path) == 0  # its course's member list brings the students

@@ -4,14 +4,17 @@ A student clicks the assignment in their course; the LMS sends them through /lti
 signed with its key; the launch names them, and they land on their own page without any link. The tool's
 own key pair (for the scores it posts, and for Deep Linking) is made once in DIR/lti/ and never changes:
 the LMS keeps its public half through /lti/jwks. The LMSs it trusts are in DIR/lti/platforms.json,
-written by `autograder lti add-platform`."""
+written by `autograder lti add-platform`. Where the LMS offers the course's member list (NRPS), its
+learners join the roster, so that a course needs no roster CSV."""
 
 from __future__ import annotations
 
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlparse
@@ -43,6 +46,7 @@ PERSON = "lti_person"  # the Flask session's key: whom the launch named
 SCORE_SCOPE: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 AGS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 LIS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti/claim/lis"
+NRPS_SCOPE: Final = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"  # the course's members
 # {issuer: [{"client_id", "deployment_ids", "default", "auth_login_url", "auth_token_url", "key_set_url"}]}
 Platforms = dict[str, list[TIssConf]]
 
@@ -152,7 +156,7 @@ def config(service: Path, base_url: str) -> dict[str, Any]:
         "oidc_initiation_url": f"{base}/lti/login", "target_link_uri": f"{base}/lti/launch",
         "public_jwk_url": f"{base}/lti/jwks",
         "scopes": [SCORE_SCOPE, "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
-                   "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"],
+                   "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly", NRPS_SCOPE],
         "extensions": [{"domain": host, "platform": "canvas.instructure.com", "privacy_level": "public",
                         "settings": {"placements": [  # the assignment's picker: Deep Linking
                             {"placement": "assignment_selection", "message_type": "LtiDeepLinkingRequest",
@@ -166,6 +170,8 @@ def config(service: Path, base_url: str) -> dict[str, Any]:
               "Redirection URI(s)": f"{base}/lti/launch", "Supports Deep Linking (Content-Item Message)": "yes",
               "Content Selection URL": f"{base}/lti/launch",
               "IMS LTI Assignment and Grade Services": "Use this service for grade sync and column management",
+              "IMS LTI Names and Role Provisioning": "Use this service to retrieve members' information as per "
+                                                      "privacy settings",
               "Share launcher's name with tool": "Always", "Share launcher's email with tool": "Always"}
     return {"canvas": canvas, "moodle": moodle, "jwk": jwk}
 
@@ -179,16 +185,22 @@ def person_of(db: Session, launch: Mapping[str, Any], teaching: bool) -> Person 
     the roster."""
     if teaching:
         return db.get(Person, INSTRUCTOR)
-    known = db.scalar(select(LtiMember).where(LtiMember.issuer == launch["iss"], LtiMember.user == launch["sub"]))
+    lis = launch.get(LIS_CLAIM, {})
+    return matched(db, launch["iss"], launch["sub"],
+                   (lis.get("person_sourcedid"), launch.get("email"), launch.get("preferred_username")))
+
+
+def matched(db: Session, issuer: str, user: str, bridges: Iterable[str | None]) -> Person | None:
+    """The student this LMS user is: linked by their LMS id, else the one whose roster id, SIS ids or
+    e-mail is one of `bridges` (the LMS's SIS id, e-mail, login)."""
+    known = db.scalar(select(LtiMember).where(LtiMember.issuer == issuer, LtiMember.user == user))
     if known:
         return db.get(Person, known.person_id)
-    lis = launch.get(LIS_CLAIM, {})
-    bridges = {v.strip().lower() for v in (lis.get("person_sourcedid"), launch.get("email"),
-                                           launch.get("preferred_username")) if v}
+    wanted = {v.strip().lower() for v in bridges if v}
     for person in db.scalars(select(Person).where(Person.role == STUDENT)):
         own = {person.id.lower()} | {str(person.roster.get(k, "")).strip().lower()
                                      for k in ("sis_user_id", "sis_login_id", "email")}
-        if bridges & (own - {""}):
+        if wanted & (own - {""}):
             return person
     return None
 
@@ -202,6 +214,78 @@ def remember(db: Session, person: Person, launch: Mapping[str, Any], client_id: 
     member.lineitem = lineitem or member.lineitem
     member.launched_at = now()
     db.add(member)
+
+
+# ------------------------------------------------------------ the course's members (NRPS)
+
+NRPS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+READ_EVERY: Final = timedelta(minutes=2)  # the most often one course's member list is read from the LMS
+STAFF: Final = ("Instructor", "Administrator", "ContentDeveloper", "Mentor")  # a TA's role holds "Instructor"
+
+
+def is_learner(member: Mapping[str, Any]) -> bool:
+    """An active student of the course: a Learner role and none of its staff's (roles held elsewhere in the
+    school, institution or system roles, do not count)."""
+    roles = [r for r in member.get("roles", []) if "/institution/" not in r and "/system/" not in r]
+    return (member.get("status", "Active") == "Active"
+            and any(r == "Learner" or r.endswith("#Learner") for r in roles)
+            and not any(word in r for r in roles for word in STAFF))
+
+
+def new_student(db: Session, member: Mapping[str, Any]) -> Person:
+    """A student the LMS's member list names, in the shape the roster's CSV import gives (so the class page
+    and the gradebooks show them): their SIS id as their id where the LMS gives one, else their e-mail,
+    else the LMS's own id."""
+    sis, email = member.get("lis_person_sourcedid") or "", member.get("email") or ""
+    own = next(i for i in (sis, email, f"lms-{member['user_id']}", f"lms-{secrets.token_hex(6)}")
+               if i and i != INSTRUCTOR and db.get(Person, i) is None)
+    name = member.get("name") or " ".join(filter(None, (member.get("given_name"), member.get("family_name"))))
+    person = Person(id=own, name=name or email or own, role=STUDENT,
+                    roster={"sis_user_id": sis, "sis_login_id": "", "section": "", "email": email,
+                            "canvas_id": "", "moodle_participant": ""})
+    db.add(person)
+    return person
+
+
+def add_members(db: Session, issuer: str, client_id: str, members: Iterable[Mapping[str, Any]]) -> int:
+    """Put the course's learners on the roster, each linked to their LMS id. One already there (by LMS id,
+    SIS id or e-mail) is linked, never added twice; the course's staff are not students. Returns how many
+    were added."""
+    added = 0
+    for member in filter(is_learner, members):
+        person = matched(db, issuer, member["user_id"], (member.get("lis_person_sourcedid"), member.get("email")))
+        if person is None:
+            person, added = new_student(db, member), added + 1
+        if db.get(LtiMember, person.id) is None:  # their first launch adds where their score goes
+            db.add(LtiMember(person_id=person.id, issuer=issuer, client_id=client_id, user=member["user_id"]))
+        db.flush()  # the next member's match sees this one
+    return added
+
+
+READING = threading.Lock()  # one read of a member list at a time: two launches never add the same student
+
+
+def read_course(db: Session, launch: FlaskMessageLaunch, last_read: dict[str, datetime]) -> bool:
+    """Add the course's learners from the LMS's member list (NRPS, through pylti1p3next's client), when the
+    launch offers one and the course was not read in the last READ_EVERY. An LMS that does not answer is
+    logged, and the launch goes on with the roster as it is. True: the roster may have changed."""
+    if not launch.has_nrps():
+        return False
+    data = launch.get_launch_data()
+    url = data[NRPS_CLAIM]["context_memberships_url"]
+    with READING:
+        if url in last_read and now() - last_read[url] < READ_EVERY:
+            return False
+        last_read[url] = now()
+        try:
+            members = launch.get_nrps().get_members()
+        except Exception as exc:  # the LMS is down or refuses the token (pylti1p3next's or requests' error)
+            log.warning("could not read the course's members from %s: %s", url, exc)
+            return False
+        added = add_members(db, data["iss"], launch.get_client_id(), members)
+        db.commit()
+    log.info("%s students added from the course's member list %s", added, url)
+    return True
 
 
 # ------------------------------------------------------------ the routes
@@ -268,6 +352,7 @@ def install(app: Flask, folder: Path) -> None:
     """Add /lti/login, /lti/launch and /lti/jwks to the service's app."""
     folder = Path(folder)
     app.secret_key = session_secret(folder)
+    last_read: dict[str, datetime] = {}  # each course's member list (its URL): when it was last read
     if store.load_settings(folder).get("base_url", "").startswith("https://"):
         # An LMS shows the service in its iframe, another site: the cookie must be allowed there.
         app.config.update(SESSION_COOKIE_SAMESITE="None", SESSION_COOKIE_SECURE=True, SESSION_COOKIE_PARTITIONED=True)
@@ -290,7 +375,10 @@ def install(app: Flask, folder: Path) -> None:
         except REFUSALS as exc:
             reason = why_refused(exc)
             return refuse(400 if reason in ("replayed", "signature") else 403, reason, str(exc))
-        person = person_of(g.db, data, launch.check_teacher_access())
+        teaching = launch.check_teacher_access()
+        person = person_of(g.db, data, teaching)
+        if (person is None or teaching) and read_course(g.db, launch, last_read):
+            person = person_of(g.db, data, teaching)  # a student the course's member list has just added
         if person is None:
             return refuse(403, "roster", f"{data.get('sub')} of {data.get('iss')}")
         if not store.spend_nonce(g.db, data["nonce"]):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import lms
 from ..errors import SetupError
 from ..settings import Assignment, GradingContext
-from . import lti_scores, queue, store, tokens
+from . import lti, lti_scores, queue, store, tokens
 from .app import Limits, create_app
 from .grader import Grader
 from .store import INSTRUCTOR, STUDENT, Person
@@ -30,8 +30,9 @@ def open_folder(folder: Path, database: str | None) -> sessionmaker[Session]:
         raise SetupError(folder, f"cannot open the database ({type(exc).__name__}: {exc})") from None
 
 
-def add_roster(sessions: sessionmaker[Session], roster: Path | None) -> int:
-    """Add the roster's students not known yet (and the instructor); everyone known is kept as is."""
+def add_roster(sessions: sessionmaker[Session], roster: Path | None, folder: Path | None = None) -> int:
+    """Add the roster's students not known yet (and the instructor); everyone known is kept as is. No roster
+    is needed where an LMS is registered: its course's member list (LTI NRPS) brings the students."""
     with sessions() as session:
         known = set(session.scalars(select(Person.id)))
         added = 0
@@ -45,8 +46,10 @@ def add_roster(sessions: sessionmaker[Session], roster: Path | None) -> int:
                 added += 1
         session.commit()
         students = session.scalar(select(Person.id).where(Person.role == STUDENT).limit(1))
-    if students is None:
-        raise SetupError(roster, "no students: give --roster, the LMS's CSV export with an id and a name column")
+    if students is None and not (folder and lti.platforms(folder)):
+        raise SetupError(roster, "no students: give --roster, the LMS's CSV export with an id and a name column, "
+                                 "or register the LMS first (autograder lti add-platform): the students then "
+                                 "come from its course list when they open the assignment there")
     return added
 
 
@@ -56,10 +59,13 @@ def serve(folder: Path, *, roster: Path | None, host: str, port: int, database: 
     sessions = open_folder(folder, database)
     store.save_settings(folder, base_url=base_url or f"http://{host}:{port}",
                         **({"database": database} if database else {}))
-    added = add_roster(sessions, roster)
+    added = add_roster(sessions, roster, folder)
     again = queue.requeue_running(sessions)
     print(f"{added} students added from the roster; {again} submissions that were being graded when the "
           f"service stopped are queued again", flush=True)
+    if roster is None and lti.platforms(folder):
+        print("students not on a roster come from the LMS's course list when they open the assignment there",
+              flush=True)
     grader = Grader(sessions, folder, assignment, context, cluster, workers, score_policy)
     grader.start()
     lti_scores.Poster(sessions, folder, store.load_settings(folder)["base_url"]).start()
