@@ -290,7 +290,8 @@ def links_command(folder: Path, renew: tuple[str, ...], database: str | None) ->
     text, kept = serve.links(folder, renew, database)
     click.echo(text, nl=False)
     if text.count("\n") == 1:
-        click.echo(f"No one yet: start `autograder serve {folder} --roster ROSTER.csv` first.", err=True)
+        click.echo(f"No one yet: start `autograder serve {folder} --roster ROSTER.csv` first (with LTI, students "
+                   "come from the LMS's course list as they open the assignment, and need no link).", err=True)
     if kept:
         click.echo(f"{kept} links were issued before and are not shown (only a hash of each is kept); "
                    "--renew ID or --renew all issues new ones.", err=True)
