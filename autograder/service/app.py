@@ -167,22 +167,21 @@ def create_app(sessions: sessionmaker[Session], folder: Path, grader: Grader, li
     def one(submission_id: int) -> ResponseReturnValue:
         return jsonify(described(own(submission_id, caller())))
 
-    @app.post("/api/submissions/<int:submission_id>/regrade")
-    def regrade_one(submission_id: int) -> ResponseReturnValue:
-        sub = own(submission_id, instructor())
-        queued = queue.regrade(db(), [sub])
+    def regraded(subs: list[Submission]) -> ResponseReturnValue:
+        """These submissions queued again, and the grader told at once."""
+        queued = queue.regrade(db(), subs)
         db().commit()
         grader.wake()
         return jsonify(queued=queued), 202
 
+    @app.post("/api/submissions/<int:submission_id>/regrade")
+    def regrade_one(submission_id: int) -> ResponseReturnValue:
+        return regraded([own(submission_id, instructor())])
+
     @app.post("/api/class/regrade")
     def regrade_all() -> ResponseReturnValue:
         instructor()
-        latest = [sub for _, sub in classbook.chosen(db(), "latest") if sub]
-        queued = queue.regrade(db(), latest)
-        db().commit()
-        grader.wake()
-        return jsonify(queued=queued), 202
+        return regraded([sub for _, sub in classbook.chosen(db(), "latest") if sub])
 
     @app.get("/api/class")
     def whole_class() -> ResponseReturnValue:
