@@ -12,6 +12,9 @@ from pathlib import Path
 
 ALONE = {"fork_bomb", "memory_bomb", "disk_filler", "disk_filler_many_files", "sleeps_in_c_forever",
          "prints_200000_lines", "never_ending_cell"}
+# Notebooks whose point is one cell that never ends: a shorter cell limit shows the same (the cell stopped,
+# the kernel's answer or silence, the cells after it) in less time. The cells before it take a few seconds.
+ENDLESS_LIMIT = {"never_ending_cell": 12, "sleeps_in_c_forever": 8}
 WORKERS = 2
 
 
