@@ -68,7 +68,8 @@ def run(source: Path, out: Path, assignment: Assignment | None = None, context: 
 
     with tempfile.TemporaryDirectory(prefix=f"autograder-batch-{sandbox.owner_tag()}-") as scratch:  # removed by a later start if killed
         entries = [classfolder.readable(entry) for entry in classfolder.discover(source, Path(scratch))]
-        stored = {e: results_dir / f"{_result_key(e, assignment.cache_key)}.json" for e in entries}
+        batch_key = assignment.cache_key  # hashes the reference notebook: once, not per entry
+        stored = {e: results_dir / f"{_result_key(e, batch_key)}.json" for e in entries}
         results: Results = {}
         prints: dict[Entry, similarity.Print] = {}
         todo = [e for e in entries if not e.refused and (force or not stored[e].exists())]

@@ -21,7 +21,6 @@ from .pipeline import grade, versions
 from .settings import Assignment, GradingContext
 
 
-
 @dataclass(frozen=True)
 class Task:
     """All a worker needs to grade one submission, sent with it: no shared filesystem."""
