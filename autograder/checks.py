@@ -902,6 +902,8 @@ def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckRe
     if "alignment" not in student:
         student["alignment"] = aligned(reference["model"], student["model"])
     for check in CHECKS:
+        if check.id not in rubric.checks:  # not part of this assignment (a lesson without evaluate, or digit 3)
+            continue
         check_id, rule = check.id, rubric.checks[check.id]
         verdict = judge(check, student, reference, rubric)
         causes: list[CheckResult] = []

@@ -13,7 +13,6 @@ from . import lms, report, similarity
 from .classfolder import Entry
 from .errors import SetupError
 from .rubric import Rubric
-from .checks import CHECK_IDS
 
 Row = dict[str, Any]  # one submission's row of the class summary
 Result = dict[str, Any]  # a grade's JSON result (report.to_dict)
@@ -43,7 +42,7 @@ def summarise(entries: list[Entry], results: dict[Entry, Result], people: dict[s
     rows.sort(key=lambda row: (row["student"].lower(), row["file"]))
     scores = [row["percent"] for row in rows if row["percent"] is not None]
     columns = [{"id": c, "title": rubric.checks[c].title, "short": rubric.checks[c].short,
-                "max_points": rubric.checks[c].points} for c in CHECK_IDS]  # points: the class page sorts by them
+                "max_points": rubric.checks[c].points} for c in rubric.check_ids]  # points: the class page sorts by them
     return {"rows": rows, "checks": check_table(rows, rubric), "columns": columns, "similar": [], "graded": len(scores),
             "mixed_versions": mixed_versions(entries, results),
             "errors": sum(row["status"] == "error" for row in rows), "total": len(rows),
@@ -91,7 +90,7 @@ def check_table(rows: list[Row], rubric: Rubric) -> list[dict[str, Any]]:
     """Per scored check: pass rate and points lost across the class, the wrong values grouped, the
     students under each; the check that cost the class most first."""
     table = []
-    for check_id in CHECK_IDS:
+    for check_id in rubric.check_ids:
         rule = rubric.checks[check_id]
         if rule.points <= 0:
             continue  # information only: never a class problem
@@ -114,7 +113,7 @@ def check_table(rows: list[Row], rubric: Rubric) -> list[dict[str, Any]]:
                       "passed": passed, "graded": len(graded), "pass_rate": round(100 * passed / len(graded)),
                       "points_lost": round(lost, 2),
                       "groups": sorted(groups.values(), key=lambda g: -len(g["students"]))})
-    table.sort(key=lambda t: (-t["points_lost"], t["pass_rate"], CHECK_IDS.index(t["check"])))
+    table.sort(key=lambda t: (-t["points_lost"], t["pass_rate"], rubric.check_ids.index(t["check"])))
     return table
 
 
@@ -129,15 +128,21 @@ def _gradebook_cell(check: dict[str, Any] | None) -> str | float:
     return f"info: {check['found']}" if check["max_points"] == 0 else check["points"]
 
 
-def gradebook_row(row: Row) -> list[Any]:
+def check_columns(summary: dict[str, Any]) -> list[str]:
+    """The assignment's checks, in the order gradebook.csv gives them a column each."""
+    return [column["id"] for column in summary["columns"]]
+
+
+def gradebook_row(row: Row, check_ids: list[str]) -> list[Any]:
     """A summary row as gradebook.csv has it: GRADEBOOK_COLUMNS, then each check's points."""
     return ([row[c] if row[c] is not None else "" for c in GRADEBOOK_COLUMNS]
-            + [_gradebook_cell(row["checks"].get(c)) for c in CHECK_IDS])
+            + [_gradebook_cell(row["checks"].get(c)) for c in check_ids])
 
 
 def write_gradebook(path: Path, summary: dict[str, Any]) -> None:
-    rows = [gradebook_row(row) for row in summary["rows"]]
-    report.atomic_write(path, report.csv_text(GRADEBOOK_COLUMNS + list(CHECK_IDS), rows))
+    check_ids = check_columns(summary)
+    rows = [gradebook_row(row, check_ids) for row in summary["rows"]]
+    report.atomic_write(path, report.csv_text(GRADEBOOK_COLUMNS + check_ids, rows))
 
 
 def write_lms(out: Path, summary: dict[str, Any], system: str, column: str, scale: lms.Scale) -> tuple[Path, list[str]]:

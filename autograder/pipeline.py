@@ -129,12 +129,20 @@ def reference_facts(assignment: Assignment, context: GradingContext) -> tuple[Fa
     return facts, False
 
 
-def error_result(path: Path, reason: str, started: float | None = None) -> GradeResult:
+def lesson(assignment: Assignment) -> dict[str, str]:
+    """What a result says it was graded for (results.GradeResult.assignment)."""
+    rubric = assignment.rubric
+    return {"title": rubric.title, "notebook": rubric.notebook, "dataset": rubric.dataset}
+
+
+def error_result(path: Path, reason: str, started: float | None = None,
+                 assignment: Assignment | None = None) -> GradeResult:
     """The result for a file that could not be graded at all."""
     started = time.perf_counter() if started is None else started
     return GradeResult(status="error", reason=reason, submission={"path": str(path), "name": Path(path).name},
                        timings={"total_s": round(time.perf_counter() - started, 2)}, versions=versions(),
-                       graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                       graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       **({"assignment": lesson(assignment)} if assignment else {}))
 
 
 def grade(path: Path, assignment: Assignment | None = None, context: GradingContext | None = None,
@@ -159,7 +167,7 @@ def _grade(path: Path, assignment: Assignment, context: GradingContext, started:
     try:
         sub = submission.read(path)
     except SubmissionError as exc:
-        return error_result(path, exc.reason, started)
+        return error_result(path, exc.reason, started, assignment)
     ref, cached = reference_facts(assignment, context)
     assignment = assignment.knowing(ref)
     rubric, source = assignment.rubric, assignment.data
@@ -172,7 +180,7 @@ def _grade(path: Path, assignment: Assignment, context: GradingContext, started:
         raise
     except Exception as exc:  # the grader's own failure on this notebook: its result says so, the batch goes on
         return error_result(path, f"the grader failed on this notebook ({type(exc).__name__}: {exc}); "
-                                  "tell your teacher, and keep the notebook", started)
+                                  "tell your teacher, and keep the notebook", started, assignment)
     return GradeResult(
         status="graded", reason=None,
         submission={"path": str(path), "name": Path(path).name, "sha256": sub.sha256},
@@ -184,4 +192,5 @@ def _grade(path: Path, assignment: Assignment, context: GradingContext, started:
         timings={"total_s": round(time.perf_counter() - started, 2),
                  "notebook_s": round(facts["execution"]["seconds"], 2),
                  "grading_s": round(time.perf_counter() - t0, 2), "reference_cached": cached},
-        versions=versions(), graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), due=rubric.due)
+        versions=versions(), graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), due=rubric.due,
+        assignment=lesson(assignment))

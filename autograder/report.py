@@ -122,6 +122,7 @@ def to_dict(result: GradeResult) -> dict[str, Any]:
         "versions": result.versions,
         "graded_at": result.graded_at,
         "due": result.due,
+        "assignment": result.assignment,
     }
     if result.status == "graded":
         s, r = _graded_facts(result)

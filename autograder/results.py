@@ -68,6 +68,9 @@ class CheckResult:
     caused_by: list[str] = field(default_factory=list)  # failed checks that likely explain this one
 
 
+CNN_LESSON = {"title": "Build a CNN", "notebook": "CNN.ipynb", "dataset": "mnist"}  # results stored before lessons
+
+
 @dataclass
 class GradeResult:
     status: str  # "graded" or "error"
@@ -84,6 +87,8 @@ class GradeResult:
     versions: dict[str, str] = field(default_factory=dict)  # package → version (pipeline.versions)
     graded_at: str = ""
     due: str = ""  # the rubric's [release] due: when "after_due_date" checks are shown to students
+    # Which lesson it was graded for (the rubric's [assignment]): the report speaks of its title and dataset.
+    assignment: dict[str, str] = field(default_factory=lambda: dict(CNN_LESSON))
 
     @property
     def percent(self) -> float:

@@ -1,4 +1,7 @@
-"""The rubric: points per check, time limits and the brief-training budget (assignment/rubric.toml)."""
+"""An assignment's rules (assignment.toml): what it is (title, notebook, dataset, its notebooks), points per
+check, time limits, the brief-training budget, and the expected values `autograder new` derived from the
+solution ([expected], read by expectations.py). A rubric file without an [assignment] table is the CNN lesson's
+(the grader's own before assignments had folders): every check is scored."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from . import datasets
 from .errors import SetupError
 
 # The checks a rubric scores, in the report's order: the keys of its [checks."ID"] tables. checks.CHECKS
@@ -52,10 +56,21 @@ class Rubric:
     forgive: tuple[str, ...] = ()  # the lesson's slips that cost nothing (see slips.py)
     due: str = ""  # ISO date and time after which "after_due_date" checks are shown to students
     similarity_threshold: float = 0.5  # a pair of submissions this similar is listed for the instructor
+    title: str = "Build a CNN"  # the lesson, as reports and LMS files name it
+    notebook: str = "CNN.ipynb"  # the file students hand in
+    dataset: str = "mnist"  # datasets.DATASETS
+    reference: Path | None = None  # the solution and the starter, when the file names them (beside it)
+    starter: Path | None = None
+    expected: dict[str, Any] | None = None  # [expected]: expectations.apply reads it
 
     @property
     def max_points(self) -> float:
         return sum(rule.points for rule in self.checks.values())
+
+    @property
+    def check_ids(self) -> tuple[str, ...]:
+        """The checks this assignment scores, in the report's order."""
+        return tuple(c for c in CHECK_IDS if c in self.checks)
 
 
 # Every key the rubric's tables may hold, with its type: a typo is an error that names the key.
@@ -71,8 +86,9 @@ SCHEMA: dict[str, dict[str, Types]] = {
     "slips": {"forgive": (list,)},
     "release": {"due": (datetime.datetime, datetime.date, str)},
     "similarity": {"threshold": NUMBER},
+    "assignment": {"title": (str,), "notebook": (str,), "dataset": (str,), "reference": (str,), "starter": (str,)},
 }
-OPTIONAL_TABLES = ("slips", "release", "similarity")
+OPTIONAL_TABLES = ("slips", "release", "similarity", "assignment")
 # Keys added after instructors had written rubrics of their own: a rubric without them gets these values.
 DEFAULTS = {"training": {"borderline_within": 0.04, "more_epochs": 2}}
 CHECK_KEYS = {"points": NUMBER, "title": (str,), "lesson": (str,), "partial": NUMBER, "short": (str,),
@@ -81,10 +97,10 @@ VISIBILITIES = ("visible", "hidden", "after_due_date")
 
 
 def _validate(path: Path, data: dict[str, Any]) -> None:
-    unknown = [t for t in data if t not in (*SCHEMA, "checks")]
+    unknown = [t for t in data if t not in (*SCHEMA, "checks", "expected")]
     if unknown:
         raise SetupError(path, f"unknown table [{unknown[0]}]; the rubric has " + ", ".join(f"[{t}]" for t in SCHEMA)
-                         + " and [checks.\"ID\"]")
+                         + ", [expected] and [checks.\"ID\"]")
     for table, keys in SCHEMA.items():
         given = data.get(table)
         if given is None:
@@ -121,7 +137,8 @@ def load(path: Path) -> Rubric:
         raw = path.read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
-        raise SetupError(path, "rubric file not found; pass --rubric with the path to rubric.toml") from None
+        raise SetupError(path, "file not found; pass --assignment with a folder `autograder new` wrote, "
+                               "or --rubric with the path to a rubric") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SetupError(path, f"the rubric is not valid TOML ({exc}); fix the line it names") from None
     _validate(path, data)
@@ -138,13 +155,15 @@ def load(path: Path) -> Rubric:
         if checks[check_id].visibility not in VISIBILITIES:
             raise SetupError(path, f"[checks.\"{check_id}\"] visibility is {checks[check_id].visibility!r}; "
                                    f"it must be one of {', '.join(VISIBILITIES)}")
-    missing = [c for c in CHECK_IDS if c not in checks]
+    about = data.get("assignment", {})
+    missing = [c for c in CHECK_IDS if c not in checks] if not about else []  # a lesson's own file lists its checks
     if missing:
         raise SetupError(path, "no entry for the checks " + ", ".join(missing) + "; add a [checks.\"ID\"] table for each")
     limit = data["limits"].get("cell_timeout_s")
     if limit != "auto" and not (isinstance(limit, (int, float)) and limit > 0):
         raise SetupError(path, f"[limits] cell_timeout_s is {limit!r}; give a number of seconds or \"auto\"")
-    forgive = data.get("slips", {}).get("forgive", list(SLIPS))
+    # The CNN lesson's slips are forgiven unless the rubric says otherwise; another lesson has none of them.
+    forgive = data.get("slips", {}).get("forgive", [] if data.get("assignment") else list(SLIPS))
     unknown = [name for name in forgive if name not in SLIPS]
     if unknown:
         raise SetupError(path, f"[slips] forgive names {', '.join(unknown)}; known slips: {', '.join(SLIPS)}")
@@ -159,7 +178,16 @@ def load(path: Path) -> Rubric:
     uses_due = [c for c, rule in checks.items() if rule.visibility == "after_due_date"]
     if uses_due and not due:
         raise SetupError(path, f"[checks.\"{uses_due[0]}\"] is shown after the due date, but [release] has no due")
+    if about.get("dataset", "mnist") not in datasets.DATASETS:
+        raise SetupError(path, f"[assignment] dataset is {about['dataset']!r}; the grader knows "
+                               + ", ".join(datasets.DATASETS))
+    if not checks:
+        raise SetupError(path, "no [checks.\"ID\"] table: the assignment scores nothing")
+    notebooks = {key: (path.parent / about[key]).resolve() for key in ("reference", "starter") if key in about}
     return Rubric(path=path, digest=hashlib.sha256(raw).hexdigest(), limits=data["limits"],
                   harness=data["harness"], training={**DEFAULTS["training"], **data["training"]}, checks=checks, forgive=tuple(forgive),
                   due=due.isoformat() if due else "",
-                  similarity_threshold=float(data.get("similarity", {}).get("threshold", 0.5)))
+                  similarity_threshold=float(data.get("similarity", {}).get("threshold", 0.5)),
+                  title=about.get("title", Rubric.title), notebook=about.get("notebook", Rubric.notebook),
+                  dataset=about.get("dataset", Rubric.dataset), reference=notebooks.get("reference"),
+                  starter=notebooks.get("starter"), expected=data.get("expected"))

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from .. import gradebook, lms, locations, report
-from ..checks import CHECK_IDS
 from ..words import counted
 from . import classbook, files, lti, lti_scores, queue, tokens
 from .grader import Grader
@@ -189,10 +188,11 @@ def create_app(sessions: sessionmaker[Session], folder: Path, grader: Grader, li
         views = {which: classbook.summary(folder, classbook.chosen(db(), which), rubric)
                  for which in ("latest", "best")}
         best = {row["student"]: row for row in views["best"]["rows"]}
-        columns = gradebook.GRADEBOOK_COLUMNS + list(CHECK_IDS)
+        check_ids = list(rubric.check_ids)
+        columns = gradebook.GRADEBOOK_COLUMNS + check_ids
         students = [{"student": row["student"], "name": row["name"],
-                     "latest": dict(zip(columns, gradebook.gradebook_row(row))),
-                     "best": dict(zip(columns, gradebook.gradebook_row(best[row["student"]]))),
+                     "latest": dict(zip(columns, gradebook.gradebook_row(row, check_ids))),
+                     "best": dict(zip(columns, gradebook.gradebook_row(best[row["student"]], check_ids))),
                      "latest_submission": row["submission"], "best_submission": best[row["student"]]["submission"],
                      "waiting": queue.waiting(db(), row["student"])}
                     for row in views["latest"]["rows"]]
