@@ -139,10 +139,12 @@ def error_result(path: Path, reason: str, started: float | None = None,
                  assignment: Assignment | None = None) -> GradeResult:
     """The result for a file that could not be graded at all."""
     started = time.perf_counter() if started is None else started
-    return GradeResult(status="error", reason=reason, submission={"path": str(path), "name": Path(path).name},
-                       timings={"total_s": round(time.perf_counter() - started, 2)}, versions=versions(),
-                       graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       **({"assignment": lesson(assignment)} if assignment else {}))
+    result = GradeResult(status="error", reason=reason, submission={"path": str(path), "name": Path(path).name},
+                         timings={"total_s": round(time.perf_counter() - started, 2)}, versions=versions(),
+                         graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if assignment:
+        result.assignment = lesson(assignment)
+    return result
 
 
 def grade(path: Path, assignment: Assignment | None = None, context: GradingContext | None = None,
