@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from . import classfolder, engines, gradebook, lms, locations, report, sandbox, similarity
+from . import classfolder, engines, gradebook, lms, report, sandbox, similarity
 from .classfolder import Entry
 from .pipeline import error_result, reference_facts, versions
 from .rubric import Rubric
@@ -64,7 +64,8 @@ def run(source: Path, out: Path, assignment: Assignment | None = None, context: 
     ref, _ = reference_facts(assignment, context)  # once, here: it travels with every task
     assignment = assignment.knowing(ref)
     rubric = assignment.rubric
-    base = similarity.Base.of([locations.STARTER, assignment.reference_path])  # what every student was given
+    given = [assignment.starter_path] if assignment.starter_path else []
+    base = similarity.Base.of([*given, assignment.reference_path])  # what every student was given
 
     with tempfile.TemporaryDirectory(prefix=f"autograder-batch-{sandbox.owner_tag()}-") as scratch:  # removed by a later start if killed
         entries = [classfolder.readable(entry) for entry in classfolder.discover(source, Path(scratch))]

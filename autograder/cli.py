@@ -38,11 +38,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 def grading_options(func: F) -> F:
     """Options shared by every command that grades."""
     func = click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
-                        help="MNIST .npz (x_train, y_train, x_test, y_test) to use when the Keras cache has no mnist.npz.")(func)
-    func = click.option("--rubric", type=click.Path(dir_okay=False, path_type=Path), default=locations.RUBRIC,
-                        show_default=True, help="Points and limits.")(func)
+                        help="The assignment's dataset as an .npz (x_train, y_train, x_test, y_test), used instead "
+                             "of the images built into the grader.")(func)
+    func = click.option("--rubric", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Points and limits (default: the assignment's assignment.toml).")(func)
     func = click.option("--reference", "reference_nb", type=click.Path(dir_okay=False, path_type=Path),
-                        default=locations.REFERENCE, show_default=True, help="The solution notebook.")(func)
+                        help="The solution notebook (default: the one assignment.toml names).")(func)
+    func = click.option("--assignment", "assignment_dir", type=click.Path(file_okay=False, path_type=Path),
+                        envvar="AUTOGRADER_ASSIGNMENT",
+                        help="An assignment folder that `autograder new` wrote (default: the CNN lesson built "
+                             "into the grader).")(func)
     func = click.option("--cell-timeout", type=float, help="Seconds one cell may run (default: the rubric's).")(func)
     func = click.option("--notebook-timeout", type=float, help="Seconds the whole notebook may run (default: the rubric's).")(func)
     func = click.option("--no-sandbox", is_flag=True,
@@ -53,11 +58,11 @@ def grading_options(func: F) -> F:
     return func
 
 
-def _configuration(data: Path | None, rubric: Path, reference_nb: Path, cell_timeout: float | None,
-                   notebook_timeout: float | None, no_sandbox: bool,
+def _configuration(assignment_dir: Path | None, data: Path | None, rubric: Path | None, reference_nb: Path | None,
+                   cell_timeout: float | None, notebook_timeout: float | None, no_sandbox: bool,
                    no_fork_server: bool) -> tuple[Assignment, GradingContext]:
     """The grading options, read here once: what is expected and how to grade, passed down from here."""
-    assignment = Assignment.load(reference=reference_nb, rubric=rubric, data_file=data)
+    assignment = Assignment.load(assignment_dir, reference=reference_nb, rubric=rubric, data_file=data)
     return assignment, GradingContext(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                                       sandbox=not no_sandbox, fork_server=not no_fork_server)
 

@@ -1,6 +1,6 @@
 """Where the grader finds its own files: inside the installed package, found with importlib, so an
-installed wheel works from any folder. A course points at its own reference and rubric with
---reference and --rubric.
+installed wheel works from any folder. A course points at its own lesson with --assignment DIR (a folder
+`autograder new` wrote), or at its own reference and rubric with --reference and --rubric.
 
 In the repository, templates/, reference/ and assignment/ are mapped into the package as
 autograder.templates, autograder.reference and autograder.assignment (pyproject.toml).
@@ -28,7 +28,8 @@ def _folder(package: str) -> Path:
 
 TEMPLATES = _folder("autograder.templates")
 REFERENCE = _folder("autograder.reference") / "CNN.ipynb"
-RUBRIC = _folder("autograder.assignment") / "rubric.toml"
+ASSIGNMENT = _folder("autograder.assignment")  # the packaged lesson: an assignment folder (settings.Assignment.load)
+RUBRIC = ASSIGNMENT / "assignment.toml"
 STARTER = _folder("autograder.assignment") / "CNN.ipynb"
 HANDWRITTEN_3 = _folder("autograder.assignment") / "handwritten-3.png"
 EMBEDDED_MNIST = PACKAGE / "data" / "mnist-embedded.npz"

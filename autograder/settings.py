@@ -17,9 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import data, locations, reference_cache
+from .errors import SetupError
 from . import rubric as rubric_mod
 from .facts import Facts
 from .rubric import Rubric
+
+
+def _rules_file(folder: Path | None) -> Path:
+    if folder is None:
+        return locations.RUBRIC
+    folder = Path(folder)
+    if not (folder / "assignment.toml").is_file():
+        raise SetupError(folder, "no assignment.toml in this folder; make one with "
+                                 "`autograder new SOLUTION.ipynb -o FOLDER`")
+    return folder / "assignment.toml"
 
 
 @dataclass(frozen=True)
@@ -34,11 +45,23 @@ class Assignment:
     reference: Facts | None = None  # the reference notebook's facts, once known
 
     @classmethod
-    def load(cls, *, reference: Path = locations.REFERENCE, rubric: Path = locations.RUBRIC,
+    def load(cls, folder: Path | None = None, *, reference: Path | None = None, rubric: Path | None = None,
              data_file: Path | None = None) -> Assignment:
-        """The shipped assignment by default. SetupError names the file when one is wrong."""
-        return cls(rubric=rubric_mod.load(Path(rubric)), reference_path=Path(reference),
-                   data=data.resolve(data_file), data_file=data_file)
+        """An assignment folder (`folder`/assignment.toml, the notebooks it names), by default the lesson
+        shipped with the grader; --reference and --rubric override its parts. SetupError names the file when
+        one is wrong."""
+        rules_path = Path(rubric) if rubric else _rules_file(folder)
+        rules = rubric_mod.load(rules_path)
+        solution = Path(reference) if reference else rules.reference or locations.REFERENCE
+        if not solution.is_file():
+            raise SetupError(solution, f"the solution notebook is missing; {rules_path.name} names it in "
+                                       "[assignment] reference (relative to that file)")
+        return cls(rubric=rules, reference_path=solution, data=data.resolve(data_file), data_file=data_file)
+
+    @property
+    def starter_path(self) -> Path | None:
+        """What students were given (the batch's similarity discounts it), when the assignment names it."""
+        return self.rubric.starter
 
     def knowing(self, reference: Facts) -> Assignment:
         return dataclasses.replace(self, reference=reference)

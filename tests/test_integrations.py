@@ -83,7 +83,7 @@ def test_gradescope_bundle_layout(bundle):
             assert name in names
             assert stat.S_IMODE(zf.getinfo(name).external_attr >> 16) & 0o111, f"{name} must be executable"
         assert {"source/pyproject.toml", "source/autograder/pipeline.py", "source/autograder/templates/report.html.j2",
-                "source/autograder/reference/CNN.ipynb", "source/autograder/assignment/rubric.toml",
+                "source/autograder/reference/CNN.ipynb", "source/autograder/assignment/assignment.toml",
                 "source/autograder/assignment/handwritten-3.png",
                 "source/autograder/data/mnist-embedded.npz"} <= names
         assert not any("examples/" in n for n in names)  # the demo class is not the grader's
@@ -103,7 +103,7 @@ def test_the_bundles_source_builds_a_package_that_carries_its_files(bundle, tmp_
     with zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))) as wheel:
         names = set(wheel.namelist())
     assert {"autograder/reference/CNN.ipynb", "autograder/templates/report.html.j2",
-            "autograder/assignment/rubric.toml", "autograder/data/mnist-embedded.npz"} <= names
+            "autograder/assignment/assignment.toml", "autograder/data/mnist-embedded.npz"} <= names
 
 
 REQUIRED_TEST_FIELDS = {"name", "score", "max_score", "output", "output_format", "visibility"}  # and "status" when scored

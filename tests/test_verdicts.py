@@ -273,7 +273,7 @@ def test_a_rubric_that_does_not_forgive_a_slip_counts_it(tmp_path):
     rubric = tmp_path / "rubric.toml"
     rubric.write_text(locations.RUBRIC.read_text().replace(
         'forgive = ["extra_parenthesis", "test_acc", "pooling_below_second_conv"]', 'forgive = ["extra_parenthesis"]'))
-    result = grade(FIXTURES / "lesson_test_acc_slip.ipynb", Assignment.load(rubric=rubric))
+    result = grade(FIXTURES / "lesson_test_acc_slip.ipynb", Assignment.load(rubric=rubric, reference=locations.REFERENCE))
     runs = by_id(result)["notebook.runs"]
     assert runs.status == "partial" and "scores[1]" in runs.hint
 
