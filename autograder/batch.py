@@ -44,7 +44,7 @@ def _crashed(entry: Entry, reason: str) -> dict[str, Any]:
 def run(source: Path, out: Path, assignment: Assignment | None = None, context: GradingContext | None = None, *,
         workers: int | None = None, force: bool = False, roster: Path | None = None, cluster: str | None = None,
         on_start: Callable[[int, int], None] | None = None, on_result: OnResult | None = None,
-        lms_export: str | None = None, lms_column: str = "CNN", lms_points: float | None = None) -> dict[str, Any]:
+        lms_export: str | None = None, lms_column: str | None = None, lms_points: float | None = None) -> dict[str, Any]:
     """Grade every submission under `source` into `out`. Returns the summary (see gradebook.summarise).
 
     assignment, context: as the caller built them (default: the shipped assignment, the default context).
@@ -110,10 +110,10 @@ def run(source: Path, out: Path, assignment: Assignment | None = None, context: 
         finally:  # also on Ctrl-C: the gradebook covers what is done
             summary = _write_class(out, entries, results, prints, people, rubric)
             if lms_export:
-                out_of = lms_points or lms.points_possible(roster, lms_column) or rubric.max_points
+                out_of = lms_points or lms.points_possible(roster, lms_column or rubric.column) or rubric.max_points
                 summary["lms_scale"] = lms.Scale(rubric.max_points, out_of)
                 summary["lms_file"], summary["lms_left_out"] = gradebook.write_lms(
-                    out, summary, lms_export, lms_column, summary["lms_scale"])
+                    out, summary, lms_export, lms_column or rubric.column, summary["lms_scale"])
     return summary
 
 

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import batch, forking, lms, locations, report
+from . import authoring, batch, datasets, forking, lms, report
 from ._version import __version__
 from .classfolder import Entry
 from .errors import SetupError
@@ -135,6 +135,39 @@ def grade_command(notebooks: tuple[Path, ...], output: Path | None, instructor: 
     sys.exit(1 if failed else 0)
 
 
+@main.command("new")
+@click.argument("solution", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The assignment folder to write (assignment.toml, reference/, starter/).")
+@click.option("--title", help="The lesson's title in reports and LMS files (default: the notebook's first heading).")
+@click.option("--points-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An assignment.toml or rubric whose points, titles, limits and comments to keep.")
+@click.option("--force", is_flag=True, help="Replace an assignment.toml that was changed by hand.")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
+              help="The dataset as an .npz, for a dataset the grader has no images of (CIFAR-10).")
+@click.option("--cell-timeout", type=float, help="Seconds one cell of the solution may run (default: 120).")
+@click.option("--no-sandbox", is_flag=True, help="Run the solution without confinement.")
+def new_command(solution: Path, output: Path, title: str | None, points_from: Path | None, force: bool,
+                data: Path | None, cell_timeout: float | None, no_sandbox: bool) -> None:
+    """Make a gradable assignment from SOLUTION.ipynb, a solution notebook with solution markers
+    (# BEGIN SOLUTION / # END SOLUTION): the expectations, the solution and the student starter.
+    docs/AUTHORING.md explains each part."""
+    context = GradingContext(cell_timeout=cell_timeout, sandbox=not no_sandbox)
+    with console.status(f"Running {solution.name}…"):
+        made = authoring.new(solution, output, title=title, points_from=points_from, force=force,
+                             context=context, data_file=data)
+    console.print(f"[green]✓[/] {escape(made.title)}: {len(made.checks)} checks, {made.max_points:g} points, "
+                  f"graded on {datasets.named(made.dataset).title}")
+    for part, what in (("assignment.toml", "what is expected and the points: edit freely"),
+                       (f"reference/{solution.name}", "the solution as given"),
+                       (f"starter/{solution.name}", f"for students: {counted(made.placeholders, 'cell')} to fill in")):
+        console.print(f"  {made.folder / part}  {what}")
+    if not made.markers:
+        console.print("[yellow]![/] The solution has no solution markers (# BEGIN SOLUTION … # END SOLUTION), so "
+                      "the starter is the whole solution. docs/AUTHORING.md shows how to mark it.")
+    console.print(f"Next: autograder reference --assignment {made.folder}   (the solution must earn full marks)")
+
+
 @main.command("reference")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               help="Also write the reference's report and result into this folder.")
@@ -172,14 +205,15 @@ def _one_line(entry: Entry, result: dict[str, Any]) -> str:
               help="Grade on a running Dask scheduler, e.g. tcp://head:8786 (default: local worker processes).")
 @click.option("--lms", "lms_export", type=click.Choice(lms.SYSTEMS),
               help="Also write canvas.csv (Canvas gradebook import) or moodle.csv (Moodle's offline grading worksheet).")
-@click.option("--lms-column", default="CNN", show_default=True, metavar="HEADER",
-              help="Canvas: the assignment's column header as Canvas exports it, e.g. \"CNN (12345)\".")
+@click.option("--lms-column", metavar="HEADER",
+              help="Canvas: the assignment's column header as Canvas exports it, e.g. \"CNN (12345)\" "
+                   "(default: assignment.toml's column, \"CNN\" for the built-in lesson).")
 @click.option("--lms-points", type=click.FloatRange(min=0, min_open=True), metavar="POINTS",
               help="The assignment's maximum in the LMS (default: the roster's Points Possible or Maximum Grade, "
                    "else the rubric's); grades are scaled to it.")
 @grading_options
 def batch_command(source: Path, output: Path, workers: int | None, force: bool, roster: Path | None,
-                  cluster: str | None, lms_export: str | None, lms_column: str, lms_points: float | None,
+                  cluster: str | None, lms_export: str | None, lms_column: str | None, lms_points: float | None,
                   **kwargs: Any) -> None:
     """Grade every notebook in SOURCE (a folder, nested folders, or an LMS .zip) into OUTPUT."""
     assignment, context = _configuration(**kwargs)
@@ -238,10 +272,11 @@ def batch_command(source: Path, output: Path, workers: int | None, force: bool, 
             what = ("no Canvas user id in the file name (give a --roster with Canvas' ID column)" if lms_export == "canvas"
                     else "no participant number (Moodle's folder names carry it: Name_12345_assignsubmission_file_)")
             console.print(f"  left out, {what}: " + ", ".join(summary["lms_left_out"]), markup=False)
-        if lms_export == "canvas" and lms_column == "CNN":
-            console.print("  The grade column is headed \"CNN\": Canvas adds it as a new assignment. To fill an "
+        column = assignment.rubric.column
+        if lms_export == "canvas" and lms_column is None:
+            console.print(f"  The grade column is headed \"{column}\": Canvas adds it as a new assignment. To fill an "
                           "existing one, pass --lms-column with its header from Canvas' own export, e.g. "
-                          "\"CNN (12345)\".", markup=False)
+                          f"\"{column} (12345)\".", markup=False)
 
 
 @main.command("serve")
@@ -262,8 +297,8 @@ def batch_command(source: Path, output: Path, workers: int | None, force: bool, 
               help="The largest file accepted, in MB (larger: 413, with what to do).")
 @click.option("--max-waiting", type=click.IntRange(min=1), default=3, show_default=True,
               help="Submissions one student may have waiting to be graded.")
-@click.option("--lms-column", default="CNN", show_default=True, metavar="HEADER",
-              help="Canvas: the assignment's column header, e.g. \"CNN (12345)\".")
+@click.option("--lms-column", metavar="HEADER",
+              help="Canvas: the assignment's column header, e.g. \"CNN (12345)\" (default: assignment.toml's column).")
 @click.option("--lms-points", type=click.FloatRange(min=0, min_open=True), metavar="POINTS",
               help="The assignment's maximum in the LMS (default: the rubric's).")
 @click.option("--lti-score", type=click.Choice(("latest", "best")), default="latest", show_default=True,
@@ -271,7 +306,7 @@ def batch_command(source: Path, output: Path, workers: int | None, force: bool, 
 @grading_options
 def serve_command(folder: Path, roster: Path | None, host: str, port: int, base_url: str | None,
                   database: str | None, cluster: str | None, workers: int, max_upload_mb: float, max_waiting: int,
-                  lms_column: str, lms_points: float | None, lti_score: str, **kwargs: Any) -> None:
+                  lms_column: str | None, lms_points: float | None, lti_score: str, **kwargs: Any) -> None:
     """Run the grading service: students upload CNN.ipynb from their link and read the report; FOLDER keeps
     everything (database, submitted files, reports)."""
     from .service import app, serve

@@ -22,7 +22,7 @@ from typing import Any, Callable, cast
 import nbformat
 
 from ._version import __version__
-from . import capture, checks, data, execute, forking, locations, model_worker, reference_cache, slips, submission, training
+from . import capture, checks, data, execute, expectations, forking, locations, model_worker, reference_cache, slips, submission, training
 from .errors import SetupError, SubmissionError
 from .facts import Circumstances, Facts
 from .results import GradeResult
@@ -108,9 +108,16 @@ def _run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, se
 
 
 def reference_facts(assignment: Assignment, context: GradingContext) -> tuple[Facts, bool]:
-    """The reference's facts and whether they came from the cache (or the assignment already knew them)."""
+    """The reference's facts, with assignment.toml's [expected] values laid over them (expectations.py), and
+    whether they came from the cache (or the assignment already knew them)."""
     if assignment.reference is not None:
         return assignment.reference, True
+    facts, cached = solution_facts(assignment, context)
+    return expectations.apply(facts, assignment.rubric.expected), cached
+
+
+def solution_facts(assignment: Assignment, context: GradingContext) -> tuple[Facts, bool]:
+    """What the solution notebook itself built, from the cache or a run of it."""
     key = assignment.cache_key
     cached = reference_cache.load(context.cache, key)
     if cached is not None:

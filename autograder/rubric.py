@@ -58,6 +58,7 @@ class Rubric:
     similarity_threshold: float = 0.5  # a pair of submissions this similar is listed for the instructor
     title: str = "Build a CNN"  # the lesson, as reports and LMS files name it
     notebook: str = "CNN.ipynb"  # the file students hand in
+    column: str = "CNN"  # the grade column's header in the LMS (Canvas, Moodle; LTI's line item)
     dataset: str = "mnist"  # datasets.DATASETS
     reference: Path | None = None  # the solution and the starter, when the file names them (beside it)
     starter: Path | None = None
@@ -86,7 +87,8 @@ SCHEMA: dict[str, dict[str, Types]] = {
     "slips": {"forgive": (list,)},
     "release": {"due": (datetime.datetime, datetime.date, str)},
     "similarity": {"threshold": NUMBER},
-    "assignment": {"title": (str,), "notebook": (str,), "dataset": (str,), "reference": (str,), "starter": (str,)},
+    "assignment": {"title": (str,), "notebook": (str,), "dataset": (str,), "reference": (str,), "starter": (str,),
+                   "column": (str,)},
 }
 OPTIONAL_TABLES = ("slips", "release", "similarity", "assignment")
 # Keys added after instructors had written rubrics of their own: a rubric without them gets these values.
@@ -189,5 +191,6 @@ def load(path: Path) -> Rubric:
                   due=due.isoformat() if due else "",
                   similarity_threshold=float(data.get("similarity", {}).get("threshold", 0.5)),
                   title=about.get("title", Rubric.title), notebook=about.get("notebook", Rubric.notebook),
+                  column=about.get("column", about.get("title", Rubric.column)),
                   dataset=about.get("dataset", Rubric.dataset), reference=notebooks.get("reference"),
                   starter=notebooks.get("starter"), expected=data.get("expected"))

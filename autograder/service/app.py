@@ -43,7 +43,7 @@ class Limits:
 
     max_bytes: int = 20 * 2**20
     max_waiting: int = 3  # submissions of one student not graded yet
-    lms_column: str = "CNN"
+    lms_column: str | None = None  # default: the assignment's (rubric.column)
     lms_points: float | None = None
 
 
@@ -52,7 +52,7 @@ def create_app(sessions: sessionmaker[Session], folder: Path, grader: Grader, li
     app.config["MAX_CONTENT_LENGTH"] = limits.max_bytes + 2**16  # the form's own bytes on top of the file
     folder = Path(folder)
     rubric = grader.assignment.rubric
-    lti.install(app, folder)
+    lti.install(app, folder, rubric.column)
 
     @app.before_request
     def open_session() -> None:
@@ -209,7 +209,7 @@ def create_app(sessions: sessionmaker[Session], folder: Path, grader: Grader, li
             fail(404, "There is no such file: gradebook.csv, canvas.csv and moodle.csv are.")
         made = classbook.summary(folder, classbook.chosen(db(), "best"), rubric)
         scale = lms.Scale(rubric.max_points, limits.lms_points or rubric.max_points)
-        out = classbook.write_files(folder, made, limits.lms_column, scale)
+        out = classbook.write_files(folder, made, limits.lms_column or rubric.column, scale)
         return send_file(out / name, mimetype="text/csv", as_attachment=True, download_name=name)
 
     # ------------------------------------------------------------ pages and reports

@@ -325,11 +325,11 @@ def refuse(code: int, reason: str, detail: str = "") -> tuple[str, int]:
     return render_template("service_lti_refused.html.j2", sentence=REFUSED[reason]), code
 
 
-def assignment_picked(launch: FlaskMessageLaunch, folder: Path) -> Response:
+def assignment_picked(launch: FlaskMessageLaunch, folder: Path, column: str) -> Response:
     """Deep Linking: the instructor picked this tool in the LMS's picker; the answer (signed with the tool's
-    key) adds the CNN assignment, its launch and its gradebook column, to the course."""
-    resource = (DeepLinkResource().set_url(request.host_url + "lti/launch").set_title("CNN")
-                .set_lineitem(LineItem().set_label("CNN").set_score_maximum(100)))
+    key) adds the assignment, its launch and its gradebook column (headed `column`), to the course."""
+    resource = (DeepLinkResource().set_url(request.host_url + "lti/launch").set_title(column)
+                .set_lineitem(LineItem().set_label(column).set_score_maximum(100)))
     link = launch.get_deep_link()
     back = launch.get_launch_data()["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"][
         "deep_link_return_url"]
@@ -348,8 +348,9 @@ def _flask_request() -> FlaskRequest:
     return FlaskRequest()  # unannotated in pylti1p3next: allowed by untyped_calls_exclude
 
 
-def install(app: Flask, folder: Path) -> None:
-    """Add /lti/login, /lti/launch and /lti/jwks to the service's app."""
+def install(app: Flask, folder: Path, column: str = "CNN") -> None:
+    """Add /lti/login, /lti/launch and /lti/jwks to the service's app (column: the assignment's gradebook
+    column, as a Deep Linking answer names it)."""
     folder = Path(folder)
     app.secret_key = session_secret(folder)
     last_read: dict[str, datetime] = {}  # each course's member list (its URL): when it was last read
@@ -388,7 +389,7 @@ def install(app: Flask, folder: Path) -> None:
                 g.db.rollback()
                 return refuse(403, "picker", f"{data.get('sub')} of {data.get('iss')} is no instructor")
             g.db.commit()
-            return assignment_picked(launch, folder)
+            return assignment_picked(launch, folder, column)
         if person.role != INSTRUCTOR:
             remember(g.db, person, data, launch.get_client_id())
         g.db.commit()
