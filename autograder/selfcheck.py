@@ -25,9 +25,9 @@ from .settings import Assignment, GradingContext
 MAGIC_LINE = "self_check"
 
 
-def notebook_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+def notebook_path(explicit: str | os.PathLike[str] | None = None, name: str = "CNN.ipynb") -> Path:
     """The notebook this kernel belongs to: an explicit path; else what Jupyter or VS Code tell the
-    kernel; else CNN.ipynb in the working folder."""
+    kernel; else the assignment's notebook (`name`) in the working folder."""
     if explicit:
         return Path(explicit)
     try:
@@ -41,7 +41,7 @@ def notebook_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     session = os.environ.get("JPY_SESSION_NAME")  # set by Jupyter Server for notebook kernels
     if session and session.endswith(".ipynb") and Path(session).exists():
         return Path(session)
-    return Path("CNN.ipynb")
+    return Path(name)
 
 
 def unsaved_cells(path: Path) -> list[str]:
@@ -70,15 +70,20 @@ def _ago(mtime: float) -> str:
     return f"{when}, {'just now' if minutes < 1 else f'{minutes} minute' + ('s' if minutes != 1 else '') + ' ago'}"
 
 
-def self_check(path: str | os.PathLike[str] | None = None, *, assignment: Assignment | None = None,
+def self_check(path: str | os.PathLike[str] | None = None, *,
+               assignment: Assignment | str | os.PathLike[str] | None = None,
                context: GradingContext | None = None, show: bool = True) -> GradeResult | None:
-    """Grade the saved notebook and show the feedback here. Returns the GradeResult (None when skipped)."""
+    """Grade the saved notebook and show the feedback here. Returns the GradeResult (None when skipped).
+    assignment: an Assignment, or the folder `autograder new` wrote (default: the CNN lesson)."""
     if os.environ.get("AUTOGRADER_GRADING"):
         print("(self_check is skipped while the notebook is being graded)")
         return None
-    path = notebook_path(path)
+    if isinstance(assignment, (str, os.PathLike)):
+        assignment = Assignment.load(Path(assignment))
+    name = assignment.rubric.notebook if assignment else "CNN.ipynb"
+    path = notebook_path(path, name)
     if not path.exists():
-        print(f"Could not find {path}. Save your notebook as CNN.ipynb in this folder, or call "
+        print(f"Could not find {path}. Save your notebook as {name} in this folder, or call "
               f"self_check('path/to/your notebook.ipynb').")
         return None
     notes = [f"Grading {path.name} as saved at {_ago(path.stat().st_mtime)}."]
