@@ -139,7 +139,7 @@ def run(submission_dir: Path, results_path: Path) -> dict[str, Any]:
         if refusal:
             result = error_result(Path(submission_dir), refusal)
         elif path is None:
-            result = error_result(Path(submission_dir), "no .ipynb file was submitted; upload your CNN.ipynb")
+            result = error_result(Path(submission_dir), "no .ipynb file was submitted; upload your notebook (.ipynb)")
         else:
             result = grade(path)
             report.write(result, Path(results_path).parent, "report")

@@ -136,12 +136,12 @@ def create_app(sessions: sessionmaker[Session], folder: Path, grader: Grader, li
         person = caller()
         upload = request.files.get("notebook")
         if upload is None:
-            fail(400, "No file came with the upload. Choose your CNN.ipynb and send it again.")
-        name = Path((upload.filename or "").replace("\\", "/")).name[:200] or "CNN.ipynb"
+            fail(400, f"No file came with the upload. Choose your {rubric.notebook} and send it again.")
+        name = Path((upload.filename or "").replace("\\", "/")).name[:200] or rubric.notebook
         raw = upload.read(limits.max_bytes + 1)
         if len(raw) > limits.max_bytes:
             abort(413)
-        why = files.why_not_a_notebook(raw, name)
+        why = files.why_not_a_notebook(raw, name, rubric.notebook)
         if why:
             fail(422, why.rstrip(".") + ". Nothing was submitted.")
         if queue.waiting(db(), person.id) >= limits.max_waiting:

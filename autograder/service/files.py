@@ -60,13 +60,13 @@ def stage(folder: Path, submission_id: int) -> str | None:
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-def why_not_a_notebook(raw: bytes, name: str) -> str:
+def why_not_a_notebook(raw: bytes, name: str, expected: str = "CNN.ipynb") -> str:
     """Why these bytes cannot be graded, in words a student can act on; '' for a notebook. The same check
     as batch's (submission.read), so the service and the batch accept the same files."""
     if not raw:
         return f"{name} is empty. Save your notebook in Jupyter (File → Save Notebook), then upload it again."
     if raw.startswith(ZIP_MAGIC):
-        return f"{name} is a .zip file, not a notebook. Unzip it and upload the CNN.ipynb that is inside."
+        return f"{name} is a .zip file, not a notebook. Unzip it and upload the {expected} that is inside."
     with tempfile.TemporaryDirectory(prefix="autograder-upload-") as folder:
         path = Path(folder) / "upload.ipynb"
         path.write_bytes(raw)
