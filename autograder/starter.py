@@ -2,8 +2,8 @@
 
 An instructor writes the solution once and marks what students must write, as Otter-Grader and nbgrader do:
 
-    code       a block from `# BEGIN SOLUTION` to `# END SOLUTION` (any number of '#', any case), or a line
-               ending in `# SOLUTION`: replaced by one `# YOUR CODE HERE` at the block's indentation
+    code       a block from `# BEGIN SOLUTION` to `# END SOLUTION` (any number of '#', any case), or lines
+               ending in `# SOLUTION`: replaced by one `# YOUR CODE HERE` at the first line's indentation
     markdown   from `<!-- BEGIN SOLUTION -->` to `<!-- END SOLUTION -->`: removed; a cell left empty is dropped
 
 Every code cell of the starter has its outputs cleared. A marker without its partner is a MarkerError that
@@ -25,7 +25,8 @@ PLACEHOLDER = "# YOUR CODE HERE"  # what nbgrader writes, and what students of O
 
 _BEGIN = re.compile(r"^\s*#+\s*BEGIN\s+SOLUTION\s*$", re.IGNORECASE)
 _END = re.compile(r"^\s*#+\s*END\s+SOLUTION\s*$", re.IGNORECASE)
-_ONE_LINE = re.compile(r"#+\s*SOLUTION\s*$", re.IGNORECASE)  # Otter's `x = 2  # SOLUTION`
+# Otter's `x = 2  # SOLUTION`. In capitals only, as Otter reads it: a comment `# Solution` may head given code.
+_ONE_LINE = re.compile(r"#\s*SOLUTION\s*$")
 _MD_MARKER = re.compile(r"<!--\s*(BEGIN|END)\s+SOLUTION\s*-->", re.IGNORECASE)
 _MD_BEGIN, _MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
 
