@@ -273,7 +273,12 @@ def _write_rules(path: Path, base: tomlkit.TOMLDocument, lesson: dict[str, str],
         doc["assignment"] = about
     for key, value in lesson.items():
         if about.get(key) != value:
-            about[key] = value
+            item = tomlkit.item(value)
+            old = about.item(key) if key in about else None
+            comment = old.trivia.comment if isinstance(old, tomlkit.items.Item) else ""
+            if comment:
+                item.comment(comment.lstrip("# "))  # kept, with its alignment redone for the new value
+            about[key] = item
     if checks is not None:
         table = tomlkit.table(is_super_table=True)
         for check_id, rule in checks.items():
