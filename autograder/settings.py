@@ -37,8 +37,9 @@ class Assignment:
     def load(cls, *, reference: Path = locations.REFERENCE, rubric: Path = locations.RUBRIC,
              data_file: Path | None = None) -> Assignment:
         """The shipped assignment by default. SetupError names the file when one is wrong."""
-        return cls(rubric=rubric_mod.load(Path(rubric)), reference_path=Path(reference),
-                   data=data.resolve(data_file), data_file=data_file)
+        rules = rubric_mod.load(Path(rubric))
+        return cls(rubric=rules, reference_path=Path(reference), data=data.resolve(data_file, rules.dataset),
+                   data_file=data_file)
 
     def knowing(self, reference: Facts) -> Assignment:
         return dataclasses.replace(self, reference=reference)
