@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import platform
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -40,7 +41,10 @@ def other_assignment(sources: list[tuple[int, str]], dataset: str) -> list[str]:
     """One sentence when the notebook loads another Keras dataset than its assignment's (another assignment)."""
     for number, source in sources:
         for name, title in datasets.TITLES.items():
-            if name != dataset and f"{name}.load_data" in source:
+            # A whole name (mnist is inside fashion_mnist), called or imported: fashion_mnist.load_data(),
+            # from keras.datasets.fashion_mnist import load_data
+            if name != dataset and re.search(rf"(?<!\w){name}\.load_data\b|datasets\.{name} +import +load_data",
+                                             source):
                 return [f"In [{number}] loads {title} ({name}.load_data()). This assignment is graded on "
                         f"{datasets.named(dataset).title}, so the errors that follow are not counted against your "
                         "code one by one: check that you submitted the notebook for this assignment."]
