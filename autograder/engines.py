@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
-from . import data, locations, report, sandbox, settings
+from . import data, datasets, locations, report, sandbox, settings
 from .errors import SetupError
 from .pipeline import grade, versions
 from .settings import Assignment, GradingContext
@@ -47,12 +47,13 @@ def grade_task(task: Task) -> dict[str, Any]:
                                  f"{task.versions[name]}: install the same versions on every worker")
     expected = task.assignment.data
     try:  # this worker's own copy of the data (on another machine, another path)
-        source = data.resolve(task.assignment.data_file)
+        source = data.resolve(task.assignment.data_file, task.assignment.rubric.dataset)
     except SetupError as exc:
         raise WorkerMismatch(f"the worker on {socket.gethostname()} has no data file: {exc}") from None
     if source.sha256 != expected.sha256:
-        raise WorkerMismatch(f"the worker on {socket.gethostname()} has other MNIST data ({source.description}): give "
-                             "every worker the same --data file")
+        title = datasets.named(source.dataset).title
+        raise WorkerMismatch(f"the worker on {socket.gethostname()} has other {title} data ({source.description}): "
+                             "give every worker the same --data file")
     # A worker is an edge of its own: its data and its cache are this machine's.
     assignment = replace(task.assignment, data=source)
     context = replace(task.context, cache=locations.cache_dir())

@@ -286,7 +286,7 @@ class Circumstances(TypedDict):
 
     isolation: Isolation
     repaired_slips: list[str]  # one sentence per lesson slip repaired before the run (slips.repair)
-    other_assignment: list[str]  # one sentence when another data set than MNIST is loaded
+    other_assignment: list[str]  # one sentence when another dataset than the assignment's is loaded
     data_repeated: bool
 
 

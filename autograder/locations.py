@@ -35,6 +35,11 @@ HANDWRITTEN_3 = _folder("autograder.assignment") / "handwritten-3.png"
 EMBEDDED_MNIST = PACKAGE / "data" / "mnist-embedded.npz"
 
 
+def embedded(name: str) -> Path:
+    """One of the real dataset subsets shipped in the package (datasets.Dataset.embedded)."""
+    return PACKAGE / "data" / name
+
+
 def cache_dir() -> Path:
     """Cached reference results: $AUTOGRADER_CACHE, else $XDG_CACHE_HOME/cnn-autograder."""
     if os.environ.get("AUTOGRADER_CACHE"):

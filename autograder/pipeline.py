@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import platform
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ from typing import Any, Callable, cast
 import nbformat
 
 from ._version import __version__
-from . import capture, checks, data, execute, expectations, forking, locations, model_worker, reference_cache, slips, submission, training
+from . import capture, checks, data, datasets, execute, expectations, forking, locations, model_worker, reference_cache, slips, submission, training
 from .errors import SetupError, SubmissionError
 from .facts import Circumstances, Facts
 from .results import GradeResult
@@ -36,19 +37,17 @@ def versions() -> dict[str, str]:
             "numpy": metadata.version("numpy"), "python": sys.version.split()[0], "machine": platform.machine()}
 
 
-OTHER_DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST",
-                  "imdb": "the IMDB reviews", "reuters": "the Reuters newswires",
-                  "boston_housing": "the Boston housing prices", "california_housing": "the California housing prices"}
-
-
-def other_assignment(sources: list[tuple[int, str]]) -> list[str]:
-    """One sentence when the notebook loads another data set than MNIST (another assignment)."""
+def other_assignment(sources: list[tuple[int, str]], dataset: str) -> list[str]:
+    """One sentence when the notebook loads another Keras dataset than its assignment's (another assignment)."""
     for number, source in sources:
-        for name, title in OTHER_DATASETS.items():
-            if f"{name}.load_data" in source:
-                return [f"In [{number}] loads {title} ({name}.load_data()). This assignment is graded on MNIST, "
-                        "so the errors that follow are not counted against your code one by one: check that you "
-                        "submitted the notebook for the CNN on MNIST."]
+        for name, title in datasets.TITLES.items():
+            # A whole name (mnist is inside fashion_mnist), called or imported: fashion_mnist.load_data(),
+            # from keras.datasets.fashion_mnist import load_data
+            if name != dataset and re.search(rf"(?<!\w){name}\.load_data\b|datasets\.{name} +import +load_data",
+                                             source):
+                return [f"In [{number}] loads {title} ({name}.load_data()). This assignment is graded on "
+                        f"{datasets.named(dataset).title}, so the errors that follow are not counted against your "
+                        "code one by one: check that you submitted the notebook for this assignment."]
     return []
 
 
@@ -76,7 +75,7 @@ def run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, set
 def _run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, settings: Settings,
                      on_stage: Stage) -> Facts:
     source = assignment.data
-    kernel_data = data.mnist_sized(source, settings.cache)
+    kernel_data = data.sized(source, settings.cache)
     options = execute.KernelOptions(
         cpu_seconds=settings.cpu_seconds, cell_timeout=settings.cell_timeout_s,
         notebook_timeout=settings.notebook_timeout_s, finish_timeout=settings.finish_s,
@@ -85,7 +84,8 @@ def _run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, se
     with execute.Kernel(options) as kernel:
         kernel.save(notebook)  # as submitted, in the kernel's working folder
         repaired = slips.repair(notebook, settings.forgive)  # the copy that runs, never the submission
-        config = {"data_path": kernel.readable_inside(kernel_data), "data_source": source.kind, **settings.harness}
+        config = {"data_path": kernel.readable_inside(kernel_data), "data_source": source.kind,
+                  "dataset": source.dataset, **settings.harness}
         trainer = training.Trainer(source.path, settings.training, locations.HANDWRITTEN_3, settings.cache,
                                    source.sha256, target=settings.learns_target)
         def follow(event: dict[str, Any]) -> None:
@@ -99,7 +99,8 @@ def _run_and_capture(notebook: nbformat.NotebookNode, assignment: Assignment, se
             on_stage("training a copy of your network on the grader's images")
             circumstances: Circumstances = {
                 "isolation": kernel.isolation, "repaired_slips": repaired,
-                "other_assignment": other_assignment(execution.sources), "data_repeated": data.repeated(source)}
+                "other_assignment": other_assignment(execution.sources, source.dataset),
+                "data_repeated": data.repeated(source)}
             # The reference's own facts pair no layers: it is what the others are paired with.
             return capture.collect(execution, models=model_worker.worker(), train=trainer,
                                    circumstances=circumstances, reference=assignment.reference)

@@ -56,7 +56,8 @@ class Assignment:
         if not solution.is_file():
             raise SetupError(solution, f"the solution notebook is missing; {rules_path.name} names it in "
                                        "[assignment] reference (relative to that file)")
-        return cls(rubric=rules, reference_path=solution, data=data.resolve(data_file), data_file=data_file)
+        return cls(rubric=rules, reference_path=solution, data=data.resolve(data_file, rules.dataset),
+                   data_file=data_file)
 
     @property
     def starter_path(self) -> Path | None:

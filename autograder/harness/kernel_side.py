@@ -5,8 +5,9 @@ before the first cell and `finish(namespace)` after the last. It imports nothing
 from the grader package: it must work wherever the kernel runs.
 
 What it does, so that the student's code observes a real run, only shorter:
-- `mnist.load_data()` (whichever way it was imported) reads the file the grader
-  chose, which always has MNIST's real sizes (60,000 and 10,000 images);
+- the assignment's dataset's `load_data()` (`mnist`, `fashion_mnist`, `cifar10`;
+  whichever way it was imported) reads the files the grader chose, which always
+  have that dataset's real sizes (MNIST's 60,000 and 10,000 images);
 - `fit` keeps the student's epochs, callbacks and history, but each epoch trains
   one small batch; `evaluate` sees a few images; `predict` runs in large batches;
 - every `compile`, `fit` and `evaluate` call is sent to the grader *when it
@@ -112,26 +113,34 @@ def _call_site() -> Event | None:
 
 # ---------------------------------------------------------------- describing what the student passed
 
+def _arrays_file() -> str:
+    """The .npz of the grader's arrays: MNIST's file itself, or the heads in another dataset's folder
+    (data.sized and data.HEADS)."""
+    path: str = CONFIG["data_path"]
+    return os.path.join(path, "heads.npz") if os.path.isdir(path) else path
+
+
 def _raw() -> dict[str, Any]:
     """The first images and labels of each split, read on first use (install stays light)."""
     if not _RAW:
-        with np.load(CONFIG["data_path"], allow_pickle=False) as f:
+        with np.load(_arrays_file(), allow_pickle=False) as f:
             for key in ("x_train", "y_train", "x_test", "y_test"):
                 _RAW[key] = np.array(f[key][:200])
     return _RAW
 
 
 def _split_of(array: Any) -> str | None:
-    """'test' or 'train' when the array's first images (or labels) are MNIST's test or train ones."""
+    """'test' or 'train' when the array's first images (or labels) are the dataset's test or train ones."""
     try:
         _raw()
         a = np.asarray(array)
+        pixels = _RAW["x_train"][0].size  # 784 for MNIST, 3072 for CIFAR-10
         if a.ndim == 0 or a.shape[0] == 0:
             return None
-        if a.ndim >= 3 or (a.ndim == 2 and a.shape[1] == 784):  # images
+        if a.ndim >= 3 or (a.ndim == 2 and a.shape[1] == pixels):  # images
             k = min(16, a.shape[0])
             rows = a[:k].reshape(k, -1).astype(np.float64)
-            if rows.shape[1] != 784:
+            if rows.shape[1] != pixels:
                 return None
             for name in ("x_test", "x_train"):
                 ref = _RAW[name][:k].reshape(k, -1).astype(np.float64)
@@ -141,9 +150,9 @@ def _split_of(array: Any) -> str | None:
                     return name[2:]
         else:  # labels, one-hot or integers: 200 in a row cannot match by chance
             k = min(200, a.shape[0])
-            labels = a[:k].argmax(axis=1) if a.ndim == 2 else a[:k]
+            labels = a[:k].argmax(axis=1) if a.ndim == 2 and a.shape[1] > 1 else a[:k].reshape(-1)  # CIFAR: (N, 1)
             for name in ("y_test", "y_train"):
-                if np.array_equal(np.asarray(labels).astype(np.int64), _RAW[name][:k].astype(np.int64)):
+                if np.array_equal(np.asarray(labels).astype(np.int64), _RAW[name][:k].reshape(-1).astype(np.int64)):
                     return name[2:]
     except Exception:
         return None
@@ -521,8 +530,15 @@ def _predict(self: Any, *args: Any, **kwargs: Any) -> Any:
 
 # ---------------------------------------------------------------- install
 
-def _data_file(*args: Any, **kwargs: Any) -> Any:
-    return CONFIG["data_path"]
+def _data_file(fname: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """keras.utils.get_file as the dataset's load_data() calls it: the grader's file instead of a download.
+    MNIST asks for one .npz (data_path); another dataset asks for each of its files by name (Fashion-MNIST's
+    four gzip IDX files; CIFAR-10's folder of pickled batches), which the grader wrote in Keras' own format
+    into the folder data_path (data.sized)."""
+    path: str = CONFIG["data_path"]
+    if os.path.isdir(path):
+        return os.path.join(path, os.path.basename(str(fname)))
+    return path
 
 
 def install(config: dict[str, Any]) -> None:
@@ -533,8 +549,9 @@ def install(config: dict[str, Any]) -> None:
     sock.connect(CONFIG["events"])
     _CHANNEL["socket"] = sock
 
+    import importlib
+
     import keras
-    import keras.src.datasets.mnist as mnist_impl
 
     keras.utils.set_random_seed(CONFIG["seed"])
     _remember_keras_own(keras)
@@ -542,8 +559,16 @@ def install(config: dict[str, Any]) -> None:
 
     _ORIGINAL["save_model"] = saving_lib.save_model
     _ORIGINAL["weights"] = keras.layers.Layer.weights.fget
-    # Both keras.datasets.mnist and tensorflow.keras.datasets.mnist call this module's get_file.
-    mnist_impl.get_file = _data_file
+    # The dataset's get_file is replaced, not its load_data. Every way to reach load_data (keras.datasets.X,
+    # tensorflow.keras.datasets.X, `from keras.datasets.X import load_data`, before or after this line) is the
+    # one function in keras.src.datasets.X, which looks get_file up in its module when it runs: one assignment
+    # here catches them all, where replacing load_data would mean finding every module that copied it. And
+    # Keras' own code then reads the grader's files, so the arrays come back exactly as Keras returns them
+    # (uint8, CIFAR-10's (N, 1) labels, its channels in the order keras.config.image_data_format() says).
+    # Only the assignment's dataset is served: another one tries to download, fails, and is reported
+    # (pipeline.other_assignment).
+    implementation = importlib.import_module(f"keras.src.datasets.{CONFIG.get('dataset', 'mnist')}")
+    setattr(implementation, "get_file", _data_file)
     for name, wrapper in (("compile", _compile), ("fit", _fit), ("evaluate", _evaluate), ("predict", _predict)):
         # On the class that defines it: Keras compares Model.compile with Trainer.compile when it
         # reloads a saved model, and skips restoring its compile settings if they differ.
