@@ -149,6 +149,7 @@ def test_a_data_file_must_have_the_assignment_s_image_shape(tmp_path):
         data.resolve(locations.EMBEDDED_MNIST, "cifar10")
 
 
+@pytest.mark.slow  # writes CIFAR-10 at its real size (150 MB) for Keras to read
 def test_sized_fills_the_real_sizes_as_keras_own_load_data_returns_them(tmp_path, monkeypatch):
     """Each dataset's folder holds the files its load_data() reads; Keras' own code, reading them, returns the
     real sizes and types, the source's images repeated in order."""
