@@ -105,7 +105,9 @@ def new(solution: Path, out: Path, *, title: str | None = None, points_from: Pat
     with tempfile.TemporaryDirectory(prefix="autograder-new-") as scratch:
         draft = Path(scratch)
         _write_notebooks(draft, solution, student, name)
-        _write_rules(draft / FILE, base, lesson, checks=None, facts=None, source=solution)
+        # A draft to run the solution under: the checks' rules do not change what a run establishes.
+        draft_checks = None if "checks" in base else {c: {"points": 1, "title": c} for c in rubric.CHECK_IDS}
+        _write_rules(draft / FILE, base, lesson, checks=draft_checks, facts=None, source=solution)
         assignment = Assignment.load(draft, data_file=data_file)
         on_step(f"running {name} in the sandbox (as the grader runs every notebook)")
         facts = pipeline.run_and_capture(notebook, assignment, resolve(assignment, context))
