@@ -11,6 +11,14 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+
+
+def number(n: int) -> str:
+    """'eight' for 8, in a sentence ("eight layers"); a larger number as figures ("20")."""
+    return NUMBERS[n] if 0 <= n < len(NUMBERS) else str(n)
+
+
 def percent(x: float) -> str:
     return f"{x * 100:.0f}%"
 
