@@ -21,7 +21,7 @@ from .facts import (AlignmentRow, BriefTraining, CompileFacts, Data, Facts, FitF
 from .hints import POOLING_SLIP, explain_error, forgiven, lesson_has_slips
 from .results import CheckResult, Status, Verdict, at
 from .rubric import Rubric
-from .words import counted, has, number, percent, shape, show
+from .words import counted, data_noun, has, number, percent, shape, show
 
 T = TypeVar("T")
 
@@ -687,18 +687,11 @@ def check_fit_epochs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                    f"the lesson uses {want}.{note}", details=details, where=where)
 
 
-def is_images(d: Data) -> bool:
-    """Images, not labels: an array of pictures, or of pictures flattened to rows of pixels (784 for
-    28 × 28: more columns than any one-hot labels have)."""
-    dims = d.get("shape") or []
-    return len(dims) > 2 or (len(dims) == 2 and dims[1] > 100)
-
-
 def _split_label(d: Data | None) -> str:
     if not d or d.get("kind") != "array":
         return "something else"
     split = {"test": "the test", "train": "the training"}.get(d.get("split") or "", "other")
-    what = "images" if is_images(d) else "labels"
+    what = data_noun(d["shape"])
     return f"{split} {what}"
 
 

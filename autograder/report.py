@@ -18,7 +18,6 @@ import jinja2
 
 from . import alignment as alignment_mod
 from . import datasets, locations, words
-from .checks import is_images
 from .facts import CompileFacts, Data, Evaluate, Facts
 from .results import CNN_LESSON, PROBLEMS, GradeResult, percent_of
 
@@ -76,7 +75,7 @@ def _describe_data(d: Data | None) -> str:
         return kind
     splits: dict[str | None, str] = {"test": "the test", "train": "the training"}
     split = splits.get(d.get("split"), "other")
-    noun = "images" if is_images(d) else "labels"
+    noun = words.data_noun(d["shape"])
     return f"{split} {noun} ({' × '.join(f'{n:,}' for n in d['shape'])})"
 
 

@@ -35,6 +35,12 @@ def show(value: Any) -> str:  # a layer's setting: any JSON value
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def data_noun(dims: Sequence[int]) -> str:
+    """What an array given to fit or evaluate holds, by its shape: "images" (pictures, or pictures flattened to
+    rows of pixels, 784 for 28 × 28: more columns than any one-hot labels have), else "labels"."""
+    return "images" if len(dims) > 2 or (len(dims) == 2 and dims[1] > 100) else "labels"
+
+
 def shape(dims: Sequence[int | None] | None) -> str:
     """(None, 26, 26, 32) as a student reads it: '26 × 26 × 32' (the batch dimension left out)."""
     if not dims:
