@@ -19,7 +19,8 @@ KNOWN_SLIPS = (
 )
 IMPORT_NAMES = {"Sequential": "tensorflow.keras.models", "Conv2D": "tensorflow.keras.layers",
                 "MaxPooling2D": "tensorflow.keras.layers", "Dropout": "tensorflow.keras.layers",
-                "Flatten": "tensorflow.keras.layers", "Dense": "tensorflow.keras.layers"}
+                "Flatten": "tensorflow.keras.layers", "Dense": "tensorflow.keras.layers",
+                "Input": "tensorflow.keras.layers", "Model": "tensorflow.keras.models"}  # a functional lesson's
 
 
 def lesson_has_slips(rubric: Rubric) -> bool:

@@ -456,3 +456,21 @@ def test_a_functional_lesson_expects_a_functional_model_and_says_what_it_found(b
     assert found.found == ("a functional model" if built == "Functional" else "Sequential")
     if status == "fail":
         assert "model = keras.Model(inputs, outputs)" in found.message and "Functional()" not in found.message
+
+
+def test_another_lessons_students_are_never_told_of_the_cnn_lessons_slips():
+    def edit(s):
+        s["execution"]["errors"] = [_error("NameError", "name 'test_acc' is not defined", "print(test_acc)")]
+    student = dense_reference()
+    edit(student)
+    runs = fashion_verdicts(student)["notebook.runs"]
+    assert runs.status == "partial" and "The lesson prints test_acc" not in runs.hint, runs.hint
+    unforgiving = dataclasses.replace(RUBRIC, forgive=())  # the CNN lesson, its slip not forgiven: still its slip
+    cnn = {c.id: c for c in checks.run_checks(changed(edit), copy.deepcopy(REFERENCE), unforgiving)}["notebook.runs"]
+    assert "The lesson prints test_acc" in cnn.hint, cnn.hint
+
+
+def test_a_functional_lessons_missing_import_is_named():
+    from autograder.hints import explain_error
+
+    assert "from tensorflow.keras.layers import Input" in explain_error("NameError", "name 'Input' is not defined", "")
