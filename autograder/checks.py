@@ -12,15 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from . import datasets
 from .alignment import aligned, classes_of, layer_name, paired, position, swapped_description
 from .errors import TOO_MUCH
 from .execute import MAX_OUTPUT_CHARS
 from .facts import (AlignmentRow, BriefTraining, CompileFacts, Data, Facts, FitFacts, ModelDescription, Setting,
                     SkipCause, Where)
-from .hints import POOLING_SLIP, explain_error, forgiven
+from .hints import POOLING_SLIP, explain_error, forgiven, lesson_has_slips
 from .results import CheckResult, Status, Verdict, at
 from .rubric import Rubric
-from .words import counted, has, percent, shape, show
+from .words import counted, data_noun, has, number, percent, shape, show
 
 T = TypeVar("T")
 
@@ -47,6 +48,41 @@ def _fit(f: Facts) -> FitFacts:
 
 def _rows(s: Facts) -> list[AlignmentRow]:
     return s.get("alignment") or []
+
+# ---------------------------------------------------------------- the lesson's words
+
+def _dataset(rubric: Rubric) -> datasets.Dataset:
+    return datasets.named(rubric.dataset)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the network chooses among, in words: the classes of the assignment's dataset, as many as the
+    reference's output layer has units. MNIST's classes are its digits ("one for each digit", "ten digits");
+    another dataset's are classes ("one for each class", "ten classes")."""
+
+    n: int
+    one: str  # "digit", "class"
+    many: str  # "digits", "classes"
+
+    @property
+    def among(self) -> str:
+        """'ten digits'."""
+        return f"{number(self.n)} {self.many}"
+
+
+def choice(r: Facts, rubric: Rubric) -> Choice:
+    model = r.get("model")
+    units = model["layers"][-1]["settings"].get("units") if model and model["layers"] else None
+    ds = _dataset(rubric)
+    n = units if isinstance(units, int) else len(ds.classes)
+    return Choice(n, ds.thing, ds.things) if ds.classes == datasets.DIGITS else Choice(n, "class", "classes")
+
+
+def _has_layer(m: ModelDescription, prefix: str) -> bool:
+    """Whether the model has a layer whose class starts so: "Conv" (Conv2D, Conv1D), "MaxPooling"."""
+    return any(layer["class"].startswith(prefix) for layer in m["layers"])
+
 
 def _skip_without_model(s: Facts) -> Verdict | None:
     tampered = _tampered(s)
@@ -78,7 +114,7 @@ def check_notebook_runs(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
         first_line = e.get("code") or next((line for line in e["source"].splitlines() if line.strip()), "")
         what = "ran too long and was stopped" if e["kind"] == "timeout" else f"{e['ename']}: {e['evalue']}"
         details.append(f"{at(e) or 'In [?]'} ({first_line.strip()[:70]}): {what}")
-        hint = explain_error(e["ename"], e["evalue"], e["source"])
+        hint = explain_error(e["ename"], e["evalue"], e["source"], lesson_has_slips(rubric))
         if hint and hint not in hints:
             hints.append(hint)
     if ex["kernel_died"] or ex["kernel_stuck"]:
@@ -125,12 +161,21 @@ def _images_and_labels(s: Facts) -> tuple[Data | None, Data | None, str]:
     return ns.get("train_images"), ns.get("train_labels"), "train_images and train_labels"
 
 
+def _reshape_advice(want: list[int]) -> str:
+    """How to get the lesson's shape of one image: a channel added, the pixels in one row, or that shape."""
+    if len(want) == 3 and want[-1] == 1:
+        return "Reshape them with the extra 1 at the end for the single colour channel."
+    if len(want) == 1:
+        return f"Reshape them into rows of {want[0]:,} numbers, one for each pixel (.reshape(-1, {want[0]}))."
+    return "Reshape them to that shape."
+
+
 def _image_problems(x: Data, rx: Data, what: str) -> list[str]:
     """What differs from the lesson's preparation in one array of images (`what`: which ones, in words)."""
     problems = []
     if x["shape"][1:] != rx["shape"][1:]:
         problems.append(f"{what} have shape {tuple(x['shape'])}; expected (N, {', '.join(map(str, rx['shape'][1:]))}). "
-                        "Reshape them with the extra 1 at the end for the single colour channel.")
+                        + _reshape_advice(list(rx["shape"][1:])))
     if not x["dtype"].startswith("float"):
         problems.append(f"{what} are {x['dtype']}; expected {rx['dtype']} (use .astype('float32')).")
     if x.get("max", 0) > 1.0 + 1e-6:
@@ -138,12 +183,30 @@ def _image_problems(x: Data, rx: Data, what: str) -> list[str]:
     return problems
 
 
-def _label_problems(y: Data | None, ry: Data, what: str) -> list[str]:
+def _one_hot(d: Data) -> bool:
+    return bool(d.get("one_hot")) and len(d.get("shape") or []) == 2
+
+
+def _label_problems(y: Data | None, ry: Data, what: str, one: str) -> list[str]:
+    """What differs from the lesson's labels: one-hot columns (to_categorical), or one whole number per image
+    (for sparse_categorical_crossentropy). `one`: a class in words ("digit")."""
+    shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
+    if not _one_hot(ry):
+        if y and not y.get("one_hot") and list(y.get("shape") or [])[1:] == list(ry["shape"][1:]):
+            return []
+        return [f"{what} have shape {shape}; expected (N,): one whole number per image, the {one} it shows, as the "
+                "lesson keeps them."]
     if y and y.get("one_hot") and y.get("shape", [0, 0])[-1] == ry["shape"][1]:
         return []
-    shape = tuple(y["shape"]) if y and y.get("shape") else "unknown"
-    return [f"{what} have shape {shape}: not one column per digit with a 1 for the right one (one-hot); expected "
+    return [f"{what} have shape {shape}: not one column per {one} with a 1 for the right one (one-hot); expected "
             f"(N, {ry['shape'][1]}) from keras.utils.to_categorical(labels, num_classes)."]
+
+
+def _labels_words(ry: Data) -> str:
+    """The lesson's labels, for expected and found: 'labels from to_categorical, 10 columns (one-hot)'."""
+    if _one_hot(ry):
+        return f"labels from to_categorical, {ry['shape'][1]} columns (one-hot)"
+    return "labels as whole numbers, one for each image"
 
 
 def _test_data(s: Facts) -> list[tuple[str, Data, Data | None]]:
@@ -167,29 +230,35 @@ def _test_data(s: Facts) -> list[tuple[str, Data, Data | None]]:
     return merged
 
 
+def _labels_found(ry: Data) -> str:
+    return f"labels in {ry['shape'][1]} columns (one-hot)" if _one_hot(ry) else "labels as whole numbers"
+
+
 def check_data_prepared(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     x, y, where = _images_and_labels(s)
     images, labels, _ = _images_and_labels(r)
     rx, ry = needed(images, "reference's images"), needed(labels, "reference's labels")
+    one = choice(r, rubric).one
     expected = (f"images of shape (N, {', '.join(map(str, rx['shape'][1:]))}), {rx['dtype']}, "
-                f"pixels from 0 to 1; labels from to_categorical, {ry['shape'][1]} columns (one-hot); the test data the same")
+                f"pixels from 0 to 1; {_labels_words(ry)}; the test data the same")
     if not x or x.get("kind") != "array":
         return Verdict(Status.FAIL, expected, "no prepared training data",
                        "The grader could not find your prepared training data (model.fit never ran and there "
                        "is no train_images variable).")
-    problems = _image_problems(x, rx, "Training images") + _label_problems(y, ry, "Training labels")
+    problems = _image_problems(x, rx, "Training images") + _label_problems(y, ry, "Training labels", one)
     wrong = [where] if problems else []
     if x.get("split") == "test":
         problems.append("model.fit trains on the test images. The lesson trains on train_images and keeps the test "
                         "images for measuring, so the network is tested on pictures it has never seen.")
     # A network trained on prepared images is measured on test images prepared the same way.
     for used_in, tx, ty in _test_data(s):
-        found = _image_problems(tx, rx, f"Test images ({used_in})") + _label_problems(ty, ry, f"Test labels ({used_in})")
+        found = (_image_problems(tx, rx, f"Test images ({used_in})")
+                 + _label_problems(ty, ry, f"Test labels ({used_in})", one))
         problems += found
         wrong += [f"the test data ({used_in})"] if found else []
     if not problems:
         return Verdict(Status.PASS, expected, f"{where}: shape {tuple(x['shape'])}, {x['dtype']}, pixels 0 to "
-                       f"{x.get('max', 0):g}, labels in {ry['shape'][1]} columns (one-hot); the test data the same",
+                       f"{x.get('max', 0):g}, {_labels_found(ry)}; the test data the same",
                        "Your data is prepared the way the lesson does it.")
     status = Status.PARTIAL if len(problems) <= 2 else Status.FAIL
     return Verdict(status, expected, f"{counted(len(problems), 'problem')} in {' and '.join(wrong or [where])}",
@@ -208,7 +277,8 @@ def check_model_found(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                        "called model, then for the model you called fit or compile on.")
     if s["model"] is None and (s["model_error"] or "").startswith(TOO_MUCH):
         return Verdict(Status.FAIL, expected, TOO_MUCH, f"Found {found['how']}, but it is {s['model_error']}.",
-                       "Build the lesson's network: eight layers, which the grader loads and trains in seconds.")
+                       f"Build the lesson's network: {number(len(_model(r)['layers']))} layers, which the grader "
+                       "loads and trains in seconds.")
     if s["model"] is None:
         return Verdict(Status.FAIL, expected, f"{found['how']}, which could not be checked",
                        f"Found {found['how']}, but it could not be saved and reloaded safely: {s['model_error']}",
@@ -221,8 +291,27 @@ def check_model_found(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                    f"Found {found['how']}: a {model['class']} with {layers} layers.{later}")
 
 
+FUNCTIONAL = "a functional model, keras.Model(inputs, outputs)"
+
+
+def _model_kind(name: str) -> str:
+    """A model's class in words: 'a Sequential', or what Keras calls Functional said as the lesson says it."""
+    return FUNCTIONAL if name == "Functional" else f"a {name}"
+
+
 def check_model_sequential(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+    """The lesson builds its model one way (Sequential, or functional from keras.Input): the other way, even with
+    the same layers, is not what the lesson teaches."""
     want, got = _model(r)["class"], _model(s)["class"]
+    if want == "Functional":
+        found = "a functional model" if got == "Functional" else got
+        if want == got:
+            return Verdict(Status.PASS, FUNCTIONAL, found, "Your model is a functional model, keras.Model(inputs, "
+                           "outputs), as in the lesson.")
+        return Verdict(Status.FAIL, FUNCTIONAL, found,
+                       f"Your model is {_model_kind(got)} model; the lesson builds a functional model: it starts from "
+                       "inputs = keras.Input(...), calls each layer on the one before, and ends with "
+                       "model = keras.Model(inputs, outputs).")
     if want == got:
         return Verdict(Status.PASS, want, got, f"Your model is a {got}, as in the lesson.")
     return Verdict(Status.FAIL, want, got, f"Your model is a {got} model; the lesson builds a {want} with model = {want}().")
@@ -262,7 +351,7 @@ def check_layers_order(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
             details = [f"Your model has no layers; the lesson's has {len(a)}."]
     status = Status.PARTIAL if b and len(details) <= 2 else Status.FAIL
     hint = ""
-    if any(d.startswith("MaxPooling2D is in the wrong place") for d in details):
+    if any(d.startswith("MaxPooling2D is in the wrong place") for d in details) and lesson_has_slips(rubric):
         hint = ("The lesson says “below the second Conv2D layer”, but at that point there is only one: "
                 "the pooling layer goes right after the first Conv2D.")
     return Verdict(status, expected, found, "Your layers are not in the lesson's order.", hint, details,
@@ -278,6 +367,7 @@ def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     hint = ""
     rm, sm = _model(r), _model(s)
     last = len(rm["layers"]) - 1
+    classes = choice(r, rubric)
     for row in rows:
         ref_layer, stu_layer = rm["layers"][row["ref"]], sm["layers"][row["stu"]]
         for key, want in ref_layer["settings"].items():
@@ -287,10 +377,10 @@ def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                 details.append(f"Your {name}: {key} should be {show(want)}; yours has {has(key, got)}.")
                 differing.append(f"{name}: {has(key, got)}")
                 if row["ref"] == last and key == "activation":
-                    hint = ("The output layer needs activation='softmax' so that its 10 outputs are "
-                            "probabilities that add up to 1, one for each digit, as the lesson's loss expects.")
+                    hint = _output_activation_hint(want, classes)
     checked = sum(len(rm["layers"][row["ref"]]["settings"]) for row in rows)
-    expected = "the lesson's filters, kernel_size, pool_size, rate, units and activation on every layer"
+    named = [k for k in LAYER_SETTINGS if any(k in layer["settings"] for layer in rm["layers"])]
+    expected = f"the lesson's {', '.join(named[:-1])}{' and ' if len(named) > 1 else ''}{named[-1] if named else 'settings'} on every layer"
     if not details:
         return Verdict(Status.PASS, expected, f"all {checked} settings match",
                        f"All {checked} settings of your {counted(len(rows), 'matching layer')} are the lesson's.")
@@ -301,10 +391,29 @@ def check_layers_config(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
                    "below and the marked cells in the layer table.", hint, details, where=_layers_where(s))
 
 
+# The settings layers.config names in its expected value, those the lesson's layers have.
+LAYER_SETTINGS = ("filters", "kernel_size", "pool_size", "rate", "units", "activation")
+
+
+def _output_activation_hint(want: object, classes: Choice) -> str:
+    if want != "softmax":
+        return f"The output layer needs activation={show(want)}, as the lesson's loss expects."
+    return (f"The output layer needs activation='softmax' so that its {classes.n} outputs are probabilities that add "
+            f"up to 1, one for each {classes.one}, as the lesson's loss expects.")
+
+
 def _layers_where(s: Facts) -> Where | None:
     """The cell that added the layers: no single call says which layer is wrong, the cell does."""
     found = s.get("model_found")
     return found.get("layers_where") if found else None
+
+
+def _input_shape_where(rm: ModelDescription) -> str:
+    """Where the lesson gives its input shape: on its first layer (a Sequential), else to keras.Input."""
+    first = rm["layers"][0]["class"] if rm["layers"] else ""
+    if rm["class"] == "Functional":
+        return "the shape given to keras.Input"
+    return f"input_shape=input_shape on the first {first}" if first else "the input shape"
 
 
 def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
@@ -321,7 +430,7 @@ def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     details = []
     if sm["input_shape"] != rm["input_shape"]:
         details.append(f"Input shape is {shape(sm['input_shape'])}; expected {shape(rm['input_shape'])} "
-                       "(input_shape=input_shape on the first Conv2D).")
+                       f"({_input_shape_where(rm)}).")
     for row in paired(_rows(s)):
         want, got = rm["layers"][row["ref"]], sm["layers"][row["stu"]]
         if want["output_shape"] != got["output_shape"] or want["params"] != got["params"]:
@@ -336,8 +445,9 @@ def check_layers_shapes(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
         and sm["input_shape"] == rm["input_shape"]
     return Verdict(Status.PARTIAL if final_ok else Status.FAIL, expected, found,
                    "Some shapes or parameter counts differ from the lesson's model.summary().",
-                   "A different number of filters or units, or a missing layer, changes the shapes of every "
-                   "layer after it: fix the first difference first.", details[:6])
+                   f"A different number of {'filters or units' if _has_layer(rm, 'Conv') else 'units'}, or a "
+                   "missing layer, changes the shapes of every layer after it: fix the first difference first.",
+                   details[:6])
 
 
 # ---------------------------------------------------------------- compile
@@ -437,8 +547,10 @@ def check_compile_loss(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     loss = _compile(s)["loss"]
     verdict = _setting_verdict("loss", _compile(r)["loss"], loss, _compile(s).get("where"))
     if verdict.status != Status.PASS and loss and loss["changed"].get("from_logits"):
+        softmax = _model(r)["layers"][-1]["settings"].get("activation") == "softmax" if r["model"] else True
         verdict.hint = ("from_logits=True tells the loss that the outputs are not probabilities yet (no softmax). "
-                        "The lesson's output layer has softmax, so leave from_logits out.")
+                        + ("The lesson's output layer has softmax, so leave from_logits out." if softmax else
+                           "The lesson's loss has no from_logits, so leave it out."))
     return _recompiled(s, verdict)
 
 
@@ -579,7 +691,7 @@ def _split_label(d: Data | None) -> str:
     if not d or d.get("kind") != "array":
         return "something else"
     split = {"test": "the test", "train": "the training"}.get(d.get("split") or "", "other")
-    what = "images" if len(d["shape"]) > 2 or (len(d["shape"]) == 2 and d["shape"][1] == 784) else "labels"
+    what = data_noun(d["shape"])
     return f"{split} {what}"
 
 
@@ -590,9 +702,34 @@ def _pair(d: Data | None) -> tuple[Data | None, Data | None]:
     return None, None
 
 
-def check_fit_validation_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+def _validation_split(s: Facts, want: float) -> Verdict:
+    """The lesson holds back part of the training images (validation_split=0.2): the same part, the same way."""
     fit = _fit(s)
-    rx, ry = _pair(_fit(r)["validation_data"])
+    expected, got = f"validation_split={want:g}", fit.get("validation_split") or 0
+    lesson = (f"the lesson holds back {want:.0%} of the training images for validation with "
+              f"validation_split={want:g}")
+    if fit["validation_data"] is not None:
+        x, y = _pair(fit["validation_data"])
+        found = f"validation_data=({_split_label(x)}, {_split_label(y)})"
+        return Verdict(Status.FAIL, expected, found, f"You validate with {found}{_fit_place(fit)}; {lesson}.",
+                       where=fit.get("where"))
+    if not got:
+        return Verdict(Status.FAIL, expected, "no validation",
+                       f"model.fit has no validation_split, so you cannot see how well the network does on new "
+                       f"images during training; {lesson}.", where=fit.get("where"))
+    if abs(got - want) > 1e-9:
+        return Verdict(Status.FAIL, expected, f"validation_split={got:g}",
+                       f"You hold back {got:.0%} of the training images (validation_split={got:g}){_fit_place(fit)}; "
+                       f"{lesson}.", where=fit.get("where"))
+    return Verdict(Status.PASS, expected, f"validation_split={got:g}",
+                   f"model.fit holds back {got:.0%} of the training images for validation, as the lesson does.")
+
+
+def check_fit_validation_data(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
+    fit, rfit = _fit(s), _fit(r)
+    if rfit["validation_data"] is None and rfit.get("validation_split"):
+        return _validation_split(s, float(rfit["validation_split"] or 0))
+    rx, ry = _pair(rfit["validation_data"])
     expected = f"validation_data=({_split_label(rx)}, {_split_label(ry)})"
     v = fit["validation_data"]
     if v is None:
@@ -683,19 +820,20 @@ def check_train_learns(s: Facts, r: Facts, rubric: Rubric) -> Verdict:
     gap, t = want - got, rubric.training
     band = t["borderline_within"]
     hint = ""
-    if got < 0.2:  # which setting is to blame is for run_checks to say (_cause_first): it sees the others
-        hint = "About 10% is what guessing gets."
+    classes = choice(r, rubric)
+    if got < 2 / classes.n:  # which setting is to blame is for run_checks to say (_cause_first): it sees the others
+        hint = f"About {percent(1 / classes.n)} is what guessing gets."
     verdict = Verdict(Status.FAIL, expected, found, message, hint)
     for status, line in ((Status.PASS, t["pass_within"]), (Status.PARTIAL, t["partial_within"])):
         if gap <= line + band:  # within what the figure can move between machines: the better verdict, said so
             verdict = Verdict(status, expected, found, message + (_borderline(gap, line, status) if gap > line else ""),
                               hint if status != Status.PASS else "")
             break
-    if verdict.status == Status.PASS and _output_and_loss(s, r):
+    if verdict.status == Status.PASS and _output_and_loss(s, r, classes):
         # Right answers by the largest output, but not a network that gives what the lesson's gives.
         verdict.status = Status.PARTIAL
-        verdict.message += (" It learned, but its output layer and its loss do not fit a choice among ten digits, so "
-                            "its outputs are not the probabilities the lesson's network gives: partly right.")
+        verdict.message += (f" It learned, but its output layer and its loss do not fit a choice among {classes.among}, "
+                            "so its outputs are not the probabilities the lesson's network gives: partly right.")
     return verdict
 
 
@@ -783,24 +921,27 @@ def _lost_points(results: list[CheckResult]) -> dict[str, CheckResult]:
     return {c.id: c for c in results if c.status in (Status.FAIL, Status.PARTIAL) and c.points < c.max_points}
 
 
-def _output_and_loss(s: Facts, r: Facts) -> list[tuple[str, str]]:
-    """(check id, sentence) for an output layer and a loss that cannot work together for ten digits."""
+def _output_and_loss(s: Facts, r: Facts, classes: Choice) -> list[tuple[str, str]]:
+    """(check id, sentence) for an output layer and a loss that cannot work together for the lesson's choice
+    (among ten digits)."""
     layers, ref_out = s["model"]["layers"] if s["model"] else [], _model(r)["layers"][-1]["settings"]
     compiled = s.get("compile")
     loss = compiled["loss"] if compiled else None
+    lesson_loss = r["compile"]["loss"] if r["compile"] else None
+    ref_loss = lesson_loss["name"] if lesson_loss else None
     out = layers[-1]["settings"] if layers else {}
     found = []
     if out.get("units") not in (None, ref_out.get("units")):
         found.append(("layers.config", f"your output layer has {out['units']} units; it needs "
-                                       f"{ref_out.get('units')}, one for each digit."))
+                                       f"{ref_out.get('units')}, one for each {classes.one}."))
     logits = loss and loss["name"] in CROSS_ENTROPY and loss["changed"].get("from_logits")  # softmax inside the loss
     if out.get("activation") not in (None, ref_out.get("activation")) and not logits:
         found.append(("layers.config", f"your output layer has {has('activation', out['activation'])}; to choose "
-                                       f"one of ten digits it needs activation={show(ref_out.get('activation'))}, "
+                                       f"one of {classes.among} it needs activation={show(ref_out.get('activation'))}, "
                                        "as in the lesson."))
-    if loss and loss["name"] and loss["name"] not in CROSS_ENTROPY:
+    if loss and loss["name"] and loss["name"] not in CROSS_ENTROPY and loss["name"] != ref_loss:
         found.append(("compile.loss", f"the loss {loss.get('written') or loss['name']} does not measure how wrong a "
-                                      "choice among ten digits is; the lesson's categorical_crossentropy does."))
+                                      f"choice among {classes.among} is; the lesson's {ref_loss} does."))
     return found
 
 
@@ -811,12 +952,13 @@ def _settings_that_stop_learning(s: Facts, r: Facts) -> list[tuple[str, str]]:
     rm, sm = _model(r), _model(s)
     found: list[tuple[str, str]] = []
     classes = classes_of(sm)
+    learns = "shapes" if _has_layer(rm, "Conv") else "patterns"  # what a convolution finds, or a Dense layer
     for row in paired(_rows(s)):
         want, got = rm["layers"][row["ref"]]["settings"], sm["layers"][row["stu"]]["settings"]
         name = layer_name(classes, row["stu"])
         if row["ref"] < len(rm["layers"]) - 1 and got.get("activation") != want.get("activation"):
             found.append(("layers.config", f"your {name} has {has('activation', got.get('activation'))}; the lesson's "
-                                           f"{show(want.get('activation'))} is what lets it learn shapes."))
+                                           f"{show(want.get('activation'))} is what lets it learn {learns}."))
         if (got.get("rate") or 0) >= 0.7:
             found.append(("layers.config", f"your {name} drops {percent(got['rate'])} of its inputs while training."))
         for key in ("units", "filters"):
@@ -825,13 +967,13 @@ def _settings_that_stop_learning(s: Facts, r: Facts) -> list[tuple[str, str]]:
     return found
 
 
-def _causes(s: Facts, r: Facts, results: list[CheckResult]) -> list[tuple[CheckResult, str]]:
+def _causes(s: Facts, r: Facts, results: list[CheckResult], classes: Choice) -> list[tuple[CheckResult, str]]:
     """What is wrong in this notebook that can explain a copy that learns little, earliest in the pipeline
     first (output and loss, then the optimizer, then missing layers, then layer settings), each with the
     failed check that found it. Nothing about the student's data: the grader trains its copy on its own
     prepared images, so unscaled pixels never explain it."""
     failed = _lost_points(results)
-    found = _output_and_loss(s, r)
+    found = _output_and_loss(s, r, classes)
     compiled = s.get("compile")
     optimizer = compiled["optimizer"] if compiled else None
     rate = (optimizer["changed"] if optimizer else {}).get("learning_rate")
@@ -873,14 +1015,15 @@ def _not_trained(cause: SkipCause, r: Facts, results: list[CheckResult]) -> str:
     return f"Start with \"{check.title}\" above: {check.hint or check.message}" if check else ""
 
 
-def _cause_first(s: Facts, r: Facts, results: list[CheckResult], own_hint: str) -> tuple[str, list[CheckResult]]:
+def _cause_first(s: Facts, r: Facts, results: list[CheckResult], own_hint: str,
+                 classes: Choice) -> tuple[str, list[CheckResult]]:
     """'Start with "The loss …" above: …' naming only what is wrong in this notebook and can explain the
     symptom, earliest cause first ("Then:" only for other failed checks with such a cause); when nothing
     found explains it, what was observed. Returns the tip and the checks it names."""
     trained: BriefTraining = s.get("brief_training") or {}
     if "heldout_accuracy" not in trained:
         return _not_trained(skip_cause(trained), r, results) or own_hint, []
-    causes = _causes(s, r, results)
+    causes = _causes(s, r, results, classes)
     if not causes:
         return (own_hint + " " if own_hint else "") + ("The other checks found nothing that usually stops a network "
                                                        "from learning: compare your layers with the lesson's in the "
@@ -908,7 +1051,7 @@ def run_checks(student: Facts, reference: Facts, rubric: Rubric) -> list[CheckRe
         verdict = judge(check, student, reference, rubric)
         causes: list[CheckResult] = []
         if check_id in FOLLOWS_FROM and verdict.status not in (Status.PASS, Status.SKIPPED):
-            verdict.hint, causes = _cause_first(student, reference, results, verdict.hint)
+            verdict.hint, causes = _cause_first(student, reference, results, verdict.hint, choice(reference, rubric))
         share = {Status.PASS: 1.0, Status.PARTIAL: rule.partial}.get(verdict.status, 0.0)
         results.append(CheckResult(
             id=check_id, title=rule.title, status=verdict.status.value, points=round(rule.points * share, 2),

@@ -47,6 +47,7 @@ def summarise(entries: list[Entry], results: dict[Entry, Result], people: dict[s
             "mixed_versions": mixed_versions(entries, results),
             "errors": sum(row["status"] == "error" for row in rows), "total": len(rows),
             "max_score": rubric.max_points, "scores": scores,
+            "assignment": {"title": rubric.title, "notebook": rubric.notebook, "dataset": rubric.dataset},
             "mean": round(sum(scores) / len(scores), 1) if scores else None}
 
 

@@ -1,5 +1,6 @@
 """Learning-management systems: who a submission is from (read from the names LMS downloads give
-files), the roster, and grade files each LMS imports as they are.
+files), the roster, and grade files each LMS imports as they are. The file names below are the CNN lesson's
+(CNN.ipynb); another assignment's notebook has its own name in the same places.
 
 - Canvas, "Download Submissions": smithjane_LATE_12345_67890_CNN.ipynb (name, LATE when late, Canvas user
   id, submission id, file). Its gradebook import reads the identity columns Student, ID, SIS User ID,
@@ -27,7 +28,12 @@ from .report import csv_text
 CANVAS = re.compile(r"^(?P<student>[a-z0-9-]+?)(?P<late>_late)?_(?P<uid>\d+)_\d+_.+$", re.IGNORECASE)
 MOODLE = re.compile(r"^(?P<student>.+?)_(?P<participant>\d+)_assignsubmission_\w+_?$")
 CLASSROOM = re.compile(r"^(?P<student>.+?) - .+$")
-OWN_NAME = re.compile(r"[ _-]+cnn$", re.IGNORECASE)  # a flat folder: alice_CNN.ipynb, alice-cnn.ipynb
+
+
+def own_name(notebook: str) -> re.Pattern[str]:
+    """The assignment's notebook name after a student's in a flat folder: alice_CNN.ipynb, alice-cnn.ipynb."""
+    return re.compile(r"[ _-]+" + re.escape(Path(notebook).stem) + "$", re.IGNORECASE)
+
 
 SYSTEMS = ("canvas", "moodle")
 # A roster student: {"name", "sis_user_id", "sis_login_id", "section", "email", "canvas_id",
@@ -47,8 +53,9 @@ class Identity:
     late: bool = False  # Canvas marks late submissions in the file name
 
 
-def identify(relative: Path) -> Identity:
-    """The student (and what the LMS says of them) from a file's path inside the class folder."""
+def identify(relative: Path, notebook: str = "CNN.ipynb") -> Identity:
+    """The student (and what the LMS says of them) from a file's path inside the class folder; notebook: the
+    file the assignment asks for (rubric.notebook), which a flat folder's names end with."""
     if len(relative.parts) > 1:
         folder = relative.parts[0]
         m = MOODLE.match(folder)
@@ -59,7 +66,7 @@ def identify(relative: Path) -> Identity:
     m = CLASSROOM.match(relative.stem)
     if m:
         return Identity(m["student"], "classroom")
-    return Identity(OWN_NAME.sub("", relative.stem) or relative.stem)  # alice_CNN.ipynb is alice's
+    return Identity(own_name(notebook).sub("", relative.stem) or relative.stem)  # alice_CNN.ipynb is alice's
 
 
 # ---------------------------------------------------------------- the roster

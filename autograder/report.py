@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import jinja2
 
 from . import alignment as alignment_mod
-from . import locations, words
+from . import datasets, locations, words
 from .facts import CompileFacts, Data, Evaluate, Facts
-from .results import PROBLEMS, GradeResult, percent_of
+from .results import CNN_LESSON, PROBLEMS, GradeResult, percent_of
 
 SCHEMA = "cnn-autograder/result/1"
 
@@ -75,7 +75,7 @@ def _describe_data(d: Data | None) -> str:
         return kind
     splits: dict[str | None, str] = {"test": "the test", "train": "the training"}
     split = splits.get(d.get("split"), "other")
-    noun = "images" if len(d["shape"]) >= 3 else "labels"
+    noun = words.data_noun(d["shape"])
     return f"{split} {noun} ({' × '.join(f'{n:,}' for n in d['shape'])})"
 
 
@@ -91,18 +91,33 @@ def _settings_rows(result: GradeResult) -> list[dict[str, Any]]:
     sf, rf = s.get("fit") or {}, _lesson(r["fit"], "fit")
     for key in ("batch_size", "epochs", "shuffle"):
         rows.append(_setting(key, rf[key], sf.get(key, "—") if sf else "—"))
-    rows.append(_setting("validation_data", _describe_data(rf["validation_data"]),
-                         _describe_data(sf.get("validation_data")) if sf else "—"))
+    rows.append(_validation_row(sf, rf))
     se: Evaluate | dict[str, Any] = s["evaluate"] or {}
-    re_ = _lesson(r["evaluate"], "evaluate")
-    rows.append(_setting("evaluate on", _describe_data({"kind": "tuple", "items": [re_["x"], re_["y"]]}),
-                         _describe_data({"kind": "tuple", "items": [se.get("x"), se.get("y")]}) if se else "—"))
-    # "Same" is the check's verdict: 'acc' and 'accuracy' read differently but are the same.
+    re_ = r["evaluate"]  # a lesson without model.evaluate has no such row
+    if re_:
+        rows.append(_setting("evaluate on", _describe_data({"kind": "tuple", "items": [re_["x"], re_["y"]]}),
+                             _describe_data({"kind": "tuple", "items": [se.get("x"), se.get("y")]}) if se else "—"))
+    # "Same" is the check's verdict: 'acc' and 'accuracy' read differently but are the same. A row whose check
+    # the assignment does not score is left out.
+    verdicts = {c.id: c.status == "pass" for c in result.checks}
+    kept = []
     for row, check_id in zip(rows, ("compile.loss", "compile.optimizer", "compile.metrics", "fit.batch_size",
                                     "fit.epochs", "fit.shuffle", "fit.validation_data", "evaluate.test_data")):
-        row["same"] = next(c.status == "pass" for c in result.checks if c.id == check_id)
-        row["check"] = check_id
-    return rows
+        if check_id in verdicts:
+            kept.append({**row, "same": verdicts[check_id], "check": check_id})
+    return kept
+
+
+def _validation_row(sf: Any, rf: Any) -> dict[str, Any]:
+    """How the network is validated while it trains: on data given to fit (validation_data), or on a part of the
+    training images it holds back (validation_split), as the lesson does it."""
+    if rf["validation_data"] is None and rf.get("validation_split"):
+        split = sf.get("validation_split") if sf else None
+        yours = _describe_data(sf.get("validation_data")) if sf and sf.get("validation_data") else \
+            f"{split:g}" if split else "—"
+        return _setting("validation_split", f"{rf['validation_split']:g}", yours)
+    return _setting("validation_data", _describe_data(rf["validation_data"]),
+                    _describe_data(sf.get("validation_data")) if sf else "—")
 
 
 def to_dict(result: GradeResult) -> dict[str, Any]:
@@ -165,6 +180,14 @@ def without_expected(check: dict[str, Any]) -> dict[str, Any]:
             "Compare your notebook with the lesson step below."}
 
 
+def assignment_words(data: dict[str, Any]) -> dict[str, Any]:
+    """The lesson a result was graded for, as the report names it: its title, notebook and dataset (the CNN
+    lesson for a result stored before results said so)."""
+    about = {**CNN_LESSON, **(data.get("assignment") or {})}
+    dataset = datasets.DATASETS.get(about["dataset"], datasets.DATASETS["mnist"])
+    return {**about, "dataset_title": dataset.title, "train_size": dataset.train_size, "test_size": dataset.test_size}
+
+
 def view(data: dict[str, Any], audience: str = "student") -> dict[str, Any]:
     """What one reader sees of a result: the checks in the order to act on them, and what is held back.
 
@@ -203,6 +226,11 @@ def view(data: dict[str, Any], audience: str = "student") -> dict[str, Any]:
         "show_layers": all(i in full for i in ("layers.order", "layers.config", "layers.shapes")),
         "show_training": "train.learns" in by_id, "show_digit3": "predict.digit3" in by_id,
         "expected_shown": full,
+        "assignment": assignment_words(data),
+        "evaluates": any(row.get("check") == "evaluate.test_data" for row in data.get("settings") or []),
+        # model.summary()'s shapes are pictures (height × width × channels) where the lesson's layers keep them so
+        "picture_shapes": any(len(layer.get("output_shape") or []) >= 4
+                              for layer in ((data.get("model") or {}).get("reference") or {}).get("layers", [])),
     }
 
 
@@ -362,4 +390,4 @@ def _histogram(percents: list[float]) -> list[dict[str, int]]:
 def render_class(summary: dict[str, Any]) -> str:
     """index.html: the class at a glance."""
     return _environment().get_template("class.html.j2").render(
-        s=summary, histogram=_histogram(summary["scores"]), columns=summary["columns"])
+        s=summary, histogram=_histogram(summary["scores"]), columns=summary["columns"], a=assignment_words(summary))

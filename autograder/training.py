@@ -32,12 +32,23 @@ Origins = dict[str, Any]
 
 
 def _prepare(images: np.ndarray, labels: np.ndarray, input_shape: tuple[int, ...], sparse: bool,
-             dtype: str) -> tuple[np.ndarray, np.ndarray]:
+             dtype: str, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels from 0 to 1 in the model's input shape (the sizes agree: 28 × 28 as 28 × 28 × 1 or 784, a colour
+    picture 32 × 32 × 3 as it is), and labels as the loss wants them: whole numbers, or one-hot in `classes`
+    columns. Labels may come as a column (CIFAR-10's are (N, 1))."""
     x = images.astype(dtype) / 255.0
     x = x.reshape((-1,) + tuple(input_shape))
+    whole = labels.astype("int64").reshape(-1)
     if sparse:
-        return x, labels.astype("int64")
-    return x, np.eye(10, dtype=dtype)[labels.astype("int64")]
+        return x, whole
+    return x, np.eye(classes, dtype=dtype)[whole]
+
+
+def image_words(image_shape: tuple[int, ...]) -> str:
+    """One image's shape, as the skip reason says it: '28x28', '32x32 colour'."""
+    if len(image_shape) == 3 and image_shape[-1] == 3:
+        return "x".join(map(str, image_shape[:2])) + " colour"
+    return "x".join(map(str, image_shape))
 
 
 def _fresh_copy(keras: Any, model: Any) -> tuple[Any, str]:
@@ -247,18 +258,21 @@ def _brief_training(model_path: Path, arrays: dict[str, np.ndarray], settings: d
     keras.utils.set_random_seed(settings["seed"])
     copy, dtype = _fresh_copy(keras, model)
     input_shape = tuple(copy.input_shape[1:]) if getattr(copy, "inputs", None) else None
-    if input_shape is None or None in input_shape or int(np.prod(input_shape)) != 784:
-        return {"skipped": f"the model's input shape {input_shape} cannot take 28x28 images"}, None
+    x_train, y_train, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    image_shape = tuple(int(d) for d in x_train.shape[1:])  # one image of the data: (28, 28), (32, 32, 3)
+    if input_shape is None or None in input_shape or int(np.prod(input_shape)) != int(np.prod(image_shape)):
+        return {"skipped": f"the model's input shape {input_shape} cannot take {image_words(image_shape)} images"}, None
     loss_name = getattr(loss, "name", None) or getattr(loss, "__name__", "") or type(loss).__name__
     sparse = "sparse" in str(loss_name).lower()
     copy.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=False)
 
     rng = np.random.default_rng(settings["seed"])
-    x_train, y_train, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    classes = int(max(y_train.max(), y_test.max())) + 1  # 10 for MNIST's digits: the labels the data has
     train = rng.choice(x_train.shape[0], min(settings["train_images"], x_train.shape[0]), replace=False)
     held = rng.choice(x_test.shape[0], min(settings["heldout_images"], x_test.shape[0]), replace=False)
-    x, y = _prepare(x_train[train], y_train[train], input_shape, sparse, dtype)
-    xh, _ = _prepare(x_test[held], y_test[held], input_shape, sparse, dtype)
+    x, y = _prepare(x_train[train], y_train[train], input_shape, sparse, dtype, classes)
+    xh, _ = _prepare(x_test[held], y_test[held], input_shape, sparse, dtype, classes)
+    yh = y_test[held].astype("int64").reshape(-1)
 
     curve: list[list[float]] = []
     started = time.perf_counter()
@@ -279,7 +293,7 @@ def _brief_training(model_path: Path, arrays: dict[str, np.ndarray], settings: d
         # thousand images never sit in the grader's memory at once.
         parts = (xh[i:i + HELDOUT_SLICE] for i in range(0, len(xh), HELDOUT_SLICE))
         guesses = [np.asarray(copy(part, training=False)).reshape(len(part), -1).argmax(axis=1) for part in parts]
-        return float((np.concatenate(guesses) == y_test[held]).mean())
+        return float((np.concatenate(guesses) == yh).mean())
 
     fit(settings["epochs"])
     planned = settings["epochs"] * -(-len(x) // settings["batch_size"])
@@ -300,9 +314,19 @@ def _brief_training(model_path: Path, arrays: dict[str, np.ndarray], settings: d
                 "arithmetic": arithmetic.facts(dtype)}
     if more:
         training["more_epochs"], training["first_accuracy"] = more, first
-    image = _digit3_image(digit3_path).reshape((1,) + input_shape)
+    digit3 = _digit3(copy, digit3_path, input_shape, dtype)
+    keras.backend.clear_session()
+    return training, digit3
+
+
+def _digit3(copy: Any, digit3_path: Path, input_shape: tuple[int, ...], dtype: str) -> Digit3 | None:
+    """What the trained copy says of the handwritten 3, or None where the network takes no 28 × 28 grey image
+    (a lesson on colour pictures)."""
+    picture = _digit3_image(digit3_path)
+    if picture.size != int(np.prod(input_shape)):
+        return None
+    image = picture.reshape((1,) + input_shape)
     outputs = np.asarray(copy(image.astype(dtype), training=False)).reshape(-1)
     digit3: Digit3 = {"outputs": [float(v) for v in outputs], "guess": int(outputs.argmax()),
               "probabilities": bool(np.all(outputs >= 0) and abs(outputs.sum() - 1) < 1e-3)}
-    keras.backend.clear_session()
-    return training, digit3
+    return digit3

@@ -11,6 +11,14 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+
+
+def number(n: int) -> str:
+    """'eight' for 8, in a sentence ("eight layers"); a larger number as figures ("20")."""
+    return NUMBERS[n] if 0 <= n < len(NUMBERS) else str(n)
+
+
 def percent(x: float) -> str:
     return f"{x * 100:.0f}%"
 
@@ -25,6 +33,12 @@ def show(value: Any) -> str:  # a layer's setting: any JSON value
     if isinstance(value, list):
         return "(" + ", ".join(map(str, value)) + ")"
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def data_noun(dims: Sequence[int]) -> str:
+    """What an array given to fit or evaluate holds, by its shape: "images" (pictures, or pictures flattened to
+    rows of pixels, 784 for 28 × 28: more columns than any one-hot labels have), else "labels"."""
+    return "images" if len(dims) > 2 or (len(dims) == 2 and dims[1] > 100) else "labels"
 
 
 def shape(dims: Sequence[int | None] | None) -> str:

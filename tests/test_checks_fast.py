@@ -5,6 +5,7 @@ proves the same verdicts from real notebooks; this one runs in a second and name
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -331,3 +332,145 @@ def test_the_training_skipped_for_want_of_a_compile_is_told_by_its_kind_not_its_
     edit = _edits(_set("compile", None), _set("brief_training", {"skipped": "some other wording", "skip_cause": cause}))
     tip = verdicts(changed(edit))["train.learns"].hint
     assert tip.startswith("Compile the model before it is trained: model.compile(loss='categorical_crossentropy'"), tip
+
+
+# ---------------------------------------------------------------- another lesson: a Dense network on Fashion-MNIST
+
+# The lesson's words for another lesson: none of the CNN lesson's, whatever the check says.
+CNN_WORDS = re.compile(r"mnist|digit|\bcnn\b|convolution|filter", re.IGNORECASE)
+# The rubric's own words for its checks, as `autograder new` writes them for this lesson.
+OWN_WORDS = {"data.prepared": {"title": "The data is prepared"}, "layers.order": {"lesson": "Building the network"},
+             "layers.config": {"lesson": "Building the network: units, activation"}}
+FASHION = dataclasses.replace(RUBRIC, dataset="fashion_mnist", title="Dense on Fashion-MNIST", forgive=(),
+                              checks={k: dataclasses.replace(v, **OWN_WORDS.get(k, {}))
+                                      for k, v in RUBRIC.checks.items() if k not in ("predict.digit3",
+                                                                                     "evaluate.test_data")})
+
+
+def dense_reference(**fit) -> dict:
+    """A Dense-only lesson's facts: Flatten, Dense(128, relu), Dense(10, softmax) on 28 × 28 images, validated on
+    a fifth of the training images (validation_split=0.2), no model.evaluate, no handwritten 3."""
+    r = copy.deepcopy(REFERENCE)
+    layer = {"name": "", "note": None}
+    r["model"].update(input_shape=[28, 28], total_params=101_770, layers=[
+        {**layer, "class": "Flatten", "output_shape": [None, 784], "params": 0, "settings": {}},
+        {**layer, "class": "Dense", "output_shape": [None, 128], "params": 100_480,
+         "settings": {"activation": "relu", "units": 128}},
+        {**layer, "class": "Dense", "output_shape": [None, 10], "params": 1_290,
+         "settings": {"activation": "softmax", "units": 10}}])
+    r["fit"].update(validation_data=None, validation_split=0.2, **fit)
+    r["fit"]["x"]["shape"] = [60000, 28, 28]
+    r["evaluate"], r["digit3"] = None, None
+    return r
+
+
+def fashion_verdicts(student: dict, reference: dict | None = None, lesson: rubric.Rubric = FASHION) -> dict:
+    return {c.id: c for c in checks.run_checks(student, reference or dense_reference(), lesson)}
+
+
+def _said(c: checks.CheckResult) -> str:
+    return " ".join([c.expected, c.found, c.message, c.hint, *c.details])
+
+
+def test_a_lesson_without_evaluate_or_the_handwritten_3_has_no_such_checks():
+    found = fashion_verdicts(dense_reference())
+    assert "evaluate.test_data" not in found and "predict.digit3" not in found
+    assert list(found) == [c for c in checks.CHECK_IDS if c in FASHION.checks]
+    assert {i: c.status for i, c in found.items() if c.status != "pass"} == {}
+
+
+@pytest.mark.parametrize("edit", [
+    _edits(_set("model.layers.2.settings.units", 5), _set("model.layers.2.settings.activation", "relu")),
+    _edits(_set("compile.loss", {"name": "mean_squared_error", "changed": {}, "written": "'mse'", "keras": True,
+                                 "class": "mean_squared_error"})),
+    _edits(_set("brief_training.heldout_accuracy", 0.1), _set("model.layers.1.settings.activation", "linear"),
+           _set("model.layers.1.settings.units", 2)),
+    _edits(_set("brief_training", {"skipped": "the model has no layers"})),
+    _edits(_set("fit.x.shape", [60000, 28, 28, 1]), _set("fit.y.one_hot", False), _set("fit.y.shape", [60000])),
+    _edits(_set("model.input_shape", [32, 32]), _set("model.class", "Functional")),
+], ids=["wrong output layer", "wrong loss", "failed training", "not trained", "data", "input shape"])
+def test_another_lessons_messages_never_speak_of_the_cnn_lessons_digits_mnist_or_convolutions(edit):
+    student = dense_reference()
+    edit(student)
+    found = fashion_verdicts(student)
+    assert any(c.status != "pass" for c in found.values())
+    for c in found.values():
+        assert not CNN_WORDS.search(_said(c)), (c.id, _said(c))
+
+
+def test_another_lessons_output_layer_and_loss_are_told_in_its_classes():
+    student = dense_reference()
+    _edits(_set("model.layers.2.settings.activation", "relu"), WRONG_LOSS,
+           _set("brief_training.heldout_accuracy", 0.1))(student)
+    found = fashion_verdicts(student)
+    assert found["layers.config"].expected == "the lesson's units and activation on every layer"
+    assert found["train.learns"].hint.startswith('Start with "Each layer has the right settings" above: Your output '
+                                                 "layer has activation='relu'; to choose one of ten classes")
+    student = dense_reference()
+    _set("model.layers.1.settings.activation", "linear")(student)
+    _set("brief_training.heldout_accuracy", 0.1)(student)
+    tip = fashion_verdicts(student)["train.learns"].hint
+    assert "is what lets it learn patterns" in tip and "About 10% is what guessing gets." not in tip, tip
+
+
+def test_the_cnn_lessons_words_stay_its_own():
+    student = changed(_edits(_set("model.layers.7.settings.activation", "relu"), WRONG_LOSS,
+                             _set("brief_training.heldout_accuracy", 0.1)))
+    found = verdicts(student)
+    assert "to choose one of ten digits it needs activation='softmax'" in found["train.learns"].hint
+    assert found["layers.config"].expected == ("the lesson's filters, kernel_size, pool_size, rate, units and "
+                                               "activation on every layer")
+    assert "one column per digit" in verdicts(changed(_set("fit.y.one_hot", False)))["data.prepared"].details[0]
+
+
+@pytest.mark.parametrize("fit, status, words", [
+    ({"validation_split": 0.2}, "pass", "holds back 20% of the training images for validation"),
+    ({"validation_split": 0.0}, "fail", "model.fit has no validation_split"),
+    ({"validation_split": 0.1}, "fail", "You hold back 10% of the training images (validation_split=0.1)"),
+    ({"validation_split": 0.0, "validation_data": REFERENCE["fit"]["validation_data"]}, "fail",
+     "You validate with validation_data=(the test images, the test labels)"),
+])
+def test_a_lesson_that_validates_on_a_split_expects_the_same_split(fit, status, words):
+    student = dense_reference()
+    student["fit"].update(fit)
+    found = fashion_verdicts(student)["fit.validation_data"]
+    assert found.status == status and found.expected == "validation_split=0.2", found
+    assert words in found.message, found.message
+    if status == "fail":
+        assert "the lesson holds back 20% of the training images for validation with validation_split=0.2" \
+            in found.message
+
+
+@pytest.mark.parametrize("built, status, words", [
+    ("Functional", "pass", "Your model is a functional model, keras.Model(inputs, outputs), as in the lesson."),
+    ("Sequential", "fail", "Your model is a Sequential model; the lesson builds a functional model"),
+])
+def test_a_functional_lesson_expects_a_functional_model_and_says_what_it_found(built, status, words):
+    reference = dense_reference()
+    reference["model"]["class"] = "Functional"
+    student = dense_reference()
+    student["model"]["class"] = built
+    found = fashion_verdicts(student, reference)["model.sequential"]
+    assert found.status == status and words in found.message, found.message
+    assert found.expected == "a functional model, keras.Model(inputs, outputs)"
+    assert found.found == ("a functional model" if built == "Functional" else "Sequential")
+    if status == "fail":
+        assert "model = keras.Model(inputs, outputs)" in found.message and "Functional()" not in found.message
+
+
+def test_another_lessons_students_are_never_told_of_the_cnn_lessons_slips():
+    def edit(s):
+        s["execution"]["errors"] = [_error("NameError", "name 'test_acc' is not defined", "print(test_acc)")]
+    student = dense_reference()
+    edit(student)
+    runs = fashion_verdicts(student)["notebook.runs"]
+    assert runs.status == "partial" and "The lesson prints test_acc" not in runs.hint, runs.hint
+    unforgiving = dataclasses.replace(RUBRIC, forgive=())  # the CNN lesson, its slip not forgiven: still its slip
+    cnn = {c.id: c for c in checks.run_checks(changed(edit), copy.deepcopy(REFERENCE), unforgiving)}["notebook.runs"]
+    assert "The lesson prints test_acc" in cnn.hint, cnn.hint
+
+
+def test_a_functional_lessons_missing_import_is_named():
+    from autograder.hints import explain_error
+
+    assert "from tensorflow.keras.layers import Input" in explain_error("NameError", "name 'Input' is not defined", "")
