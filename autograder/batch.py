@@ -68,7 +68,7 @@ def run(source: Path, out: Path, assignment: Assignment | None = None, context: 
     base = similarity.Base.of([*given, assignment.reference_path])  # what every student was given
 
     with tempfile.TemporaryDirectory(prefix=f"autograder-batch-{sandbox.owner_tag()}-") as scratch:  # removed by a later start if killed
-        entries = [classfolder.readable(entry) for entry in classfolder.discover(source, Path(scratch))]
+        entries = [classfolder.readable(entry) for entry in classfolder.discover(source, Path(scratch), rubric.notebook)]
         batch_key = assignment.cache_key  # hashes the reference notebook: once, not per entry
         stored = {e: results_dir / f"{_result_key(e, batch_key)}.json" for e in entries}
         results: Results = {}

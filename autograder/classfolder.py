@@ -124,7 +124,7 @@ def _notebooks_under(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def discover(source: Path, scratch: Path) -> list[Entry]:
+def discover(source: Path, scratch: Path, notebook: str = "CNN.ipynb") -> list[Entry]:
     """Every .ipynb under `source` (a folder or a .zip), in a stable order."""
     source = Path(source)
     refused = {}
@@ -147,7 +147,7 @@ def discover(source: Path, scratch: Path) -> list[Entry]:
     files = [(path, path.relative_to(root), _why_not_a_file(path)) for path in _notebooks_under(root)]
     files += [(root / "refused" / name.removeprefix(top), Path(name.removeprefix(top)), why)
               for name, why in refused.items()]
-    found = [(path, relative, lms.identify(relative), why) for path, relative, why in files]
+    found = [(path, relative, lms.identify(relative, notebook), why) for path, relative, why in files]
     per_student: dict[str, int] = {}
     for _, _, who, _ in found:
         per_student[who.student] = per_student.get(who.student, 0) + 1

@@ -98,7 +98,8 @@ def print_summary(result: GradeResult) -> None:
 @click.group(cls=Commands)
 @click.version_option(__version__, prog_name="cnn-autograder")
 def main() -> None:
-    """Grade the beginner CNN.ipynb assignment (Keras on MNIST)."""
+    """Grade Keras notebook assignments: the built-in CNN lesson (CNN.ipynb on MNIST), or any lesson
+    `autograder new` made into an assignment folder (--assignment)."""
 
 
 def entry() -> None:
@@ -307,7 +308,7 @@ def batch_command(source: Path, output: Path, workers: int | None, force: bool, 
 def serve_command(folder: Path, roster: Path | None, host: str, port: int, base_url: str | None,
                   database: str | None, cluster: str | None, workers: int, max_upload_mb: float, max_waiting: int,
                   lms_column: str | None, lms_points: float | None, lti_score: str, **kwargs: Any) -> None:
-    """Run the grading service: students upload CNN.ipynb from their link and read the report; FOLDER keeps
+    """Run the grading service: students upload their notebook from their link and read the report; FOLDER keeps
     everything (database, submitted files, reports)."""
     from .service import app, serve
 

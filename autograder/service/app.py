@@ -231,7 +231,7 @@ def create_app(sessions: sessionmaker[Session], folder: Path, grader: Grader, li
         if person is None:
             return render_template("service_unknown.html.j2"), 401
         page = "service_instructor.html.j2" if person.role == INSTRUCTOR else "service_student.html.j2"
-        return render_template(page, person=person, max_mb=limits.max_bytes / 2**20)
+        return render_template(page, person=person, max_mb=limits.max_bytes / 2**20, notebook=rubric.notebook)
 
     @app.get("/static/<name>")
     def static_file(name: str) -> ResponseReturnValue:

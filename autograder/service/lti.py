@@ -333,7 +333,7 @@ def assignment_picked(launch: FlaskMessageLaunch, folder: Path, column: str) -> 
     link = launch.get_deep_link()
     back = launch.get_launch_data()["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"][
         "deep_link_return_url"]
-    response = make_response(render_template("service_lti_picked.html.j2", back=back,
+    response = make_response(render_template("service_lti_picked.html.j2", back=back, assignment_title=column,
                                              jwt=link.get_response_jwt([resource])))
     parts = urlparse(back)
     # The form goes back to the LMS (not to us), from inside the LMS's iframe.
