@@ -53,7 +53,7 @@ DEFAULT_CHECKS: dict[str, dict[str, Any]] = {
     "notebook.runs": {"points": 5, "partial": 0.5, "title": "The notebook runs from top to bottom", "short": "Runs"},
     "data.prepared": {"points": 5, "title": "The {data} data is prepared", "short": "Data"},
     "model.found": {"points": 5, "title": "A Keras model was built", "short": "Model"},
-    "model.sequential": {"points": 5, "title": "The model is {kind}", "short": "{kind}"},
+    "model.sequential": {"points": 5, "title": "The model is {kind_words}", "short": "{kind}"},
     "layers.order": {"points": 15, "title": "The layers are in the right order", "short": "Layer order"},
     "layers.config": {"points": 10, "title": "Each layer has the right settings", "short": "Layer settings"},
     "layers.shapes": {"points": 10, "title": "Each layer has the right output shape and number of weights",
@@ -199,6 +199,7 @@ def _checks(facts: Facts, base: tomlkit.TOMLDocument, dataset: str,
     given = base.get("checks", {})
     words = {"data": datasets.named(dataset).title,
              "kind": "Sequential" if model["class"] == "Sequential" else "Functional",
+             "kind_words": "Sequential" if model["class"] == "Sequential" else "built with the functional API",
              "validation": (f"Validation on {round(100 * split)}% of the training data" if split
                             else "Validation on the test set")}
     places = _places(facts, notebook)

@@ -94,7 +94,8 @@ def test_wrong_units_lose_only_layer_checks(fashion):
     lost = {c.id for c in result.checks if c.points < c.max_points}
     assert lost and lost <= {"layers.config", "layers.shapes"}, statuses(result)
     config = by_id(result)["layers.config"]
-    assert "128" in config.message and "64" in config.message
+    said = " ".join([config.message, *config.details])
+    assert "128" in said and "64" in said, said
 
 
 def test_the_lessons_network_under_a_students_own_names_earns_full_marks(fashion):
@@ -172,3 +173,17 @@ def test_the_packaged_cnn_lesson_is_what_new_makes_of_its_marked_solution(tmp_pa
     assert made.expected == packaged.expected
     assert made.checks == packaged.checks and made.training == packaged.training
     assert (made.title, made.dataset, made.column) == (packaged.title, packaged.dataset, packaged.column)
+
+
+def test_a_functional_lesson_expects_a_functional_model(tmp_path):
+    out = tmp_path / "functional"
+    authoring.new(ROOT / "tests" / "lessons" / "fashion_functional" / "solution.ipynb", out)
+    assignment = Assignment.load(out)
+    assert assignment.rubric.expected["model"] == "Functional"
+    assert assignment.rubric.checks["model.sequential"].title == "The model is built with the functional API"
+    reference = grade(out / "reference" / "solution.ipynb", assignment)
+    assert reference.score == reference.max_score, statuses(reference)
+    sequential = grade(LESSON / "solution.ipynb", assignment)  # the same layers in a Sequential
+    lost = {c.id: c for c in sequential.checks if c.points < c.max_points}
+    assert list(lost) == ["model.sequential"], statuses(sequential)
+    assert "keras.Model(inputs, outputs)" in lost["model.sequential"].message

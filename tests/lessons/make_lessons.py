@@ -1,5 +1,6 @@
 """Writes the second lesson the tests grade: a dense network on Fashion-MNIST with validation_split and no
-evaluate, as a marked solution notebook, and students' versions of it, each named for what it does.
+evaluate, as a marked solution notebook, and students' versions of it, each named for what it does; and a
+third lesson, the same network built with the functional API.
 
     python tests/lessons/make_lessons.py
 """
@@ -12,6 +13,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent / "fashion_dense"
+FUNCTIONAL = HERE.parent / "fashion_functional"
 
 DATA = """\
 from tensorflow import keras
@@ -32,6 +34,16 @@ model = Sequential([
     Dense(128, activation='relu'),
     Dense(10, activation='softmax'),
 ])"""
+
+# The same network with Keras' functional API: the third lesson's solution.
+FUNCTIONAL_MODEL = """\
+from tensorflow.keras import layers
+
+inputs = keras.Input(shape=(28, 28))
+x = layers.Flatten()(inputs)
+x = layers.Dense(128, activation='relu')(x)
+outputs = layers.Dense(10, activation='softmax')(x)
+model = keras.Model(inputs, outputs)"""
 
 COMPILE = "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])"
 FIT = "history = model.fit(train_images, train_labels, epochs=5, batch_size=32, validation_split=0.2)"
@@ -86,6 +98,8 @@ def main() -> None:
     for name, nb in students.items():
         nbformat.validate(nb)
         nbformat.write(nb, HERE / f"{name}.ipynb")
+    FUNCTIONAL.mkdir(exist_ok=True)
+    nbformat.write(lesson(model=FUNCTIONAL_MODEL), FUNCTIONAL / "solution.ipynb")
 
 
 if __name__ == "__main__":
