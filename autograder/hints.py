@@ -25,9 +25,9 @@ IMPORT_NAMES = {"Sequential": "tensorflow.keras.models", "Conv2D": "tensorflow.k
 
 def lesson_has_slips(rubric: Rubric) -> bool:
     """Is this the lesson whose text has the slips KNOWN_SLIPS and POOLING_SLIP speak of (the CNN on MNIST)? Its
-    rubric forgives some of them, or it is that lesson by name; another lesson's students are never told
+    assignment file says so with a [slips] table (rubric.slips); another lesson's students are never told
     that "the lesson" wrote something it did not."""
-    return bool(rubric.forgive) or (rubric.title, rubric.dataset) == (Rubric.title, Rubric.dataset)
+    return rubric.slips
 
 
 def explain_error(ename: str, evalue: str, source: str, lesson_slips: bool = True) -> str:

@@ -54,6 +54,8 @@ class Rubric:
     training: dict[str, float]  # whole numbers (seed, images, epochs) are ints
     checks: dict[str, CheckRule]
     forgive: tuple[str, ...] = ()  # the lesson's slips that cost nothing (see slips.py)
+    slips: bool = True  # the lesson is the one whose text has the slips (its file has a [slips] table, or is a
+    # rubric from before assignment folders): only its students are told "the lesson wrote it so"
     due: str = ""  # ISO date and time after which "after_due_date" checks are shown to students
     similarity_threshold: float = 0.5  # a pair of submissions this similar is listed for the instructor
     title: str = "Build a CNN"  # the lesson, as reports and LMS files name it
@@ -193,4 +195,5 @@ def load(path: Path) -> Rubric:
                   title=about.get("title", Rubric.title), notebook=about.get("notebook", Rubric.notebook),
                   column=about.get("column", about.get("title", Rubric.column)),
                   dataset=about.get("dataset", Rubric.dataset), reference=notebooks.get("reference"),
+                  slips="slips" in data or not about,
                   starter=notebooks.get("starter"), expected=data.get("expected"))
