@@ -163,6 +163,16 @@ def test_a_solution_that_fails_names_its_cell_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_solution_that_builds_no_model_is_refused(tmp_path):
+    nb = nbformat.read(LESSON / "solution.ipynb", as_version=4)
+    nb.cells = nb.cells[:3]  # the data alone
+    solution = tmp_path / "data_only.ipynb"
+    nbformat.write(nb, solution)
+    with pytest.raises(SetupError) as raised:
+        authoring.new(solution, tmp_path / "out")
+    assert "builds no Keras model" in raised.value.reason and not (tmp_path / "out").exists()
+
+
 def test_the_packaged_cnn_lesson_is_what_new_makes_of_its_marked_solution(tmp_path):
     out = tmp_path / "cnn"
     authoring.new(ROOT / "reference" / "marked" / "CNN.ipynb", out, points_from=locations.RUBRIC)

@@ -130,3 +130,26 @@ def test_cells_needing_work_are_the_starters_placeholder_cells():
                  new_code_cell("# BEGIN SOLUTION\nx = 1\n# END SOLUTION"), new_code_cell("y = 2  # SOLUTION"))
     assert starter.cells_needing_work(made) == [2, 3]
     assert starter.cells_needing_work(nbformat.read(locations.STARTER, as_version=4)) == [11, 13, 15, 17, 19]
+
+
+def test_new_refuses_unbalanced_markers_before_running_anything_and_writes_nothing(tmp_path):
+    from autograder import authoring
+
+    solution = tmp_path / "Dense.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Dense"),
+                                       new_code_cell("from tensorflow.keras.datasets import mnist"),
+                                       new_code_cell("# BEGIN SOLUTION\nmodel = None")]), solution)
+    with pytest.raises(starter.MarkerError) as raised:
+        authoring.new(solution, tmp_path / "out")
+    assert "cell 3 (code), line 1" in str(raised.value) and "# END SOLUTION" in str(raised.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_new_refuses_a_solution_that_loads_no_dataset_the_grader_serves(tmp_path):
+    from autograder import authoring
+
+    solution = tmp_path / "Iris.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("from sklearn.datasets import load_iris  # SOLUTION")]), solution)
+    with pytest.raises(SetupError) as raised:
+        authoring.new(solution, tmp_path / "out")
+    assert "MNIST, Fashion-MNIST, CIFAR-10" in raised.value.reason and not (tmp_path / "out").exists()
