@@ -7,11 +7,11 @@ Measured in one run, on this machine:
 - one upload: a warm service (`autograder serve`, 2 workers, each having graded once), the reference
   uploaded over HTTP, until the API says graded (median of 3), as a ratio to the floor;
 - a class: N students (bench_batch's "ordinary" class) upload at an even pace within `spread` seconds,
-  then all at once: all graded, none lost, /api/health polled every 100 ms throughout (p50, p99, max), and
-  the time from the first upload to the last grade, against `autograder batch` of the same N notebooks on 2
-  workers (a new process, the reference's facts cached, as a second batch of a term is). Spread over a
-  minute, the class's last uploads arrive when a batch would be half done: the time at once is the one to
-  compare with the batch's.
+  in two orders: by file name (this class's slowest notebooks, the `habit_` ones trained afresh, arrive
+  last: the worst case) and in a shuffled order (fixed seed: who uploads when is chance in a real class);
+  then all at once. Each: all graded, none lost, /api/health polled every 100 ms throughout (p50, p99,
+  max), and the time from the first upload to the last grade, against `autograder batch` of the same N
+  notebooks on 2 workers (a new process, the reference's facts cached, as a second batch of a term is).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -73,10 +74,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def a_class(service: Service, tokens: dict[str, str], source: Path, spread: float) -> tuple[float, dict]:
-    """Every notebook uploaded by its own student at an even pace over `spread` seconds; seconds until all
-    are graded, and the statuses."""
-    files = sorted(source.glob("*.ipynb"))
+def a_class(service: Service, tokens: dict[str, str], files: list[Path], spread: float) -> tuple[float, dict]:
+    """Every notebook uploaded by its own student, in this order, at an even pace over `spread` seconds;
+    seconds until all are graded, and the statuses."""
     gap = spread / max(1, len(files) - 1)
     probe = HealthProbe(service.url)
     probe.start()
@@ -131,8 +131,11 @@ def measure(args, clock) -> None:
             [t.start() for t in warm]
             [t.join() for t in warm]  # both workers have imported TensorFlow and started their fork server
             uploads = [one_upload(service, tokens["s02"]) for _ in range(3)]
-            total, seen = a_class(service, tokens, source, args.spread)
-            burst, burst_seen = a_class(service, tokens, source, 0)  # all at once, as the batch has them
+            files = sorted(source.glob("*.ipynb"))
+            shuffled = random.Random(19).sample(files, len(files))
+            total, seen = a_class(service, tokens, files, args.spread)
+            mixed, mixed_seen = a_class(service, tokens, shuffled, args.spread)
+            burst, burst_seen = a_class(service, tokens, files, 0)  # all at once, as the batch has them
         finally:
             service.stop()
         batch = batch_time(source)
@@ -147,10 +150,14 @@ def measure(args, clock) -> None:
     print(f"/api/health during it: {len(latencies)} probes, {seen['health'].failures} failed, "
           f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
           f"max {max(latencies) * 1000:.1f} ms")
+    print(f"the same {args.students} within {args.spread:.0f} s in a shuffled order: "
+          f"{mixed_seen['statuses'].count('graded')} graded, {mixed:.1f} s to the last grade; /api/health p99 "
+          f"{percentile(mixed_seen['health'].latencies, 99) * 1000:.1f} ms")
     print(f"the same {args.students} uploaded at once: {burst_seen['statuses'].count('graded')} graded, {burst:.1f} s "
           f"to the last grade; /api/health p99 {percentile(burst_seen['health'].latencies, 99) * 1000:.1f} ms")
     print(f"batch of the same {args.students} on 2 workers: {batch:.1f} s (process start to exit); "
-          f"service / batch = {total / batch:.2f} (within {args.spread:.0f} s), {burst / batch:.2f} (at once)")
+          f"service / batch = {total / batch:.2f} (within {args.spread:.0f} s, slowest last), "
+          f"{mixed / batch:.2f} (shuffled), {burst / batch:.2f} (at once)")
 
 
 if __name__ == "__main__":
