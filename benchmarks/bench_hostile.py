@@ -27,7 +27,7 @@ NOTEBOOKS = [ROOT / "reference" / "CNN.ipynb"] + [FIXTURES / f"{name}.ipynb" for
     "trick_fills_the_disk_before_the_real_training", "memory_bomb", "prints_200000_lines")]
 
 SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 from autograder import GradingContext, grade
 started = time.perf_counter()
 result = grade(sys.argv[1], context=GradingContext(cell_timeout=int(sys.argv[2])))
@@ -35,7 +35,9 @@ facts = result.facts or {}
 reason = facts.get("model_error") or (facts.get("incomplete") or [None])[0] \\
     or (facts.get("brief_training") or {}).get("skipped")
 print(json.dumps({"seconds": time.perf_counter() - started, "score": result.score,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "reason": reason}))
+                  # VmHWM, the process's own peak (ru_maxrss would start from its parent's, after fork and exec)
+                  "peak_mib": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024,
+                  "reason": reason}))
 """
 
 
