@@ -9,7 +9,8 @@ Measured in one run, on this machine:
 - a class: N students (bench_batch's "ordinary" class) upload at an even pace within `spread` seconds,
   in two orders: by file name (this class's slowest notebooks, the `habit_` ones trained afresh, arrive
   last: the worst case) and in a shuffled order (fixed seed: who uploads when is chance in a real class);
-  then all at once. Each: all graded, none lost, /api/health polled every 100 ms throughout (p50, p99,
+  then all at once. Each run starts from the same cache (the reference's facts and training only) in a
+  service started afresh and warmed with one grade per worker; the batch too. Each: all graded, none lost, /api/health polled every 100 ms throughout (p50, p99,
   max), and the time from the first upload to the last grade, against `autograder batch` of the same N
   notebooks on 2 workers (a new process, the reference's facts cached, as a second batch of a term is).
 """
@@ -115,50 +116,72 @@ def main() -> None:
 def measure(args, clock) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         tmp = Path(tmp)
-        os.environ["AUTOGRADER_CACHE"] = str(tmp / "cache")  # the service and the batch share it, no one else
+        cache = tmp / "cache"
+        os.environ["AUTOGRADER_CACHE"] = str(cache)  # the service and the batch share it, no one else
         source = tmp / "class"
         source.mkdir()
         make_class(source, args.students, "ordinary")
+        files = sorted(source.glob("*.ipynb"))
+        shuffled = random.Random(19).sample(files, len(files))
         roster = tmp / "roster.csv"
         roster.write_text("id,name\n" + "".join(f"s{i:02d},Student {i}\n" for i in range(args.students)))
         floor_wall, _ = floor(clock)
         service = Service(tmp / "service", roster).start()
+        tokens = {who: row["token"] for who, row in service.links().items()}  # made once: kept hashed
+        warm(service, tokens)
         try:
-            tokens = {who: row["token"] for who, row in service.links().items()}
-            while not service.health()["grading"]:  # the reference, graded once at start
-                time.sleep(0.5)
-            warm = [threading.Thread(target=one_upload, args=(service, tokens[f"s0{i}"])) for i in range(2)]
-            [t.start() for t in warm]
-            [t.join() for t in warm]  # both workers have imported TensorFlow and started their fork server
             uploads = [one_upload(service, tokens["s02"]) for _ in range(3)]
-            files = sorted(source.glob("*.ipynb"))
-            shuffled = random.Random(19).sample(files, len(files))
-            total, seen = a_class(service, tokens, files, args.spread)
-            mixed, mixed_seen = a_class(service, tokens, shuffled, args.spread)
-            burst, burst_seen = a_class(service, tokens, files, 0)  # all at once, as the batch has them
         finally:
             service.stop()
+        # What the reference left in the cache (its facts, its network's training): every run below starts
+        # from exactly this, in a service started afresh, so none finds the class's trainings of a run before.
+        seed = {p.name: p.read_bytes() for p in cache.iterdir() if p.is_file()}
+        runs = {}
+        for name, order, spread in (("slowest last", files, args.spread), ("shuffled", shuffled, args.spread),
+                                    ("at once", files, 0)):
+            reset(cache, seed)
+            service = Service(tmp / "service", roster).start()
+            warm(service, tokens)
+            try:
+                runs[name] = a_class(service, tokens, order, spread)
+            finally:
+                service.stop()
+        reset(cache, seed)
         batch = batch_time(source)
+    report(args, floor_wall, uploads, runs, batch)
+
+
+def warm(service: Service, tokens: dict[str, str]) -> None:
+    """Both workers of the service having graded the reference once (TensorFlow imported, fork servers
+    started), as a service is minutes after its start."""
+    while not service.health()["grading"]:  # the reference, graded once at start
+        time.sleep(0.5)
+    first = [threading.Thread(target=one_upload, args=(service, tokens[f"s0{i}"])) for i in range(2)]
+    [t.start() for t in first]
+    [t.join() for t in first]
+
+
+def reset(cache: Path, seed: dict[str, bytes]) -> None:
+    for path in cache.iterdir():
+        if path.is_file() and path.name not in seed:
+            path.unlink()
+
+
+def report(args, floor_wall: float, uploads: list[float], runs: dict, batch: float) -> None:
     one = statistics.median(uploads)
-    latencies = seen["health"].latencies
     print(f"floor (fresh kernel, import tensorflow): {floor_wall:.2f} s")
     print(f"one upload of the reference, warm service: {one:.2f} s = {one / floor_wall:.2f}x the floor "
           f"(runs: {', '.join(f'{u:.2f}' for u in uploads)})")
-    print(f"{args.students} students within {args.spread:.0f} s on 2 workers: {seen['statuses'].count('graded')} "
-          f"graded, {seen['statuses'].count('error')} errors, {args.students - len(seen['statuses'])} lost; "
-          f"{total:.1f} s from the first upload to the last grade")
-    print(f"/api/health during it: {len(latencies)} probes, {seen['health'].failures} failed, "
-          f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
-          f"max {max(latencies) * 1000:.1f} ms")
-    print(f"the same {args.students} within {args.spread:.0f} s in a shuffled order: "
-          f"{mixed_seen['statuses'].count('graded')} graded, {mixed:.1f} s to the last grade; /api/health p99 "
-          f"{percentile(mixed_seen['health'].latencies, 99) * 1000:.1f} ms")
-    print(f"the same {args.students} uploaded at once: {burst_seen['statuses'].count('graded')} graded, {burst:.1f} s "
-          f"to the last grade; /api/health p99 {percentile(burst_seen['health'].latencies, 99) * 1000:.1f} ms")
-    print(f"batch of the same {args.students} on 2 workers: {batch:.1f} s (process start to exit); "
-          f"service / batch = {total / batch:.2f} (within {args.spread:.0f} s, slowest last), "
-          f"{mixed / batch:.2f} (shuffled), {burst / batch:.2f} (at once)")
-
+    for name, (total, seen) in runs.items():
+        latencies = seen["health"].latencies
+        when = "at once" if name == "at once" else f"within {args.spread:.0f} s, {name}"
+        print(f"{args.students} students {when}, 2 workers: {seen['statuses'].count('graded')} graded, "
+              f"{seen['statuses'].count('error')} errors, {args.students - len(seen['statuses'])} lost; "
+              f"{total:.1f} s from the first upload to the last grade = {total / batch:.2f}x the batch; "
+              f"/api/health: {len(latencies)} probes, {seen['health'].failures} failed, "
+              f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
+              f"max {max(latencies) * 1000:.1f} ms")
+    print(f"batch of the same {args.students} on 2 workers: {batch:.1f} s (process start to exit)")
 
 if __name__ == "__main__":
     main()
