@@ -388,11 +388,13 @@ def lti_config_command(folder: Path, base_url: str, lms: str | None) -> None:
 @main.command("gradescope")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
               show_default=True, help="Where to write the bundle to upload to Gradescope.")
-def gradescope_command(output: Path) -> None:
+@click.option("--assignment", "assignment_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="An assignment folder that `autograder new` wrote (default: the built-in CNN lesson).")
+def gradescope_command(output: Path, assignment_dir: Path | None) -> None:
     """Build a Gradescope autograder bundle (setup.sh, run_autograder, the grader, pinned requirements)."""
     from . import gradescope
 
-    path = gradescope.build_bundle(output)
+    path = gradescope.build_bundle(output, assignment_dir)
     console.print(f"wrote {path}: upload it as the assignment's autograder (configuration: zip file).")
 
 

@@ -25,6 +25,7 @@ from . import forking, locations, report, sandbox
 from ._version import __version__
 from .pipeline import error_result, grade
 from .results import CheckResult, GradeResult
+from .settings import Assignment
 
 # The bundle's source/ is a small project made from the installed grader (wheel or checkout alike):
 # the package with its files inside it, as a wheel has them, and this pyproject.toml.
@@ -58,7 +59,9 @@ python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --upgrade pip
 /autograder/venv/bin/pip install -q -r /autograder/source/requirements.txt
 /autograder/venv/bin/pip install -q --no-deps /autograder/source
-/autograder/venv/bin/autograder reference   # fail the build now if the reference lost full marks
+# fail the build now if the reference lost full marks (source/lesson: an assignment folder, when bundled)
+if [ -d /autograder/source/lesson ]; then export AUTOGRADER_ASSIGNMENT=/autograder/source/lesson; fi
+/autograder/venv/bin/autograder reference
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -66,6 +69,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PY="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
 mkdir -p "$ROOT/results"
+if [ -d "$ROOT/source/lesson" ]; then export AUTOGRADER_ASSIGNMENT="$ROOT/source/lesson"; fi
 exec "$PY" -m autograder.gradescope "$ROOT/submission" "$ROOT/results/results.json"
 """
 
@@ -112,10 +116,11 @@ def results_json(result: GradeResult, seconds: float) -> dict[str, Any]:
     return out
 
 
-def find_submission(folder: Path) -> Path | None:
+def find_submission(folder: Path, name: str = "CNN.ipynb") -> Path | None:
+    """The notebook handed in: the one named as the assignment's (any case), else the first."""
     notebooks = sorted(Path(folder).rglob("*.ipynb"))
     notebooks = [p for p in notebooks if ".ipynb_checkpoints" not in p.parts]
-    named = [p for p in notebooks if p.name.lower() == "cnn.ipynb"]
+    named = [p for p in notebooks if p.name.lower() == name.lower()]
     return (named or notebooks or [None])[0]  # type: ignore[list-item]  # None: no notebook at all
 
 
@@ -134,14 +139,16 @@ def run(submission_dir: Path, results_path: Path) -> dict[str, Any]:
     """Grade the submission folder and write results.json, last; never raises."""
     started = time.perf_counter()
     try:
-        path = find_submission(submission_dir)
+        lesson = os.environ.get("AUTOGRADER_ASSIGNMENT")  # run_autograder sets it when a folder was bundled
+        assignment = Assignment.load(Path(lesson)) if lesson else None
+        path = find_submission(submission_dir, assignment.rubric.notebook if assignment else "CNN.ipynb")
         refusal = unconfined_root()
         if refusal:
             result = error_result(Path(submission_dir), refusal)
         elif path is None:
             result = error_result(Path(submission_dir), "no .ipynb file was submitted; upload your notebook (.ipynb)")
         else:
-            result = grade(path)
+            result = grade(path, assignment)
             report.write(result, Path(results_path).parent, "report")
         data = results_json(result, time.perf_counter() - started)
     except Exception as exc:  # the grader's own failure still gives Gradescope a valid file
@@ -158,8 +165,9 @@ def _requirements() -> str:
     return "".join(f"{name}=={metadata.version(name)}\n" for name in PINNED)
 
 
-def build_bundle(out: Path) -> Path:
-    """Write the Gradescope autograder zip: setup.sh and run_autograder at its root, the grader in source/."""
+def build_bundle(out: Path, assignment: Path | None = None) -> Path:
+    """Write the Gradescope autograder zip: setup.sh and run_autograder at its root, the grader in source/,
+    and an assignment folder `autograder new` wrote in source/lesson/ (default: the built-in lesson)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -177,6 +185,12 @@ def build_bundle(out: Path) -> Path:
             files = folder.rglob("*") if inside == "autograder" else folder.glob("*")  # not assignment/examples
             for file in sorted(p for p in files if p.is_file() and "__pycache__" not in p.parts):
                 zf.write(file, f"source/{inside}/{file.relative_to(folder).as_posix()}")
+        if assignment is not None:
+            Assignment.load(Path(assignment))  # a broken folder stops here, not in Gradescope's build
+            for part in ("assignment.toml", "reference", "starter"):
+                for file in sorted(p for p in [Path(assignment) / part, *(Path(assignment) / part).rglob("*")]
+                                   if p.is_file()):
+                    zf.write(file, f"source/lesson/{file.relative_to(assignment).as_posix()}")
     return out
 
 

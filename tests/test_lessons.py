@@ -197,3 +197,31 @@ def test_a_functional_lesson_expects_a_functional_model(tmp_path):
     lost = {c.id: c for c in sequential.checks if c.points < c.max_points}
     assert list(lost) == ["model.sequential"], statuses(sequential)
     assert "keras.Model(inputs, outputs)" in lost["model.sequential"].message
+
+
+def test_a_gradescope_bundle_of_a_lesson_grades_with_its_folder(fashion, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    from autograder import gradescope
+
+    bundle = gradescope.build_bundle(tmp_path / "dense.zip", fashion["out"])
+    root = tmp_path / "autograder"  # as Gradescope unpacks it: run_autograder, and source/lesson
+    with zipfile.ZipFile(bundle) as zf:
+        names = set(zf.namelist())
+        zf.extractall(root, ["run_autograder", *(n for n in names if n.startswith("source/lesson/"))])
+    assert {"source/lesson/assignment.toml", "source/lesson/reference/solution.ipynb",
+            "source/lesson/starter/solution.ipynb"} <= names
+    (root / "submission").mkdir()
+    shutil.copy(LESSON / "wrong_units.ipynb", root / "submission" / "solution.ipynb")
+    (root / "run_autograder").chmod(0o755)
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable)
+    proc = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    tests = {t["tags"][0]: t for t in data["tests"]}
+    assert "evaluate.test_data" not in tests and tests["fit.validation_data"]["status"] == "passed"
+    assert tests["layers.config"]["status"] == "failed"
+    assert 0 < data["score"] < sum(t["max_score"] for t in tests.values())
