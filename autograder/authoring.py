@@ -29,7 +29,6 @@ from tomlkit.items import Table
 from . import datasets, expectations, locations, pipeline, reference_cache, rubric, starter, submission
 from .errors import SetupError, SubmissionError
 from .facts import Facts, Where
-from .results import at
 from .settings import Assignment, GradingContext, resolve
 
 FILE = "assignment.toml"
@@ -111,20 +110,20 @@ def new(solution: Path, out: Path, *, title: str | None = None, points_from: Pat
         assignment = Assignment.load(draft, data_file=data_file)
         on_step(f"running {name} in the sandbox (as the grader runs every notebook)")
         facts = pipeline.run_and_capture(notebook, assignment, resolve(assignment, context))
-        _refuse_broken(facts, solution)
+        pipeline.refuse_unusable_solution(facts, solution)
         checks = _checks(facts, base, lesson["dataset"], notebook)
         _write_rules(draft / FILE, base, lesson, checks=checks, facts=facts, source=solution)
         final = Assignment.load(draft, data_file=data_file)  # the file as written must load
+        # The solution's facts depend on its notebook, the rules' digest and the data: the same bytes in the
+        # folder as here, so the same key. Stored under it, the first grade does not run the solution again.
+        key = final.cache_key
         out.mkdir(parents=True, exist_ok=True)
         for part in (FILE, "reference", "starter"):
             target = out / part
             if target.is_dir():
                 shutil.rmtree(target)
             shutil.move(str(draft / part), target)
-    # The solution's facts depend on its notebook, the rules' digest and the data, as in the folder now:
-    # stored under that key, the first grade does not run the solution again.
-    written = Assignment.load(out, data_file=data_file)
-    reference_cache.store(context.cache, written.cache_key, facts)
+    reference_cache.store(context.cache, key, facts)
     return Written(folder=out, title=lesson["title"], dataset=lesson["dataset"], checks=final.rubric.check_ids,
                    max_points=final.rubric.max_points, placeholders=len(starter.cells_needing_work(student)),
                    markers=starter.has_markers(notebook))
@@ -154,32 +153,6 @@ def _dataset(notebook: nbformat.NotebookNode, path: Path) -> str:
                                + "); load one with keras.datasets, e.g. `from tensorflow.keras.datasets import "
                                  "fashion_mnist` and `fashion_mnist.load_data()`")
     return found[0][1]
-
-
-def _refuse_broken(facts: Facts, path: Path) -> None:
-    """The solution must run cleanly and build, compile and fit a model the grader can train a copy of."""
-    ex = facts["execution"]
-    if not facts["harness_installed"]:
-        raise SetupError(path, f"the grader could not start the solution: {ex.get('harness_error')}")
-    for error in ex["errors"]:
-        first = error.get("code") or next((ln for ln in error["source"].splitlines() if ln.strip()), "")
-        what = "ran too long and was stopped" if error["kind"] == "timeout" else f"{error['ename']}: {error['evalue']}"
-        raise SetupError(path, f"the solution must run from top to bottom without an error, but {at(error) or 'a cell'}"
-                               f" ({first.strip()[:70]}) failed: {what}. Fix it and run `autograder new` again")
-    if facts["model"] is None:
-        raise SetupError(path, "the solution builds no Keras model the grader can find"
-                               + (f" ({facts['model_error']})" if facts.get("model_error") else "")
-                               + "; it must make a model, compile it and train it with model.fit")
-    if not facts["compile"] or not facts["compile"]["loss"]:
-        raise SetupError(path, "the solution never compiles its model with a loss (model.compile(loss=..., "
-                               "optimizer=...)); the grader takes the expected loss and optimizer from it")
-    if not facts["fit"]:
-        raise SetupError(path, "the solution never trains its model with model.fit; the grader takes the "
-                               "expected batch size and epochs from it")
-    trained = facts["brief_training"] or {}
-    if not trained.get("curve"):
-        raise SetupError(path, "the grader could not train a copy of the solution's network on its own images ("
-                               + str(trained.get("skipped") or trained.get("error") or "no reason given") + ")")
 
 
 def _checks(facts: Facts, base: tomlkit.TOMLDocument, dataset: str,

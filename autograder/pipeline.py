@@ -26,7 +26,7 @@ from ._version import __version__
 from . import capture, checks, data, datasets, execute, expectations, forking, locations, model_worker, reference_cache, slips, submission, training
 from .errors import SetupError, SubmissionError
 from .facts import Circumstances, Facts
-from .results import GradeResult
+from .results import GradeResult, at
 from .settings import Assignment, GradingContext, Settings, resolve
 
 
@@ -128,13 +128,36 @@ def solution_facts(assignment: Assignment, context: GradingContext) -> tuple[Fac
     except SubmissionError as exc:
         raise SetupError(assignment.reference_path, f"the reference notebook cannot be read: {exc.reason}") from None
     facts = run_and_capture(notebook, assignment, resolve(assignment, context))
-    problems = [f"cell {e['cell']}: {e['ename']}: {e['evalue']}" for e in facts["execution"]["errors"]]
-    if problems or facts["model"] is None or not facts["fit"] or not (facts["brief_training"] or {}).get("curve"):
-        raise SetupError(assignment.reference_path, "the reference notebook must run cleanly and build, fit and "
-                         "evaluate a model; " + ("; ".join(problems) or facts.get("model_error")
-                                                 or "no model or no training was found"))
+    refuse_unusable_solution(facts, assignment.reference_path)
     reference_cache.store(context.cache, key, facts)
     return facts, False
+
+
+def refuse_unusable_solution(facts: Facts, path: Path) -> None:
+    """A solution (the reference, or what `autograder new` is given) must run cleanly and build, compile and fit
+    a model the grader can train a copy of: SetupError naming the cell, or what is missing, otherwise."""
+    ex = facts["execution"]
+    if not facts["harness_installed"]:
+        raise SetupError(path, f"the grader could not start the solution: {ex.get('harness_error')}")
+    for error in ex["errors"]:
+        first = error.get("code") or next((ln for ln in error["source"].splitlines() if ln.strip()), "")
+        what = "ran too long and was stopped" if error["kind"] == "timeout" else f"{error['ename']}: {error['evalue']}"
+        raise SetupError(path, f"the solution must run from top to bottom without an error, but {at(error) or 'a cell'}"
+                               f" ({first.strip()[:70]}) failed: {what}. Fix it and run the command again")
+    if facts["model"] is None:
+        raise SetupError(path, "the solution builds no Keras model the grader can find"
+                               + (f" ({facts['model_error']})" if facts.get("model_error") else "")
+                               + "; it must make a model, compile it and train it with model.fit")
+    if not facts["compile"] or not facts["compile"]["loss"]:
+        raise SetupError(path, "the solution never compiles its model with a loss (model.compile(loss=..., "
+                               "optimizer=...)); the grader takes the expected loss and optimizer from it")
+    if not facts["fit"]:
+        raise SetupError(path, "the solution never trains its model with model.fit; the grader takes the "
+                               "expected batch size and epochs from it")
+    trained = facts["brief_training"] or {}
+    if not trained.get("curve"):
+        raise SetupError(path, "the grader could not train a copy of the solution's network on its own images ("
+                               + str(trained.get("skipped") or trained.get("error") or "no reason given") + ")")
 
 
 def lesson(assignment: Assignment) -> dict[str, str]:
